@@ -1,0 +1,189 @@
+/**
+ * coordinator: one short-lived actor per get/put/delete, like Riak's get/put FSM. It fans out
+ * to the key's replicas, folds each reply through src/quorum.ts, answers once and stops.
+ * Replies and the deadline arrive as messages, so the actor never blocks on I/O.
+ *
+ * Policy: stop. A coordinator holds nothing worth restarting; its request is answered
+ * `internal` and the client may retry.
+ */
+import nact from 'nact';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import type { ClusterSettings } from '../src/config.ts';
+import { encodeContext } from '../src/context.ts';
+import { join, liveValues } from '../src/dvvset.ts';
+import { DkvError, errorReply, type ErrorReply } from '../src/errors.ts';
+import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
+import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
+import { reconcile, type StoredClock } from '../src/replica.ts';
+import type { Ring } from '../src/ring.ts';
+import type { Subjects } from '../src/subjects.ts';
+import { replicaRequest } from './replicaClient.ts';
+import { stopOnCrash } from './supervision.ts';
+import type { ReplicaResult, VnodeMsg } from './vnode.ts';
+
+export interface CoordinatorDeps {
+  readonly nodeId: string;
+  readonly settings: ClusterSettings;
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly log: Logger;
+  ring(): Ring;
+  vnode(partition: number): any | undefined;
+}
+
+export type Job =
+  | { kind: 'get'; req: GetRequest }
+  | { kind: 'put' | 'delete'; req: WriteRequest; forwarded: boolean };
+
+/** What the client is sent: a protocol reply object, or an error reply. */
+export type Respond = (body: object) => void;
+
+type Msg =
+  | { type: 'start' }
+  | { type: 'replied'; node: string; result: ReplicaResult }
+  | { type: 'forwarded'; body: object }
+  | { type: 'timeout' };
+
+interface State {
+  readonly quorum?: Quorum;
+  readonly clocks: StoredClock[];
+  /** The coordinated version, once the local replica has written it (writes only). */
+  readonly written?: StoredClock;
+  readonly done: boolean;
+}
+
+let sequence = 0;
+
+export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, respond: Respond): void {
+  const { settings, nodeId } = deps;
+  const ring = deps.ring();
+  const partition = ring.partitionOf(job.req.key);
+  const replicas: readonly string[] = ring.replicas(partition, settings.n);
+  const deadlineMs = Date.now() + settings.requestTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  let answered = false;
+  const answer = (body: object) => {
+    if (answered) return;
+    answered = true;
+    if (timer) clearTimeout(timer);
+    respond(body);
+  };
+
+  const self = nact.spawn(
+    parent,
+    (state: State, msg: Msg, ctx: any): State => {
+      if (state.done) return state;
+      const finish = (body: object): State => {
+        answer(body);
+        nact.stop(ctx.self);
+        return { ...state, done: true };
+      };
+      switch (msg.type) {
+        case 'start':
+          timer = setTimeout(() => nact.dispatch(ctx.self, { type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
+          return start(state, ctx.self);
+        case 'timeout':
+          return finish(errorReply(new DkvError('timeout', `deadline of ${settings.requestTimeoutMs} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
+        case 'forwarded':
+          return finish(msg.body);
+        case 'replied':
+          return job.kind === 'get' ? onRead(state, msg.node, msg.result, finish) : onWrite(state, msg.node, msg.result, ctx.self, finish);
+      }
+    },
+    `coordinator-${job.kind}-${++sequence}`,
+    {
+      initialState: { clocks: [], done: false },
+      onCrash: stopOnCrash<Msg>(deps.log, (_msg, err) => answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)))),
+    },
+  );
+  nact.dispatch(self, { type: 'start' });
+
+  function ask(node: string, message: { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock }, self: any): void {
+    const reply = (result: ReplicaResult) => nact.dispatch(self, { type: 'replied', node, result });
+    if (node === nodeId) {
+      const vnode = deps.vnode(partition);
+      if (!vnode) return reply({ ok: false, error: `no vnode for partition ${partition} on ${nodeId}` });
+      const key = job.req.key;
+      const local: VnodeMsg =
+        message.op === 'read'
+          ? { type: 'read', key, reply }
+          : message.op === 'coordinate'
+            ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply }
+            : { type: 'replicate', key, clock: message.clock, reply };
+      nact.dispatch(vnode, local);
+      return;
+    }
+    const remaining = Math.max(1, deadlineMs - Date.now());
+    const body = message.op === 'replicate' ? { op: 'replicate' as const, p: partition, k: job.req.key, c: message.clock } : { op: 'read' as const, p: partition, k: job.req.key };
+    replicaRequest(deps.nc, deps.subjects.replica(node), body, remaining).then(reply);
+  }
+
+  function start(state: State, self: any): State {
+    if (job.kind === 'get') {
+      const q = quorum(replicas.length, job.req.r ?? settings.r);
+      for (const node of replicas) ask(node, { op: 'read' }, self);
+      return { ...state, quorum: q };
+    }
+    if (!replicas.includes(nodeId)) {
+      if (job.forwarded) {
+        answer(errorReply(new DkvError('internal', `${nodeId} was sent a write for partition ${partition} it does not replicate: ring views differ`)));
+        nact.stop(self);
+        return { ...state, done: true };
+      }
+      forward(job.req, self);
+      return state;
+    }
+    // Dynamo §6.4: the coordinator is a replica; its own vnode makes the new version first.
+    const q = quorum(replicas.length, job.req.w ?? settings.w);
+    ask(nodeId, { op: 'coordinate', req: job.req }, self);
+    return { ...state, quorum: q };
+  }
+
+  function onRead(state: State, _node: string, result: ReplicaResult, finish: (b: object) => State): State {
+    const q = record(state.quorum!, result.ok);
+    const clocks = result.ok && result.clock ? [...state.clocks, result.clock] : state.clocks;
+    const v = verdict(q);
+    if (v === 'waiting') return { ...state, quorum: q, clocks };
+    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, 'read'))));
+    const merged = reconcile(clocks);
+    const req = job.req as GetRequest;
+    return finish(getReply(req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), req.encoding));
+  }
+
+  function onWrite(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object) => State): State {
+    let next: State = { ...state, quorum: record(state.quorum!, result.ok) };
+    if (node === nodeId && state.written === undefined) {
+      if (!result.ok || !result.clock) {
+        return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.ok ? 'no version returned' : result.error}`)));
+      }
+      next = { ...next, written: result.clock };
+      for (const other of replicas) if (other !== nodeId) ask(other, { op: 'replicate', clock: result.clock }, self);
+    }
+    const v = verdict(next.quorum!);
+    if (v === 'waiting') return next;
+    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(next.quorum!, 'write'))));
+    if (job.kind === 'delete') return finish({ ok: true });
+    return finish({ ok: true, context: encodeContext(join(next.written!)) });
+  }
+
+  function forward(req: WriteRequest, self: any): void {
+    const body = { op: 'coordinate' as const, kind: job.kind, req };
+    (async () => {
+      let lastError: ErrorReply | undefined;
+      for (const node of replicas) {
+        const remaining = deadlineMs - Date.now();
+        if (remaining <= 0) break;
+        try {
+          const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: remaining });
+          return decodeInternal<object>(reply.data);
+        } catch (err) {
+          lastError = errorReply(new DkvError('unavailable', `forwarding to ${node} failed: ${(err as Error).message}`));
+        }
+      }
+      return lastError ?? errorReply(new DkvError('timeout', 'deadline passed before the write could be forwarded'));
+    })().then((b) => nact.dispatch(self, { type: 'forwarded', body: b }));
+  }
+}
+

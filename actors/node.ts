@@ -1,0 +1,226 @@
+/**
+ * node supervisor: one per process. It owns the NATS connection, the storage engine and the
+ * actor tree (gateway, one vnode per partition replica held here), and wires NATS subjects to
+ * actors. Policy for escalations from its children: a child that keeps crashing past its
+ * restart intensity means this process cannot heal itself, so it logs the decision and exits
+ * non-zero for the process manager (or `dkv dev`) to restart it.
+ */
+import nact from 'nact';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import type { ClusterSettings } from '../src/config.ts';
+import { DkvError, errorReply } from '../src/errors.ts';
+import type { StoredClock } from '../src/replica.ts';
+import { initialAssignment, Ring } from '../src/ring.ts';
+import { openStorage } from '../src/storage/engine.ts';
+import { subjectsFor, assertValidName } from '../src/subjects.ts';
+import { spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
+import { createLogger } from './log.ts';
+import type { ReplicaRequest } from './replicaClient.ts';
+import { logDecision } from './supervision.ts';
+import { spawnVnode, type Faults, type ReplicaResult } from './vnode.ts';
+
+export interface NodeOptions {
+  readonly id: string;
+  readonly natsUrl: string;
+  readonly settings: ClusterSettings;
+  /** Static membership, in the same order on every node (the ring is derived from the order). */
+  readonly members: readonly string[];
+  readonly storage: 'lmdb' | 'memory';
+  readonly dataDir: string;
+  /** Subscribes the test-only fault subject; never on by default. */
+  readonly faultsEnabled?: boolean;
+  readonly logger?: Logger;
+  /** Called when the supervisor gives up; the CLI exits the process with this code. */
+  readonly onFatal?: (code: number) => void;
+}
+
+export interface NodeHandle {
+  readonly id: string;
+  readonly nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
+  const { id, settings, members } = opts;
+  assertValidName('node', id);
+  if (!members.includes(id)) throw new RangeError(`node ${id} is not in the member list ${members.join(',')}`);
+  for (const m of members) assertValidName('node', m);
+  if (new Set(members).size !== members.length) throw new RangeError(`member list has duplicates: ${members.join(',')}`);
+  if (members.length < settings.n) {
+    throw new RangeError(`N=${settings.n} needs at least ${settings.n} members, got ${members.length}`);
+  }
+
+  const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
+  const subjects = subjectsFor(settings.cluster);
+  const ring = new Ring(initialAssignment(members, settings.q));
+  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
+  const faults: Faults = { vnodeCrashes: 0 };
+  const startedAtMs = Date.now();
+
+  const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+
+  const system = nact.start();
+  let stopping = false;
+  const supervisor = nact.spawn(system, (state: null) => state, 'node', {
+    initialState: null,
+    onCrash: (_msg: unknown, err: unknown, ctx: any, child: any) => {
+      logDecision(log, child ? child.path.toString() : ctx.path.toString(), err, 'exit', { escalatedTo: ctx.path.toString() });
+      if (!stopping) {
+        stopping = true;
+        void shutdown().finally(() => (opts.onFatal ?? ((code) => process.exit(code)))(70));
+      }
+      return ctx.stop;
+    },
+  });
+
+  const vnodes = new Map<number, any>();
+  for (const p of ring.replicaPartitions(id, settings.n)) {
+    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now }));
+  }
+
+  const status = async (): Promise<object> => {
+    const views = await Promise.all(
+      members.map(async (m) => {
+        try {
+          const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: 1_000 });
+          return { ...decodeInternal<object>(reply.data), state: 'up' };
+        } catch (err) {
+          return { node: m, state: 'unreachable', reason: (err as Error).message };
+        }
+      }),
+    );
+    const owned = new Map<string, number>();
+    for (const owner of ring.assignment) owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    return {
+      cluster: settings.cluster,
+      answeredBy: id,
+      settings: { n: settings.n, r: settings.r, w: settings.w, q: settings.q },
+      members: views.map((v: any) => ({ ...v, partitionsOwned: owned.get(v.node) ?? 0 })),
+      ring: { q: settings.q, owners: ring.assignment },
+    };
+  };
+
+  const gateway = spawnGateway(supervisor, {
+    nodeId: id,
+    settings,
+    nc,
+    subjects,
+    log,
+    ring: () => ring,
+    vnode: (p) => vnodes.get(p),
+    status,
+  });
+
+  const subs: Subscription[] = [];
+  const client = (subject: string, kind: ClientKind, queue: boolean) => {
+    subs.push(
+      nc.subscribe(subject, {
+        ...(queue ? { queue: subjects.queue } : {}),
+        callback: (err, msg) => {
+          if (err) return log.warn({ err: err.message, subject }, 'subscription error');
+          nact.dispatch(gateway, { type: 'client', kind, msg });
+        },
+      }),
+    );
+  };
+  client(subjects.get, 'get', true);
+  client(subjects.put, 'put', true);
+  client(subjects.delete, 'delete', true);
+  client(subjects.status, 'status', true);
+  client(subjects.adminJoin, 'join', true);
+  client(subjects.adminLeave, 'leave', true);
+  client(subjects.peek(id), 'peek', false);
+
+  subs.push(
+    nc.subscribe(subjects.coordinate(id), {
+      callback: (err, msg) => {
+        if (!err) nact.dispatch(gateway, { type: 'forwarded', msg });
+      },
+    }),
+  );
+
+  // Replica traffic goes straight to the vnode: the gateway adds nothing on this path.
+  subs.push(
+    nc.subscribe(subjects.replica(id), {
+      callback: (err, msg) => {
+        if (err) return;
+        const reply = (result: ReplicaResult) => {
+          msg.respond(encodeInternal(result));
+        };
+        let req: ReplicaRequest;
+        try {
+          req = decodeInternal<ReplicaRequest>(msg.data);
+        } catch (e) {
+          return reply({ ok: false, error: `undecodable replica request: ${(e as Error).message}` });
+        }
+        const vnode = vnodes.get(req.p);
+        if (!vnode) return reply({ ok: false, error: `${id} holds no replica of partition ${req.p}` });
+        if (req.op === 'read') nact.dispatch(vnode, { type: 'read', key: req.k, reply });
+        else if (req.op === 'replicate') nact.dispatch(vnode, { type: 'replicate', key: req.k, clock: req.c, reply });
+        else reply({ ok: false, error: `unknown replica op` });
+      },
+    }),
+  );
+
+  subs.push(
+    nc.subscribe(subjects.stats(id), {
+      callback: (err, msg) => {
+        if (err) return;
+        msg.respond(
+          encodeInternal({
+            node: id,
+            uptimeMs: Date.now() - startedAtMs,
+            replicaPartitions: vnodes.size,
+            storage: storage.kind,
+            backlog: { hints: 0 },
+          }),
+        );
+      },
+    }),
+  );
+
+  if (opts.faultsEnabled) {
+    subs.push(
+      nc.subscribe(subjects.fault(id), {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            const body = JSON.parse(new TextDecoder().decode(msg.data)) as { vnodeCrashes?: unknown };
+            if (typeof body.vnodeCrashes !== 'number' || !Number.isInteger(body.vnodeCrashes) || body.vnodeCrashes < 0) {
+              throw new DkvError('bad_request', '"vnodeCrashes" must be a non-negative integer');
+            }
+            faults.vnodeCrashes = body.vnodeCrashes;
+            log.warn({ event: 'fault-armed', vnodeCrashes: faults.vnodeCrashes }, 'test fault switch armed');
+            jsonResponder(msg)({ ok: true });
+          } catch (e) {
+            jsonResponder(msg)(errorReply(e instanceof SyntaxError ? new DkvError('bad_request', e.message) : e));
+          }
+        },
+      }),
+    );
+  }
+
+  await nc.flush();
+  log.info({ event: 'node-started', nats: opts.natsUrl, members, replicaPartitions: vnodes.size, storage: storage.kind, settings }, `node ${id} serving`);
+
+  let stopped: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    stopped ??= (async () => {
+      for (const s of subs) s.unsubscribe();
+      try {
+        await nc.drain();
+      } catch {
+        // Already closed: nothing to drain.
+      }
+      await storage.close();
+      nact.stop(system);
+      log.info({ event: 'node-stopped' }, `node ${id} stopped`);
+    })();
+    return stopped;
+  }
+
+  return { id, nc, stop: shutdown };
+}

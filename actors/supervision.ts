@@ -1,0 +1,87 @@
+/**
+ * Supervision policies, declared once and shared by the actor kinds. Every decision is a pino
+ * line with the actor path, the error and the decision, so an operator can follow how a node
+ * healed itself. nact's own default policy (stop, with a console line) is never used.
+ */
+import type { Logger } from 'pino';
+import { recordCrash, restartBudget, type RestartBudget } from '../src/restartBudget.ts';
+
+export type Decision = 'resume' | 'reset' | 'stop' | 'escalate';
+
+// nact's supervision context: the decision symbols plus the actor's path.
+interface SupervisionCtx {
+  path: { toString(): string };
+  resume: symbol;
+  reset: symbol;
+  stop: symbol;
+  escalate: symbol;
+}
+
+export type CrashHandler<M> = (msg: M | undefined, err: unknown, ctx: any, child?: any) => symbol;
+
+function errFields(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { message: err.message, stack: err.stack, name: err.name };
+  return { message: String(err) };
+}
+
+export function logDecision(log: Logger, path: string, err: unknown, decision: Decision | 'exit', extra: Record<string, unknown> = {}): void {
+  const level = decision === 'resume' || decision === 'reset' ? 'warn' : 'error';
+  log[level]({ event: 'supervision', actor: path, err: errFields(err), decision, ...extra }, `supervision: ${path} crashed, decision ${decision}`);
+}
+
+/**
+ * Restart (reset to the initial state) until the restart intensity is exceeded, then escalate
+ * to the parent. `onMessageLost` lets the policy answer the request whose message crashed the
+ * actor, so that no client waits for a reply that will never come.
+ */
+export function restartWithIntensity<M>(
+  log: Logger,
+  opts: { restartsMax?: number; windowMs?: number; onMessageLost?: (msg: M, err: unknown) => void; now?: () => number },
+): CrashHandler<M> {
+  // Lives outside the actor's state because a reset re-creates that state.
+  let budget: RestartBudget = restartBudget(opts.restartsMax, opts.windowMs);
+  const now = opts.now ?? Date.now;
+  return (msg, err, ctx: SupervisionCtx) => {
+    if (msg !== undefined && opts.onMessageLost) {
+      try {
+        opts.onMessageLost(msg, err);
+      } catch (replyErr) {
+        log.error({ actor: ctx.path.toString(), err: errFields(replyErr) }, 'could not answer the request lost in a crash');
+      }
+    }
+    const result = recordCrash(budget, now());
+    budget = result.budget;
+    const decision: Decision = result.exhausted ? 'escalate' : 'reset';
+    logDecision(log, ctx.path.toString(), err, decision, { crashesInWindow: budget.crashTimesMs.length, restartsMax: budget.restartsMax, windowMs: budget.windowMs });
+    return decision === 'escalate' ? ctx.escalate : ctx.reset;
+  };
+}
+
+/** For short-lived actors (one per request): answer the request, log, stop. Nothing to restart. */
+export function stopOnCrash<M>(log: Logger, onMessageLost: (msg: M, err: unknown) => void): CrashHandler<M> {
+  return (msg, err, ctx: SupervisionCtx) => {
+    try {
+      if (msg !== undefined) onMessageLost(msg, err);
+    } catch {
+      // The reply path itself failed; the log line below is all that is left to do.
+    }
+    logDecision(log, ctx.path.toString(), err, 'stop');
+    return ctx.stop;
+  };
+}
+
+/**
+ * For long-lived actors whose state is only wiring (the gateway): a crash is a bug in handling
+ * one message, so answer that message, log, and take the next one.
+ */
+export function resumeOnCrash<M>(log: Logger, onMessageLost: (msg: M, err: unknown) => void): CrashHandler<M> {
+  return (msg, err, ctx: SupervisionCtx) => {
+    try {
+      if (msg !== undefined) onMessageLost(msg, err);
+    } catch {
+      // Nothing else can be done for that message; the decision is still logged.
+    }
+    logDecision(log, ctx.path.toString(), err, 'resume');
+    return ctx.resume;
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * vnode: one actor per partition replica held by this node, owning that partition's slice of
+ * the storage engine. Its turn is synchronous (read, compute via src/replica.ts, stage the
+ * write); the reply goes out when the engine reports the write durable, so the mailbox never
+ * waits on a disk commit and writes to one key still apply in arrival order.
+ *
+ * Policy: reset and go on (the state is only a view of storage, so a reset loses nothing),
+ * escalate past 10 crashes in 10 s; the request whose message crashed is answered `internal`.
+ */
+import nact from 'nact';
+import type { Logger } from 'pino';
+import type { StorageEngine } from '../src/storage/engine.ts';
+import { coordinateWrite, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
+import type { VersionVector } from '../src/versionVector.ts';
+import { restartWithIntensity } from './supervision.ts';
+
+export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string };
+export type Reply = (result: ReplicaResult) => void;
+
+export type VnodeMsg =
+  | { type: 'read'; key: string; reply: Reply }
+  | { type: 'coordinate'; key: string; context: VersionVector | undefined; value: StoredValue; reply: Reply }
+  | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply };
+
+/** Test-only fault switches, shared by every vnode of a node; all zero unless a test arms them. */
+export interface Faults {
+  vnodeCrashes: number;
+}
+
+export interface VnodeDeps {
+  readonly nodeId: string;
+  readonly storage: StorageEngine<StoredClock>;
+  readonly faults: Faults;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+interface VnodeState {
+  readonly partition: number;
+}
+
+export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any {
+  const { storage, faults } = deps;
+  const persist = (key: string, clock: StoredClock, reply: Reply, answer: StoredClock | null) => {
+    storage.put(partition, key, clock).then(
+      () => reply({ ok: true, clock: answer }),
+      (err: unknown) => reply({ ok: false, error: `storage write failed: ${(err as Error).message}` }),
+    );
+  };
+  const behaviour = (state: VnodeState, msg: VnodeMsg): VnodeState => {
+    if (faults.vnodeCrashes > 0) {
+      faults.vnodeCrashes -= 1;
+      throw new Error(`injected vnode fault (partition ${state.partition})`);
+    }
+    switch (msg.type) {
+      case 'read':
+        msg.reply({ ok: true, clock: storage.get(partition, msg.key) ?? null });
+        break;
+      case 'coordinate': {
+        const next = coordinateWrite(storage.get(partition, msg.key), msg.context, msg.value, deps.nodeId, deps.now());
+        persist(msg.key, next, msg.reply, next);
+        break;
+      }
+      case 'replicate': {
+        const next = mergeReplica(storage.get(partition, msg.key), msg.clock);
+        // Replicas answer with an ack only: the coordinator already holds the clock it sent.
+        persist(msg.key, next, msg.reply, null);
+        break;
+      }
+    }
+    return state;
+  };
+  return nact.spawn(parent, behaviour, `vnode-${partition}`, {
+    initialState: { partition },
+    onCrash: restartWithIntensity<VnodeMsg>(deps.log, {
+      onMessageLost: (msg, err) => msg.reply({ ok: false, error: `vnode ${partition} crashed: ${(err as Error).message}` }),
+    }),
+  });
+}

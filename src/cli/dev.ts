@@ -1,0 +1,91 @@
+/**
+ * `dkv dev`: the embedded default. A nats-server child on a free loopback port (unless --nats),
+ * then N node processes with durable data under --data. It acts as their process manager: a
+ * node that exits on its own (its supervisor gave up) is restarted after a pause. Ctrl-C stops
+ * every child and waits for them, so nothing is left running.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
+
+const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
+const RESTART_PAUSE_MS = 1_000;
+
+export interface DevOptions {
+  nodes: number;
+  data: string;
+  nats?: string;
+  cluster: string;
+  storage: 'lmdb' | 'memory';
+}
+
+export async function runDev(o: DevOptions): Promise<void> {
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 16) throw new Error(`--nodes must be 1..16, got ${o.nodes}`);
+  const dataDir = resolve(o.data);
+  mkdirSync(dataDir, { recursive: true });
+  let server: NatsServerHandle | undefined;
+  if (!o.nats) server = await startNatsServer();
+  const url = o.nats ?? server!.url;
+  const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+
+  const launch = (id: string) => {
+    const dir = join(dataDir, id);
+    mkdirSync(dir, { recursive: true });
+    const logPath = join(dir, 'node.log');
+    const out = createWriteStream(logPath, { flags: 'a' });
+    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: process.env,
+    });
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+    children.set(id, child);
+    child.once('exit', (code, signal) => {
+      children.delete(id);
+      if (stopping) return;
+      console.log(`node ${id} exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_PAUSE_MS} ms (log: ${logPath})`);
+      setTimeout(() => !stopping && launch(id), RESTART_PAUSE_MS);
+    });
+    return logPath;
+  };
+
+  for (const id of ids) {
+    const logPath = launch(id);
+    console.log(`node ${id}: data ${join(dataDir, id)}, log ${logPath}`);
+  }
+  console.log(`NATS URL: ${url}`);
+  console.log(`cluster: ${o.cluster}`);
+  console.log(`try: DKV_NATS_URL=${url} npx dkv put hello world && DKV_NATS_URL=${url} npx dkv get hello`);
+  console.log('Ctrl-C stops everything.');
+
+  await new Promise<void>((done) => {
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: stopping ${children.size} node(s)${server ? ' and nats-server' : ''} ...`);
+      await Promise.all(
+        [...children.values()].map(
+          (c) =>
+            new Promise<void>((res) => {
+              if (c.exitCode !== null || c.signalCode !== null) return res();
+              const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+              c.once('exit', () => {
+                clearTimeout(t);
+                res();
+              });
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+      await server?.stop();
+      console.log('stopped.');
+      done();
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}

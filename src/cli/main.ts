@@ -1,0 +1,110 @@
+/** The `dkv` command line (DESIGN.md §4). */
+import { Command, Option } from 'commander';
+import { DkvClient } from '../client.ts';
+import { settingsFrom } from '../config.ts';
+import { DkvError } from '../errors.ts';
+import { runDev } from './dev.ts';
+import { formatStatus } from './format.ts';
+
+const natsOption = () => new Option('--nats <url>', 'NATS server URL').env('DKV_NATS_URL').default('nats://127.0.0.1:4222');
+const clusterOption = () => new Option('--cluster <name>', 'cluster name').env('DKV_CLUSTER').default('local');
+
+async function withClient<T>(opts: { nats: string; cluster: string }, fn: (c: DkvClient) => Promise<T>): Promise<T> {
+  const client = await DkvClient.connect({ servers: opts.nats, cluster: opts.cluster });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Human output by default; `--json` prints the protocol reply as is (errors included). */
+async function clientCommand(opts: { nats: string; cluster: string; json?: boolean }, subject: (c: DkvClient) => string, body: object, human: (reply: any) => string): Promise<void> {
+  const reply = await withClient(opts, (c) => c.raw(subject(c), body));
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  } else if (reply?.error) {
+    process.stderr.write(`error (${reply.error.code}): ${reply.error.message}\n`);
+  } else {
+    process.stdout.write(human(reply) + '\n');
+  }
+  if (reply?.error) process.exitCode = 1;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('dkv').description('dkv: a Dynamo-style key-value store on NATS').showHelpAfterError();
+
+  program
+    .command('dev')
+    .description('run a local cluster: an embedded nats-server plus node processes')
+    .option('--nodes <count>', 'node processes to start', '3')
+    .option('--data <dir>', 'data directory', './data')
+    .option('--nats <url>', 'use this NATS server instead of starting one')
+    .addOption(clusterOption())
+    .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
+    .action(async (o) => {
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage });
+    });
+
+  program
+    .command('node')
+    .description('run one node in the foreground (pino JSON logs on stdout)')
+    .requiredOption('--id <id>', 'node ID (A-Z a-z 0-9 _ -)')
+    .addOption(natsOption())
+    .addOption(clusterOption())
+    .option('--data <dir>', 'data directory', './data')
+    .option('--members <ids>', 'static member list, same order on every node: a,b,c')
+    .option('--join <id>', 'join through a seed node (not available yet)')
+    .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
+    .addOption(new Option('--n <n>', 'replicas per key').env('DKV_N'))
+    .addOption(new Option('--r <r>', 'read quorum').env('DKV_R'))
+    .addOption(new Option('--w <w>', 'write quorum').env('DKV_W'))
+    .addOption(new Option('--q <q>', 'ring partitions (power of two)').env('DKV_Q'))
+    .addOption(new Option('--timeout-ms <ms>', 'request deadline').env('DKV_TIMEOUT_MS'))
+    .addOption(new Option('--value-bytes-max <bytes>', 'largest value accepted').env('DKV_VALUE_BYTES_MAX'))
+    .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
+    .action(async (o) => {
+      const { runNode } = await import('./node.ts');
+      await runNode(o);
+    });
+
+  const client = (name: string, description: string) => program.command(name).description(description).addOption(natsOption()).addOption(clusterOption()).option('--json', 'print the protocol reply as is');
+
+  client('get', 'read a key').argument('<key>').option('--r <r>', 'read quorum', Number).action(async (key, o) => {
+    await clientCommand(o, (c) => c.subjects.get, { key, ...(o.r ? { r: o.r } : {}) }, (reply) => {
+      if (!reply.found) return `(not found)\ncontext: ${reply.context}`;
+      const lines = reply.values.length > 1 ? reply.values.map((v: string, i: number) => `sibling ${i + 1}: ${v}`) : reply.values;
+      return [...lines, `context: ${reply.context}`].join('\n');
+    });
+  });
+
+  client('put', 'write a value').argument('<key>').argument('<value>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', Number).action(async (key, value, o) => {
+    await clientCommand(o, (c) => c.subjects.put, { key, value, ...(o.context ? { context: o.context } : {}), ...(o.w ? { w: o.w } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
+  });
+
+  client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', Number).action(async (key, o) => {
+    await clientCommand(o, (c) => c.subjects.delete, { key, ...(o.context ? { context: o.context } : {}), ...(o.w ? { w: o.w } : {}) }, () => 'ok');
+  });
+
+  client('status', 'show the cluster view').action(async (o) => {
+    await clientCommand(o, (c) => c.subjects.status, {}, formatStatus);
+  });
+
+  client('join', 'add a node to the ring').argument('<id>').action(async (id, o) => {
+    await clientCommand(o, (c) => c.subjects.adminJoin, { node: id }, () => 'ok');
+  });
+
+  client('leave', 'remove a node from the ring after handing off its data').argument('<id>').action(async (id, o) => {
+    await clientCommand(o, (c) => c.subjects.adminLeave, { node: id }, () => 'ok');
+  });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const text = err instanceof DkvError ? `error (${err.code}): ${err.message}` : `error: ${(err as Error).message}`;
+    process.stderr.write(text + '\n');
+    process.exitCode = process.exitCode || 1;
+  }
+}
+
+export { settingsFrom };

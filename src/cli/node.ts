@@ -1,0 +1,25 @@
+/** `dkv node`: one node in the foreground until SIGINT/SIGTERM. */
+import { startNode } from '../../actors/node.ts';
+import { settingsFrom } from '../config.ts';
+
+export async function runNode(o: Record<string, any>): Promise<void> {
+  if (o.join) throw new Error('--join is not available yet: membership is static in this version; use --members a,b,c');
+  const members = String(o.members ?? o.id).split(',').map((s) => s.trim()).filter(Boolean);
+  const settings = settingsFrom({ cluster: o.cluster, n: o.n, r: o.r, w: o.w, q: o.q, timeoutMs: o.timeoutMs, valueBytesMax: o.valueBytesMax }, {});
+  const node = await startNode({
+    id: o.id,
+    natsUrl: o.nats,
+    settings: members.length < settings.n ? { ...settings, n: members.length, r: Math.min(settings.r, members.length), w: Math.min(settings.w, members.length) } : settings,
+    members,
+    storage: o.storage,
+    dataDir: o.data,
+    faultsEnabled: Boolean(o.faults) && o.faults !== '0',
+  });
+  const stop = (signal: string) => {
+    node.stop().then(() => process.exit(0), () => process.exit(1));
+    setTimeout(() => process.exit(1), 10_000).unref();
+    process.stderr.write(`${signal}: stopping node ${node.id}\n`);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

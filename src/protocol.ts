@@ -1,0 +1,185 @@
+/**
+ * The public protocol (DESIGN.md §3): parsing and validating client requests, shaping replies.
+ * Everything a client sends passes through here before it can reach an actor, so bad input is
+ * answered with a typed error and never changes stored data.
+ */
+import { decodeContext, ContextError } from './context.ts';
+import { DkvError } from './errors.ts';
+import type { VersionVector } from './versionVector.ts';
+
+export interface Limits {
+  readonly n: number;
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+}
+
+export type Encoding = 'utf8' | 'base64';
+
+export interface GetRequest {
+  readonly key: string;
+  readonly r?: number;
+  readonly encoding: Encoding;
+}
+
+export interface WriteRequest {
+  readonly key: string;
+  /** null is a delete: a tombstone written like any value, so it is versioned and replicated. */
+  readonly value: Uint8Array | null;
+  readonly context?: VersionVector;
+  readonly w?: number;
+  readonly encoding: Encoding;
+}
+
+export interface KeyRequest {
+  readonly key: string;
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+function bad(message: string): DkvError {
+  return new DkvError('bad_request', message);
+}
+
+/** JSON bodies are bounded before parsing so a huge payload costs no parse. */
+export function requestBytesMax(limits: Limits): number {
+  return Math.ceil((limits.valueBytesMax * 4) / 3) + 4 * limits.keyBytesMax + 16 * 1024;
+}
+
+function parseBody(data: Uint8Array, limits: Limits): Map<string, unknown> {
+  if (data.length > requestBytesMax(limits)) {
+    throw new DkvError('too_large', `request of ${data.length} bytes exceeds ${requestBytesMax(limits)} bytes`);
+  }
+  let text: string;
+  try {
+    text = textDecoder.decode(data);
+  } catch {
+    throw bad('request body is not valid UTF-8');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw bad(`malformed JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw bad('request body must be a JSON object');
+  }
+  // A Map, so that a field named "__proto__" or "constructor" is just a field.
+  return new Map(Object.entries(parsed));
+}
+
+function encodingOf(body: Map<string, unknown>): Encoding {
+  const enc = body.get('encoding');
+  if (enc === undefined) return 'utf8';
+  if (enc === 'base64') return 'base64';
+  throw bad(`"encoding" must be "base64" when present, got ${JSON.stringify(enc)}`);
+}
+
+export function validateKey(key: unknown, limits: Limits): string {
+  if (key === undefined) throw bad('"key" is required');
+  if (typeof key !== 'string') throw bad(`"key" must be a string, got ${typeName(key)}`);
+  if (key.length === 0) throw bad('"key" must not be empty');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > limits.keyBytesMax) throw bad(`"key" is ${bytes} UTF-8 bytes, at most ${limits.keyBytesMax} allowed`);
+  if (key.isWellFormed && !key.isWellFormed()) throw bad('"key" contains a lone surrogate (not valid UTF-16/UTF-8)');
+  return key;
+}
+
+function quorumField(body: Map<string, unknown>, name: 'r' | 'w', limits: Limits): number | undefined {
+  const v = body.get(name);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > limits.n) {
+    throw bad(`"${name}" must be an integer in 1..${limits.n}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function contextField(body: Map<string, unknown>): VersionVector | undefined {
+  const c = body.get('context');
+  if (c === undefined) return undefined;
+  try {
+    return decodeContext(c);
+  } catch (err) {
+    if (err instanceof ContextError) throw bad(`"context" is not a context this store issued: ${err.message}`);
+    throw err;
+  }
+}
+
+function valueField(body: Map<string, unknown>, encoding: Encoding, limits: Limits): Uint8Array {
+  const v = body.get('value');
+  if (v === undefined) throw bad('"value" is required');
+  if (typeof v !== 'string') throw bad(`"value" must be a string, got ${typeName(v)}`);
+  let bytes: Uint8Array;
+  if (encoding === 'base64') {
+    if (!BASE64.test(v)) throw bad('"value" is not valid base64');
+    bytes = Buffer.from(v, 'base64');
+  } else {
+    if (v.isWellFormed && !v.isWellFormed()) throw bad('"value" contains a lone surrogate');
+    bytes = Buffer.from(v, 'utf8');
+  }
+  if (bytes.length > limits.valueBytesMax) {
+    throw new DkvError('too_large', `value of ${bytes.length} bytes exceeds the limit of ${limits.valueBytesMax} bytes`);
+  }
+  return bytes;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+export function parseGet(data: Uint8Array, limits: Limits): GetRequest {
+  const body = parseBody(data, limits);
+  const key = validateKey(body.get('key'), limits);
+  const encoding = encodingOf(body);
+  const r = quorumField(body, 'r', limits);
+  return r === undefined ? { key, encoding } : { key, r, encoding };
+}
+
+export function parsePut(data: Uint8Array, limits: Limits): WriteRequest {
+  const body = parseBody(data, limits);
+  const key = validateKey(body.get('key'), limits);
+  const encoding = encodingOf(body);
+  const w = quorumField(body, 'w', limits);
+  const context = contextField(body);
+  const value = valueField(body, encoding, limits);
+  return { key, value, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}) };
+}
+
+export function parseDelete(data: Uint8Array, limits: Limits): WriteRequest {
+  const body = parseBody(data, limits);
+  const key = validateKey(body.get('key'), limits);
+  const encoding = encodingOf(body);
+  const w = quorumField(body, 'w', limits);
+  const context = contextField(body);
+  return { key, value: null, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}) };
+}
+
+export function parseKeyOnly(data: Uint8Array, limits: Limits): KeyRequest {
+  const body = parseBody(data, limits);
+  return { key: validateKey(body.get('key'), limits) };
+}
+
+export function parseNodeRequest(data: Uint8Array, limits: Limits): { node: string } {
+  const body = parseBody(data, limits);
+  const node = body.get('node');
+  if (typeof node !== 'string' || node.length === 0) throw bad('"node" must be a non-empty string');
+  return { node };
+}
+
+export function encodeValue(value: Uint8Array, encoding: Encoding): string {
+  return encoding === 'base64' ? Buffer.from(value).toString('base64') : Buffer.from(value).toString('utf8');
+}
+
+export interface GetReply {
+  key: string;
+  found: boolean;
+  values: string[];
+  context: string;
+}
+
+export function getReply(key: string, live: readonly Uint8Array[], context: string, encoding: Encoding): GetReply {
+  return { key, found: live.length > 0, values: live.map((v) => encodeValue(v, encoding)), context };
+}

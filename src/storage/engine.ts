@@ -1,0 +1,42 @@
+import { LmdbStorage } from './lmdb.ts';
+import { MemoryStorage } from './memory.ts';
+
+/**
+ * A vnode's local store: values per (partition, key). Keys are opaque strings (any characters,
+ * at most 1024 UTF-8 bytes); values are plain data (objects, arrays, numbers, strings, null,
+ * Uint8Array) and are treated as immutable once handed over.
+ */
+export interface StorageEngine<T> {
+  readonly kind: 'lmdb' | 'memory';
+  /** Newest value for (partition, key), including writes not yet durable (read-your-writes). Synchronous. */
+  get(partition: number, key: string): T | undefined;
+  /** Stages the write at once (a following get sees it) and resolves only after it is durable (committed + synced for lmdb). Writes to the same key take effect in call order. */
+  put(partition: number, key: string, value: T): Promise<void>;
+  /** Same contract as put, removing the entry. */
+  remove(partition: number, key: string): Promise<void>;
+  /**
+   * Ordered by key (Unicode code point order, which is UTF-8 byte order); a consistent snapshot
+   * is not required. Used by later anti-entropy and transfers, never on a request path.
+   * lmdb lists committed writes only: `await flush()` first to include staged ones.
+   */
+  entries(partition: number): Iterable<[string, T]>;
+  /** Number of entries in the partition; like entries, counts committed writes (lmdb). */
+  count(partition: number): number;
+  /** Resolves when all pending writes are durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StorageKind = StorageEngine<unknown>['kind'];
+
+export function openStorage<T>(opts: { kind: StorageKind; path?: string }): StorageEngine<T> {
+  switch (opts.kind) {
+    case 'memory':
+      return new MemoryStorage<T>();
+    case 'lmdb':
+      if (!opts.path) throw new TypeError('lmdb storage needs a path');
+      return new LmdbStorage<T>(opts.path);
+    default:
+      throw new TypeError(`unknown storage kind: ${String((opts as { kind: unknown }).kind)}`);
+  }
+}

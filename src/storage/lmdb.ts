@@ -1,0 +1,120 @@
+import { mkdirSync } from 'node:fs';
+import { open, type RootDatabase } from 'lmdb';
+import type { StorageEngine } from './engine.ts';
+
+/**
+ * First address-space reservation for the map. lmdb-js grows the map by itself when it fills,
+ * so this is not a size limit; the data file grows only as pages are written.
+ */
+const mapSizeBytesInitial = 256 * 1024 * 1024;
+
+type DbKey = [partition: number, key: string];
+
+/** A write handed to lmdb but not yet durable; `value` undefined means a removal. */
+interface Staged<T> {
+  value: T | undefined;
+}
+
+/** lmdb-js with `separateFlushed`: the commit promise also carries one for the fsync. */
+type WritePromise = Promise<boolean> & { flushed?: PromiseLike<boolean> };
+
+/**
+ * Durable engine: one lmdb environment, one DB keyed by ordered-binary `[partition, key]`, so a
+ * partition is a contiguous range. Values are msgpack (lmdb's default), which brings Uint8Array
+ * values back as Buffer, a Uint8Array.
+ *
+ * Key size: lmdb-js allows 1978 bytes per key by default; `[partition, key]` costs the key's UTF-8
+ * bytes plus about ten, so a 1024-byte key fits without raising the limit.
+ */
+export class LmdbStorage<T> implements StorageEngine<T> {
+  readonly kind = 'lmdb' as const;
+  readonly #db: RootDatabase<T, DbKey>;
+  /**
+   * lmdb's async writes are invisible to `get` until their batch commits, so staged writes sit
+   * here for read-your-writes. Invariant: an entry is the newest staged write to its key and is
+   * dropped once that write is durable (or failed). Bounded by lmdb-js's write backpressure,
+   * which blocks `put` when too many writes are outstanding.
+   */
+  readonly #staged = new Map<string, Staged<T>>();
+  /** Durability promises of writes in progress, for flush(). */
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(path: string) {
+    mkdirSync(path, { recursive: true });
+    this.#db = open<T, DbKey>({
+      path,
+      // A path ending like "x.db" would otherwise be taken for a file name.
+      noSubdir: false,
+      mapSize: mapSizeBytesInitial,
+      // Default durability (overlappingSync on Linux) resolves writes at commit, before the
+      // fsync; this exposes the fsync promise so put can wait for it.
+      separateFlushed: true,
+    });
+  }
+
+  get(partition: number, key: string): T | undefined {
+    const staged = this.#staged.get(stagedId(partition, key));
+    if (staged) return staged.value;
+    return this.#db.get([partition, key]);
+  }
+
+  put(partition: number, key: string, value: T): Promise<void> {
+    return this.#write(partition, key, value, () => this.#db.put([partition, key], value));
+  }
+
+  remove(partition: number, key: string): Promise<void> {
+    return this.#write(partition, key, undefined, () => this.#db.remove([partition, key]));
+  }
+
+  *entries(partition: number): Iterable<[string, T]> {
+    for (const { key, value } of this.#db.getRange(partitionRange(partition))) {
+      yield [key[1], value];
+    }
+  }
+
+  count(partition: number): number {
+    return this.#db.getKeysCount(partitionRange(partition));
+  }
+
+  async flush(): Promise<void> {
+    // lmdb commits in call order, so the writes in flight now cover everything staged so far.
+    // A failed write already rejected its own put; flush only waits.
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.#db.close();
+  }
+
+  #write(partition: number, key: string, value: T | undefined, start: () => Promise<boolean>): Promise<void> {
+    // Start first: a write lmdb rejects at once (key too large) must not leave a staged value.
+    const written = start() as WritePromise;
+    const id = stagedId(partition, key);
+    const staged: Staged<T> = { value };
+    this.#staged.set(id, staged);
+    const durable = (async () => {
+      try {
+        await written;
+        await (written.flushed ?? this.#db.flushed);
+      } finally {
+        // A newer write to the key may have been staged meanwhile; it owns the entry now.
+        if (this.#staged.get(id) === staged) this.#staged.delete(id);
+      }
+    })();
+    this.#inFlight.add(durable);
+    const settle = () => void this.#inFlight.delete(durable);
+    durable.then(settle, settle);
+    return durable;
+  }
+}
+
+/** Partition numbers contain no '/', so the first '/' separates partition from key. */
+function stagedId(partition: number, key: string): string {
+  return `${partition}/${key}`;
+}
+
+/** `[p]` sorts before every `[p, key]`, and `[p + 1]` after them all. */
+function partitionRange(partition: number): { start: [number]; end: [number] } {
+  return { start: [partition], end: [partition + 1] };
+}

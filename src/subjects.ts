@@ -1,0 +1,57 @@
+/**
+ * Every NATS subject dkv uses is built here and nowhere else, so that NATS permissions can let
+ * clients reach the public subjects (DESIGN.md §3) and keep `dkv.<cluster>.internal.>` for nodes.
+ * Keys never appear in a subject: they are opaque and may contain dots and wildcards.
+ */
+const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Cluster names and node IDs become subject tokens, so they are restricted to safe characters. */
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+export function assertValidName(kind: 'cluster' | 'node', name: string): void {
+  if (!isValidName(name)) {
+    throw new RangeError(`${kind} name ${JSON.stringify(name)} must be 1..64 characters of A-Z a-z 0-9 _ -`);
+  }
+}
+
+export interface Subjects {
+  readonly get: string;
+  readonly put: string;
+  readonly delete: string;
+  readonly status: string;
+  readonly adminJoin: string;
+  readonly adminLeave: string;
+  /** Queue group shared by every node for the public request subjects. */
+  readonly queue: string;
+  peek(node: string): string;
+  /** Replica reads and writes addressed to one node (one subscription per node, not per partition). */
+  replica(node: string): string;
+  /** Puts forwarded to a node of the key's preference list (Dynamo §6.4). */
+  coordinate(node: string): string;
+  /** A node's own figures, gathered by whichever node answers `status`. */
+  stats(node: string): string;
+  /** Test-only fault switches; subscribed only when faults are enabled on the node. */
+  fault(node: string): string;
+}
+
+export function subjectsFor(cluster: string): Subjects {
+  assertValidName('cluster', cluster);
+  const root = `dkv.${cluster}`;
+  const internal = `${root}.internal`;
+  return {
+    get: `${root}.get`,
+    put: `${root}.put`,
+    delete: `${root}.delete`,
+    status: `${root}.status`,
+    adminJoin: `${root}.admin.join`,
+    adminLeave: `${root}.admin.leave`,
+    queue: `dkv-${cluster}`,
+    peek: (node) => `${root}.node.${node}.peek`,
+    replica: (node) => `${internal}.${node}.replica`,
+    coordinate: (node) => `${internal}.${node}.coordinate`,
+    stats: (node) => `${internal}.${node}.stats`,
+    fault: (node) => `${internal}.${node}.fault`,
+  };
+}

@@ -1,0 +1,224 @@
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
+
+const kinds: StorageKind[] = ['lmdb', 'memory'];
+
+function tempDir(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dkv-storage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Opens a store that is closed (and its directory removed) when the test ends. */
+function openFor(t: ExecutionContext, kind: StorageKind): StorageEngine<unknown> {
+  const path = kind === 'lmdb' ? join(mkdtempSync(join(tmpdir(), 'dkv-storage-')), 'data.db') : undefined;
+  const store = openStorage<unknown>({ kind, path });
+  t.teardown(async () => {
+    await store.close().catch(() => undefined);
+    if (path) rmSync(join(path, '..'), { recursive: true, force: true });
+  });
+  return store;
+}
+
+const oddKeys = [
+  'a.b.c', '*', '>', 'a.*.>', 'with space', ' ', 'ünïcødé', '日本語', '😀', '__proto__',
+  'constructor', 'toString', 'hasOwnProperty', 'a/b', '0/x', 'tab\tnl\n', 'nul\u0000byte',
+];
+
+for (const kind of kinds) {
+  const name = (behaviour: string) => `storage(${kind}) - ${behaviour}`;
+
+  test(name('put then get returns the value'), async (t) => {
+    const s = openFor(t, kind);
+    await s.put(1, 'k', { v: 'hello', n: 3 });
+    t.deepEqual(s.get(1, 'k'), { v: 'hello', n: 3 });
+  });
+
+  test(name('a second put overwrites the first'), async (t) => {
+    const s = openFor(t, kind);
+    await s.put(1, 'k', 'one');
+    await s.put(1, 'k', 'two');
+    t.is(s.get(1, 'k'), 'two');
+    t.is(s.count(1), 1);
+  });
+
+  test(name('remove deletes the entry'), async (t) => {
+    const s = openFor(t, kind);
+    await s.put(1, 'k', 'v');
+    await s.put(1, 'other', 'v');
+    await s.remove(1, 'k');
+    t.is(s.get(1, 'k'), undefined);
+    t.deepEqual([...s.entries(1)], [['other', 'v']]);
+    await s.remove(1, 'never-there');
+    t.is(s.count(1), 1);
+  });
+
+  test(name('a missing key or partition reads as undefined'), (t) => {
+    const s = openFor(t, kind);
+    t.is(s.get(1, 'nope'), undefined);
+    t.deepEqual([...s.entries(7)], []);
+    t.is(s.count(7), 0);
+  });
+
+  test(name('keys with dots, wildcards, spaces, unicode and prototype names are plain data'), async (t) => {
+    const s = openFor(t, kind);
+    await Promise.all(oddKeys.map((k, i) => s.put(2, k, `value-${i}`)));
+    oddKeys.forEach((k, i) => t.is(s.get(2, k), `value-${i}`, JSON.stringify(k)));
+    t.deepEqual([...s.entries(2)].map(([k]) => k).sort(), [...oddKeys].sort());
+    t.is(s.count(2), oddKeys.length);
+    t.is(s.get(2, 'valueOf'), undefined);
+  });
+
+  test(name('1024-byte keys are stored'), async (t) => {
+    const s = openFor(t, kind);
+    const keys = ['k'.repeat(1024), 'é'.repeat(512), '😀'.repeat(256)];
+    for (const k of keys) t.is(Buffer.byteLength(k, 'utf8'), 1024);
+    for (const k of keys) await s.put(3, k, k.slice(0, 4));
+    for (const k of keys) t.is(s.get(3, k), k.slice(0, 4));
+    t.is(s.count(3), keys.length);
+  });
+
+  test(name('reads see writes before their promises resolve'), async (t) => {
+    const s = openFor(t, kind);
+    const first = s.put(1, 'k', 'staged');
+    t.is(s.get(1, 'k'), 'staged');
+    const second = s.put(1, 'k', 'newer');
+    t.is(s.get(1, 'k'), 'newer');
+    const gone = s.remove(1, 'k');
+    t.is(s.get(1, 'k'), undefined);
+    const back = s.put(1, 'k', 'back');
+    t.is(s.get(1, 'k'), 'back');
+    // An older write settling must not hide a newer staged one.
+    await first;
+    t.is(s.get(1, 'k'), 'back');
+    await Promise.all([second, gone, back]);
+    t.is(s.get(1, 'k'), 'back');
+  });
+
+  test(name('entries are ordered by code point and isolated per partition'), async (t) => {
+    const s = openFor(t, kind);
+    // U+FFFD sorts before U+1F600 by code point, though after its surrogates in UTF-16.
+    const keys = ['b', 'a', 'B', 'ab', 'a b', '\uFFFD', '😀', 'z', 'é', '10', '9'];
+    await Promise.all(keys.map((k) => s.put(5, k, `p5:${k}`)));
+    await Promise.all([s.put(4, 'a', 'p4'), s.put(6, 'a', 'p6'), s.put(50, 'a', 'p50')]);
+    const expected = ['10', '9', 'B', 'a', 'a b', 'ab', 'b', 'z', 'é', '\uFFFD', '😀'];
+    t.deepEqual([...s.entries(5)], expected.map((k) => [k, `p5:${k}`]));
+    t.deepEqual([...s.entries(4)], [['a', 'p4']]);
+    t.deepEqual([...s.entries(6)], [['a', 'p6']]);
+  });
+
+  test(name('count follows puts and removes per partition'), async (t) => {
+    const s = openFor(t, kind);
+    for (let i = 0; i < 25; i++) await s.put(8, `k${i}`, i);
+    await s.put(9, 'k0', 0);
+    await s.put(8, 'k0', 'again');
+    await s.remove(8, 'k1');
+    t.is(s.count(8), 24);
+    t.is(s.count(9), 1);
+  });
+
+  test(name('Uint8Array and null values round-trip'), async (t) => {
+    const s = openFor(t, kind);
+    const bytes = new Uint8Array([0, 1, 2, 254, 255]);
+    await s.put(1, 'bytes', bytes);
+    await s.put(1, 'null', null);
+    await s.put(1, 'nested', { data: new Uint8Array([9, 8]), list: [null, 1, 'x'] });
+    await s.flush();
+    const got = s.get(1, 'bytes');
+    t.true(got instanceof Uint8Array);
+    t.deepEqual([...(got as Uint8Array)], [...bytes]);
+    t.is(s.get(1, 'null'), null);
+    const nested = s.get(1, 'nested') as { data: Uint8Array; list: unknown[] };
+    t.true(nested.data instanceof Uint8Array);
+    t.deepEqual([...nested.data], [9, 8]);
+    t.deepEqual(nested.list, [null, 1, 'x']);
+    t.is(s.count(1), 3);
+  });
+
+  test(name('many concurrent puts to one key end at the last'), async (t) => {
+    const s = openFor(t, kind);
+    const writes = Array.from({ length: 300 }, (_, i) => s.put(1, 'hot', i));
+    t.is(s.get(1, 'hot'), 299);
+    await Promise.all(writes);
+    t.is(s.get(1, 'hot'), 299);
+    t.deepEqual([...s.entries(1)], [['hot', 299]]);
+  });
+}
+
+test('storage(lmdb) - data survives close and reopen', async (t) => {
+  const path = join(tempDir(t), 'data.db');
+  const first = openStorage<unknown>({ kind: 'lmdb', path });
+  await first.put(1, 'a', { v: 1 });
+  await first.put(1, 'b', new Uint8Array([7]));
+  void first.put(2, 'c', 'unawaited');
+  void first.remove(1, 'a');
+  for (let i = 0; i < 50; i++) void first.put(3, 'hot', i);
+  await first.close();
+
+  const second = openStorage<unknown>({ kind: 'lmdb', path });
+  t.teardown(() => second.close());
+  t.is(second.get(1, 'a'), undefined);
+  t.deepEqual([...(second.get(1, 'b') as Uint8Array)], [7]);
+  t.is(second.get(2, 'c'), 'unawaited');
+  t.is(second.get(3, 'hot'), 49);
+  t.is(second.count(1), 1);
+});
+
+test('storage(lmdb) - acknowledged writes survive SIGKILL', async (t) => {
+  const path = join(tempDir(t), 'data.db');
+  const writer = fileURLToPath(new URL('./fixtures/storage-writer.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', writer, path, '200'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void child.kill('SIGKILL'));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+
+  const acked = await killAfterAcks(child, 100, 60_000);
+  t.is(await exited, 'SIGKILL');
+  t.true(acked >= 100);
+
+  const store = openStorage<string>({ kind: 'lmdb', path });
+  t.teardown(() => store.close());
+  const missing: number[] = [];
+  for (let i = 0; i < acked; i++) if (store.get(0, `key-${i}`) !== `value-${i}`) missing.push(i);
+  t.deepEqual(missing, [], `${acked} acknowledged`);
+  t.true(store.count(0) >= acked);
+});
+
+/** Reads "acked N" lines until N >= min, then SIGKILLs the child; resolves to the last N read. */
+function killAfterAcks(child: ReturnType<typeof spawn>, min: number, deadlineMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let acked = 0;
+    let pending = '';
+    let stderr = '';
+    const fail = (why: string) => {
+      clearTimeout(deadline);
+      child.kill('SIGKILL');
+      reject(new Error(`${why} after ${acked} acks; stderr: ${stderr}`));
+    };
+    const deadline = setTimeout(() => fail(`no ${min} acks within ${deadlineMs} ms`), deadlineMs);
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => void (stderr += chunk));
+    child.on('exit', (code, signal) => {
+      if (acked < min) fail(`writer exited (code ${code}, signal ${signal})`);
+    });
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      if (acked >= min) return;
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const match = /^acked (\d+)$/.exec(line);
+        if (match) acked = Number(match[1]);
+      }
+      if (acked >= min) {
+        clearTimeout(deadline);
+        child.kill('SIGKILL');
+        resolve(acked);
+      }
+    });
+  });
+}
