@@ -16,7 +16,7 @@ import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
-import { reconcile, type StoredClock } from '../src/replica.ts';
+import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { replicaRequest } from './replicaClient.ts';
@@ -165,7 +165,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     if (v === 'waiting') return next;
     if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(next.quorum!, 'write'))));
     if (job.kind === 'delete') return finish({ ok: true });
-    return finish({ ok: true, context: encodeContext(join(next.written!)) });
+    return finish({ ok: true, context: encodeContext(putReplyContext(next.written!, (job.req as WriteRequest).context)) });
   }
 
   function forward(req: WriteRequest, self: any): void {

@@ -20,7 +20,7 @@ import { spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import type { ReplicaRequest } from './replicaClient.ts';
 import { logDecision } from './supervision.ts';
-import { spawnVnode, type Faults, type ReplicaResult } from './vnode.ts';
+import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult } from './vnode.ts';
 
 export interface NodeOptions {
   readonly id: string;
@@ -62,7 +62,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
 
-  const system = nact.start();
+  // A named system gives readable actor paths in supervision lines (dkv-n1://node/vnode-7).
+  const system = nact.start({ name: `dkv-${id}` } as any);
   let stopping = false;
   const supervisor = nact.spawn(system, (state: null) => state, 'node', {
     initialState: null,
@@ -77,8 +78,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   });
 
   const vnodes = new Map<number, any>();
+  const onVnodeCrash = vnodePolicy(log);
   for (const p of ring.replicaPartitions(id, settings.n)) {
-    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now }));
+    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now, onCrash: onVnodeCrash }));
   }
 
   const status = async (): Promise<object> => {

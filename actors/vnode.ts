@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { coordinateWrite, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
 import type { VersionVector } from '../src/versionVector.ts';
-import { restartWithIntensity } from './supervision.ts';
+import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
 export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string };
 export type Reply = (result: ReplicaResult) => void;
@@ -33,6 +33,15 @@ export interface VnodeDeps {
   readonly faults: Faults;
   readonly log: Logger;
   readonly now: () => number;
+  /** Shared by every vnode of the node: restart intensity counts crashes across them (OTP style). */
+  readonly onCrash: CrashHandler<VnodeMsg>;
+}
+
+/** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
+export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg> {
+  return restartWithIntensity<VnodeMsg>(log, {
+    onMessageLost: (msg, err) => msg.reply({ ok: false, error: `vnode crashed: ${(err as Error).message}` }),
+  });
 }
 
 interface VnodeState {
@@ -72,8 +81,6 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
   };
   return nact.spawn(parent, behaviour, `vnode-${partition}`, {
     initialState: { partition },
-    onCrash: restartWithIntensity<VnodeMsg>(deps.log, {
-      onMessageLost: (msg, err) => msg.reply({ ok: false, error: `vnode ${partition} crashed: ${(err as Error).message}` }),
-    }),
+    onCrash: deps.onCrash,
   });
 }

@@ -2,8 +2,14 @@
  * What a replica does to its stored version set, as pure functions the vnode actor calls:
  * the coordinating replica's event (dvvset update) and every other replica's merge (dvvset sync).
  */
-import { emptyClock, newClock, prune, sync, update, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
+import { emptyClock, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
 import type { VersionVector } from './versionVector.ts';
+
+/**
+ * Dynamo §4.4 truncates clocks; an entry is only dropped after it has been idle this long, and
+ * the coordinator's own entry never, so a counter is not reissued while its dots may be alive.
+ */
+export const CLOCK_ENTRY_IDLE_MS_MIN = 24 * 60 * 60 * 1000;
 
 /** A stored value: bytes, or null for a tombstone (a delete is a versioned write). */
 export type StoredValue = Uint8Array | null;
@@ -17,7 +23,18 @@ export function coordinateWrite(
   nowMs: number,
 ): StoredClock {
   const next = update(newClock(context ?? [], value), current ?? emptyClock<StoredValue>(), actorId, nowMs);
-  return prune(next, MAX_CLOCK_ENTRIES);
+  return prune(next, MAX_CLOCK_ENTRIES, { keepIds: [actorId], now: nowMs, ageMsMin: CLOCK_ENTRY_IDLE_MS_MIN });
+}
+
+/**
+ * The context a put reply carries. A context is a version vector, so it cannot name the new dot
+ * alone: covering it covers every earlier dot of the same coordinator too. When the write left
+ * a single version, the whole written history is what the client now knows; when it left
+ * siblings the client has not seen, the reply covers only what the client had read, so reusing
+ * it can never discard a version nobody read (it makes a sibling instead).
+ */
+export function putReplyContext(written: StoredClock, clientContext: VersionVector | undefined): VersionVector {
+  return values(written).length === 1 ? join(written) : (clientContext ?? []);
 }
 
 export function mergeReplica(current: StoredClock | undefined, incoming: StoredClock): StoredClock {

@@ -1,0 +1,104 @@
+import test from 'ava';
+import { DkvError } from '../src/errors.ts';
+import { TestCluster } from './harness/cluster.ts';
+
+let cluster: TestCluster;
+
+test.before(async () => {
+  cluster = await TestCluster.start({ nodes: 3 });
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+test.serial('cluster - put then get returns the value with a context', async (t) => {
+  const put = await cluster.client.put('greeting', 'hello');
+  t.true(put.ok);
+  t.is(typeof put.context, 'string');
+  const got = await cluster.client.get('greeting');
+  t.deepEqual(got.values, ['hello']);
+  t.true(got.found);
+  t.is(got.key, 'greeting');
+});
+
+test.serial('cluster - a missing key is not found and still carries a context', async (t) => {
+  const got = await cluster.client.get('never-written');
+  t.false(got.found);
+  t.deepEqual(got.values, []);
+  t.is(typeof got.context, 'string');
+  // The context of a missing key is accepted back by put.
+  await cluster.client.put('never-written', 'now written', { context: got.context });
+  t.deepEqual((await cluster.client.get('never-written')).values, ['now written']);
+});
+
+test.serial('cluster - two puts without context become siblings; the merged context resolves them', async (t) => {
+  await cluster.client.put('sib', 'a');
+  await cluster.client.put('sib', 'b');
+  const got = await cluster.client.get('sib');
+  t.deepEqual([...got.values].sort(), ['a', 'b']);
+  await cluster.client.put('sib', 'c', { context: got.context });
+  const after = await cluster.client.get('sib');
+  t.deepEqual(after.values, ['c']);
+});
+
+test.serial('cluster - delete with context, then get is not found; a put after delete is visible', async (t) => {
+  await cluster.client.put('doomed', 'v1');
+  const got = await cluster.client.get('doomed');
+  await cluster.client.delete('doomed', { context: got.context });
+  const gone = await cluster.client.get('doomed');
+  t.false(gone.found);
+  t.deepEqual(gone.values, []);
+  await cluster.client.put('doomed', 'v2', { context: gone.context });
+  const back = await cluster.client.get('doomed');
+  t.deepEqual(back.values, ['v2']);
+  t.true(back.found);
+});
+
+test.serial('cluster - a delete concurrent with a put keeps the put as the only live value', async (t) => {
+  await cluster.client.put('race', 'v1');
+  const ctx = (await cluster.client.get('race')).context;
+  await cluster.client.put('race', 'concurrent'); // no context: concurrent with the delete below
+  await cluster.client.delete('race', { context: ctx });
+  const got = await cluster.client.get('race');
+  t.deepEqual(got.values, ['concurrent']);
+});
+
+test.serial('cluster - keys are opaque: dots, wildcards, spaces and unicode', async (t) => {
+  const keys = ['a.b.c', '*', '>', 'with space', 'dkv.local.get', '__proto__', 'constructor', 'ключ 🔑'];
+  for (const k of keys) await cluster.client.put(k, `value of ${k}`);
+  for (const k of keys) t.deepEqual((await cluster.client.get(k)).values, [`value of ${k}`], k);
+});
+
+test.serial('cluster - every key has exactly N=3 replicas, visible with peek', async (t) => {
+  await cluster.client.put('replicated', 'everywhere', { w: 3 });
+  for (const n of cluster.nodes) {
+    const peek = await cluster.client.peek(n.id, 'replicated');
+    t.is(peek.node, n.id);
+    t.deepEqual(peek.values, ['everywhere']);
+  }
+});
+
+test.serial('cluster - base64 values round-trip raw bytes', async (t) => {
+  const bytes = Buffer.from([0, 255, 1, 254, 10, 13]);
+  await cluster.client.put('binary', bytes.toString('base64'), { encoding: 'base64' });
+  const got = await cluster.client.get('binary', { encoding: 'base64' });
+  t.deepEqual(got.values.map((v) => Buffer.from(v, 'base64')), [bytes]);
+});
+
+test.serial('cluster - r and w per request, r=3 reads all replicas', async (t) => {
+  await cluster.client.put('quorums', 'x', { w: 1 });
+  const got = await cluster.client.get('quorums', { r: 3 });
+  t.deepEqual(got.values, ['x']);
+  const err = await t.throwsAsync(cluster.client.get('quorums', { r: 4 }));
+  t.is((err as DkvError).code, 'bad_request');
+});
+
+test.serial('cluster - status lists every member up with ring ownership', async (t) => {
+  const s = await cluster.client.status();
+  t.is(s.cluster, 'local');
+  t.deepEqual(s.members.map((m: any) => m.node), ['n1', 'n2', 'n3']);
+  t.true(s.members.every((m: any) => m.state === 'up'));
+  t.is(s.members.reduce((sum: number, m: any) => sum + m.partitionsOwned, 0), 64);
+  t.is(s.ring.owners.length, 64);
+});

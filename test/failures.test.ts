@@ -1,0 +1,54 @@
+import test from 'ava';
+import { DkvError } from '../src/errors.ts';
+import { TestCluster } from './harness/cluster.ts';
+
+test('failures - with one of three nodes SIGKILLed puts and gets work at R=W=2; with two, puts are unavailable but w=1 works', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3 });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  for (let i = 0; i < 20; i++) await c.put(`before-${i}`, `v${i}`);
+
+  await cluster.node('n3').kill('SIGKILL');
+  for (let i = 0; i < 20; i++) {
+    await c.put(`after-one-${i}`, `w${i}`);
+    t.deepEqual((await c.get(`before-${i}`)).values, [`v${i}`]);
+    t.deepEqual((await c.get(`after-one-${i}`)).values, [`w${i}`]);
+  }
+
+  await cluster.node('n2').kill('SIGKILL');
+  const err = await t.throwsAsync(c.put('after-two', 'x'));
+  t.is((err as DkvError).code, 'unavailable');
+  t.regex((err as DkvError).message, /1 of 3 replicas acknowledged/);
+  const readErr = await t.throwsAsync(c.get('before-1'));
+  t.is((readErr as DkvError).code, 'unavailable');
+
+  // A write that missed its quorum may still have reached a replica (Dynamo makes no rollback),
+  // so the w=1 write goes to a fresh key.
+  const ok = await c.put('after-two-w1', 'y', { w: 1 });
+  t.true(ok.ok);
+  t.deepEqual((await c.get('after-two-w1', { r: 1 })).values, ['y']);
+});
+
+test('failures - SIGKILL of every node loses no acknowledged write', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3 });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  const acked = new Map<string, string>();
+  // Writes in flight when the kill lands may or may not be acknowledged; only acked ones count.
+  const writers = Array.from({ length: 8 }, async (_, w) => {
+    for (let i = 0; i < 40; i++) {
+      const key = `durable-${w}-${i}`;
+      await c.put(key, `value-${w}-${i}`);
+      acked.set(key, `value-${w}-${i}`);
+    }
+  });
+  await Promise.all(writers);
+  await Promise.all(cluster.nodes.map((n) => n.kill('SIGKILL')));
+  t.is(acked.size, 320);
+
+  await Promise.all(cluster.nodes.map((n) => n.start()));
+  for (const [key, value] of acked) {
+    const got = await c.get(key);
+    t.deepEqual(got.values, [value], key);
+  }
+});

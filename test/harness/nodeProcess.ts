@@ -1,0 +1,89 @@
+/**
+ * A real `dkv node` process for tests: spawned through the CLI, its pino lines collected, its
+ * readiness and exit observable, killable with any signal and restartable on the same data.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait.ts';
+
+export const BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+
+export interface NodeSpec {
+  id: string;
+  natsUrl: string;
+  members: readonly string[];
+  dataDir: string;
+  cluster?: string;
+  storage?: 'lmdb' | 'memory';
+  faults?: boolean;
+  extraArgs?: string[];
+}
+
+export class NodeProcess {
+  child!: ChildProcess;
+  /** Every parsed pino line from every incarnation of this node. */
+  readonly logs: any[] = [];
+  readonly stderr: string[] = [];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+
+  constructor(readonly spec: NodeSpec) {}
+
+  get id(): string {
+    return this.spec.id;
+  }
+
+  async start(): Promise<this> {
+    const s = this.spec;
+    const args = [BIN, 'node', '--id', s.id, '--nats', s.natsUrl, '--cluster', s.cluster ?? 'local', '--data', s.dataDir, '--members', s.members.join(','), '--storage', s.storage ?? 'lmdb', ...(s.extraArgs ?? [])];
+    const env = { ...process.env, DKV_FAULTS: s.faults ? '1' : '' };
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const startedAt = this.logs.length;
+    let buffer = '';
+    this.child.stdout!.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      let nl;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        try {
+          this.logs.push(JSON.parse(line));
+        } catch {
+          this.stderr.push(line);
+        }
+      }
+    });
+    this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
+    const child = this.child;
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    let exited = false;
+    void this.exit.then(() => (exited = true));
+    await waitFor(`node ${s.id} to serve`, () => {
+      if (exited) throw new Error(`node ${s.id} exited during start: ${this.stderr.join('').slice(-2000)}`);
+      return this.logs.slice(startedAt).some((l) => l.event === 'node-started');
+    }, { timeoutMs: 30_000 });
+    return this;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child.kill(signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') await this.exit;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    if (this.child.signalCode === null) this.child.kill('SIGCONT');
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exit;
+    clearTimeout(t);
+  }
+
+  supervisionLines(): any[] {
+    return this.logs.filter((l) => l.event === 'supervision');
+  }
+}

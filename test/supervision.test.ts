@@ -1,0 +1,48 @@
+import test from 'ava';
+import { TestCluster } from './harness/cluster.ts';
+import { waitFor } from './harness/wait.ts';
+
+async function armVnodeCrashes(cluster: TestCluster, node: string, count: number): Promise<void> {
+  const reply = await cluster.client.raw(`dkv.local.internal.${node}.fault`, { vnodeCrashes: count });
+  if (!reply.ok) throw new Error(`arming the fault failed: ${JSON.stringify(reply)}`);
+}
+
+test('supervision - a crashed vnode is reset, the decision is logged, and the next request succeeds', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3, faults: true });
+  t.teardown(() => cluster.stop());
+  const n1 = cluster.node('n1');
+  await cluster.client.put('before-crash', 'v1', { w: 3 });
+
+  await armVnodeCrashes(cluster, 'n1', 1);
+  // r=3 reaches n1's vnode: its crash costs this read one replica, which must then be answered.
+  const during = await cluster.client.get('before-crash', { r: 2 });
+  t.deepEqual(during.values, ['v1']);
+
+  const line = await waitFor('a supervision line on n1', () => n1.supervisionLines()[0]);
+  t.is(line.decision, 'reset');
+  t.regex(line.actor, /vnode-\d+/);
+  t.regex(line.err.message, /injected vnode fault/);
+
+  await cluster.client.put('after-crash', 'v2', { w: 3 });
+  t.deepEqual((await cluster.client.get('after-crash', { r: 3 })).values, ['v2']);
+  t.deepEqual((await cluster.client.peek('n1', 'before-crash')).values, ['v1']);
+});
+
+test('supervision - a vnode crashing past its restart intensity escalates and the node exits non-zero', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3, faults: true });
+  t.teardown(() => cluster.stop());
+  const n1 = cluster.node('n1');
+  await armVnodeCrashes(cluster, 'n1', 1_000);
+  // Each peek is one vnode message on n1; the 11th crash within 10 s exceeds the intensity.
+  for (let i = 0; i < 12 && n1.running; i++) {
+    await cluster.client.peek('n1', `k${i}`).catch(() => undefined);
+  }
+  const exit = await n1.exit;
+  t.is(exit.code, 70);
+  const decisions = n1.supervisionLines().map((l) => l.decision);
+  t.true(decisions.filter((d) => d === 'reset').length >= 10);
+  t.true(decisions.includes('escalate'));
+  t.true(decisions.includes('exit'));
+  // The other two nodes keep serving writes.
+  t.true((await cluster.client.put('still-writable', 'yes')).ok);
+});
