@@ -29,8 +29,18 @@ export interface CoordinatorDeps {
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
   readonly log: Logger;
+  readonly counters: CoordinatorCounters;
   ring(): Ring;
   vnode(partition: number): any | undefined;
+}
+
+/** Per-node request figures, reported by `status`. */
+export interface CoordinatorCounters {
+  gets: number;
+  writes: number;
+  /** Writes this node received but does not replicate, sent on to a preference-list node. */
+  forwardedWrites: number;
+  failures: number;
 }
 
 export type Job =
@@ -67,6 +77,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   const answer = (body: object) => {
     if (answered) return;
     answered = true;
+    if ('error' in body) deps.counters.failures++;
     if (timer) clearTimeout(timer);
     respond(body);
   };
@@ -122,6 +133,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
 
   function start(state: State, self: any): State {
     if (job.kind === 'get') {
+      deps.counters.gets++;
       const q = quorum(replicas.length, job.req.r ?? settings.r);
       for (const node of replicas) ask(node, { op: 'read' }, self);
       return { ...state, quorum: q };
@@ -132,10 +144,12 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
         nact.stop(self);
         return { ...state, done: true };
       }
+      deps.counters.forwardedWrites++;
       forward(job.req, self);
       return state;
     }
     // Dynamo §6.4: the coordinator is a replica; its own vnode makes the new version first.
+    deps.counters.writes++;
     const q = quorum(replicas.length, job.req.w ?? settings.w);
     ask(nodeId, { op: 'coordinate', req: job.req }, self);
     return { ...state, quorum: q };

@@ -12,7 +12,7 @@ import { encodeContext } from '../src/context.ts';
 import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import { encodeValue, parseDelete, parseGet, parseKeyOnly, parseNodeRequest, parsePut, type Limits, type WriteRequest } from '../src/protocol.ts';
+import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits, type WriteRequest } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type Respond } from './coordinator.ts';
 import { resumeOnCrash } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
@@ -48,9 +48,12 @@ export function spawnGateway(parent: any, deps: GatewayDeps): any {
           return spawnCoordinator(self, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false }, respond);
         case 'delete':
           return spawnCoordinator(self, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false }, respond);
-        case 'peek':
-          return peek(parseKeyOnly(msg.data, limits).key, respond);
+        case 'peek': {
+          const req = parsePeek(msg.data, limits);
+          return peek(req.key, req.encoding, respond);
+        }
         case 'status':
+          parseStatus(msg.data, limits);
           deps.status().then(respond, (err) => respond(errorReply(err)));
           return;
         case 'join':
@@ -63,13 +66,13 @@ export function spawnGateway(parent: any, deps: GatewayDeps): any {
     }
   };
 
-  const peek = (key: string, respond: Respond) => {
+  const peek = (key: string, encoding: Encoding, respond: Respond) => {
     const ring = deps.ring();
     const partition = ring.partitionOf(key);
     const vnode = deps.vnode(partition);
     const answer = (clock: ReplicaResult) => {
       if (!clock.ok) return respond(errorReply(new DkvError('internal', clock.error)));
-      const values = clock.clock ? (liveValues(clock.clock) as Uint8Array[]).map((v) => encodeValue(v, 'utf8')) : [];
+      const values = clock.clock ? (liveValues(clock.clock) as Uint8Array[]).map((v) => encodeValue(v, encoding)) : [];
       respond({ node: deps.nodeId, values, context: encodeContext(clock.clock ? join(clock.clock) : []) });
     };
     if (!vnode) return answer({ ok: true, clock: null });

@@ -12,13 +12,15 @@ import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
-import type { StoredClock } from '../src/replica.ts';
+import { isStoredValue, type StoredClock } from '../src/replica.ts';
+import { isClock } from '../src/dvvset.ts';
 import { initialAssignment, Ring } from '../src/ring.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { subjectsFor, assertValidName } from '../src/subjects.ts';
 import { spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import type { ReplicaRequest } from './replicaClient.ts';
+import type { CoordinatorCounters } from './coordinator.ts';
 import { logDecision } from './supervision.ts';
 import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult } from './vnode.ts';
 
@@ -105,7 +107,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, failures: 0 };
   const gateway = spawnGateway(supervisor, {
+    counters,
     nodeId: id,
     settings,
     nc,
@@ -161,7 +165,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         const vnode = vnodes.get(req.p);
         if (!vnode) return reply({ ok: false, error: `${id} holds no replica of partition ${req.p}` });
         if (req.op === 'read') nact.dispatch(vnode, { type: 'read', key: req.k, reply });
-        else if (req.op === 'replicate') nact.dispatch(vnode, { type: 'replicate', key: req.k, clock: req.c, reply });
+        else if (req.op === 'replicate') {
+          // A peer's clock is checked like client input: a malformed one must not reach storage.
+          if (typeof req.k !== 'string' || !isClock(req.c, isStoredValue)) return reply({ ok: false, error: 'malformed replica write' });
+          nact.dispatch(vnode, { type: 'replicate', key: req.k, clock: req.c, reply });
+        }
         else reply({ ok: false, error: `unknown replica op` });
       },
     }),
@@ -178,6 +186,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             replicaPartitions: vnodes.size,
             storage: storage.kind,
             backlog: { hints: 0 },
+            requests: counters,
           }),
         );
       },

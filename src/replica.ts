@@ -15,6 +15,10 @@ export const CLOCK_ENTRY_IDLE_MS_MIN = 24 * 60 * 60 * 1000;
 export type StoredValue = Uint8Array | null;
 export type StoredClock = Clock<StoredValue>;
 
+export function isStoredValue(v: unknown): v is StoredValue {
+  return v === null || v instanceof Uint8Array;
+}
+
 export function coordinateWrite(
   current: StoredClock | undefined,
   context: VersionVector | undefined,
