@@ -162,6 +162,26 @@ export function parseKeyOnly(data: Uint8Array, limits: Limits): KeyRequest {
   return { key: validateKey(body.get('key'), limits) };
 }
 
+export interface PeekRequest {
+  readonly key: string;
+  readonly encoding: Encoding;
+}
+
+/** `node.<ID>.peek`: a key and, like get, an optional "encoding". */
+export function parsePeek(data: Uint8Array, limits: Limits): PeekRequest {
+  const body = parseBody(data, limits);
+  return { key: validateKey(body.get('key'), limits), encoding: encodingOf(body) };
+}
+
+/**
+ * `status` takes no fields, but its body is still checked: an empty payload or a JSON object
+ * (whose fields are ignored); anything else is a client bug worth telling about.
+ */
+export function parseStatus(data: Uint8Array, limits: Limits): Record<string, never> {
+  if (data.length > 0) parseBody(data, limits);
+  return {};
+}
+
 export function parseNodeRequest(data: Uint8Array, limits: Limits): { node: string } {
   const body = parseBody(data, limits);
   const node = body.get('node');

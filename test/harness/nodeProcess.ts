@@ -55,12 +55,13 @@ export class NodeProcess {
     this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
     const child = this.child;
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    let exited = false;
-    void this.exit.then(() => (exited = true));
-    await waitFor(`node ${s.id} to serve`, () => {
-      if (exited) throw new Error(`node ${s.id} exited during start: ${this.stderr.join('').slice(-2000)}`);
-      return this.logs.slice(startedAt).some((l) => l.event === 'node-started');
-    }, { timeoutMs: 30_000 });
+    const ready = waitFor(`node ${s.id} to serve`, () => this.logs.slice(startedAt).some((l) => l.event === 'node-started'), { timeoutMs: 30_000 });
+    // A node that exits while starting fails the start at once, with its last words.
+    const died = this.exit.then(({ code, signal }) => {
+      throw new Error(`node ${s.id} exited during start (${signal ?? code}): ${this.stderr.join('').slice(-2000)}`);
+    });
+    await Promise.race([ready, died]);
+    died.catch(() => {});
     return this;
   }
 
