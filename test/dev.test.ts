@@ -1,0 +1,198 @@
+/**
+ * `dkv dev` (DESIGN.md §4) as a process manager: it starts a nats-server and three nodes, keeps
+ * them running (a killed node comes back on the same data), and Ctrl-C (SIGINT) stops everything
+ * it started, leaving no process behind.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DkvClient } from '../src/client.ts';
+import { canConnect } from '../src/cli/natsServer.ts';
+import { waitFor } from './harness/wait.ts';
+
+const BIN = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
+const TEST_TIMEOUT_MS = 40_000;
+const NODE_IDS = ['n1', 'n2', 'n3'];
+
+interface Dev {
+  child: ChildProcess;
+  dir: string;
+  url: string;
+  port: number;
+  /** Everything dev printed on stdout so far. */
+  output(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Every pid ever seen below the dev process (children and their children), for the final check. */
+  seen: Set<number>;
+}
+
+/** Direct children of `pid` with their command lines. */
+function childrenOf(pid: number): { pid: number; args: string }[] {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there is no such child
+  }
+  return out
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), args: m[2]! }));
+}
+
+function descendantsOf(pid: number): { pid: number; args: string }[] {
+  const found: { pid: number; args: string }[] = [];
+  const queue = [pid];
+  // The tree is dev -> nats-server, nodes -> helper processes: a handful of pids, bounded anyway.
+  while (queue.length > 0 && found.length < 1000) {
+    for (const c of childrenOf(queue.shift()!)) {
+      found.push(c);
+      queue.push(c.pid);
+    }
+  }
+  return found;
+}
+
+/** The pid of the `dkv node --id ID` child of dev, if one is running. */
+function nodePid(dev: Dev, id: string): number | undefined {
+  const found = childrenOf(dev.child.pid!).find((c) => / node --id /.test(c.args) && c.args.includes(` --id ${id} `));
+  if (found) dev.seen.add(found.pid);
+  return found?.pid;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+async function startDev(t: ExecutionContext): Promise<Dev> {
+  const dir = mkdtempSync(join(tmpdir(), 'dkv-dev-test-'));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DKV_')));
+  // Its own process group, so that the teardown can reach everything if an assertion fails.
+  const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--data', dir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const seen = new Set<number>();
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const pid of seen) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone: the expected case.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const m = await waitFor('dev to print the NATS URL and the cluster name', () => {
+    if (child.exitCode !== null) throw new Error(`dkv dev exited with ${child.exitCode}: ${stderr}`);
+    const url = /^NATS URL: (nats:\/\/127\.0\.0\.1:(\d+))$/m.exec(stdout);
+    return url && /^cluster: local$/m.test(stdout) ? url : undefined;
+  }, { timeoutMs: 15_000 });
+  for (const c of descendantsOf(child.pid!)) seen.add(c.pid);
+  return { child, dir, url: m[1]!, port: Number(m[2]), output: () => stdout, exit, seen };
+}
+
+/** The nodes start in the background: the first requests may find no responder or no quorum. */
+async function whenAllUp(client: DkvClient): Promise<void> {
+  await waitFor('every node to answer status as up', async () => {
+    const s = await client.status();
+    return NODE_IDS.every((id) => s.members.some((m: any) => m.node === id && m.state === 'up'));
+  }, { timeoutMs: 20_000, intervalMs: 100 });
+}
+
+/**
+ * SIGINT: dev stops its nodes and nats-server, exits 0, and leaves no process behind. `group`
+ * sends it to the whole process group, as Ctrl-C in a terminal does, so the children get it too.
+ */
+async function interruptAndCheck(t: ExecutionContext, dev: Dev, how: 'dev only' | 'group'): Promise<void> {
+  for (const c of descendantsOf(dev.child.pid!)) dev.seen.add(c.pid);
+  const children = childrenOf(dev.child.pid!);
+  t.true(children.some((c) => /nats-server/.test(c.args)), 'dev runs a nats-server child');
+  t.is(children.filter((c) => / node --id /.test(c.args)).length, 3, 'dev runs three dkv node children');
+
+  if (how === 'group') process.kill(-dev.child.pid!, 'SIGINT');
+  else dev.child.kill('SIGINT');
+  const { code, signal } = await dev.exit;
+  t.is(signal, null);
+  t.is(code, 0, dev.output());
+  t.regex(dev.output(), /stopped\./);
+  t.false(await canConnect(dev.port), 'the nats-server port no longer accepts connections');
+  // dev waited for its children, so they are gone now; their own helpers follow them shortly.
+  for (const c of children) t.false(alive(c.pid), `child ${c.pid} (${c.args}) is gone`);
+  await waitFor('every process dev started to be gone', () => [...dev.seen].every((pid) => !alive(pid)), { timeoutMs: 5_000 });
+}
+
+test('dev - starts nats-server and three durable nodes, serves requests, and SIGINT stops everything', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS);
+  const dev = await startDev(t);
+  const client = await DkvClient.connect({ servers: dev.url, cluster: 'local', timeoutMs: 5_000 });
+  try {
+    await whenAllUp(client);
+    const put = await client.put('dev-key', 'dev-value');
+    t.true(put.ok);
+    const got = await client.get('dev-key');
+    t.deepEqual(got.values, ['dev-value']);
+  } finally {
+    await client.close();
+  }
+
+  for (const id of NODE_IDS) {
+    const store = join(dev.dir, id, 'store');
+    t.true(existsSync(store), `${id} has a data directory`);
+    t.true(readdirSync(store).some((f) => f.endsWith('.mdb')), `${id} holds lmdb files`);
+  }
+
+  await interruptAndCheck(t, dev, 'dev only');
+});
+
+test('dev - a node killed with SIGKILL is restarted on the same data; Ctrl-C of the whole group still stops cleanly', async (t) => {
+  t.timeout(TEST_TIMEOUT_MS);
+  const dev = await startDev(t);
+  const client = await DkvClient.connect({ servers: dev.url, cluster: 'local', timeoutMs: 5_000 });
+  try {
+    await whenAllUp(client);
+    await client.put('before-kill', 'kept', { w: 3 });
+
+    const victim = nodePid(dev, 'n2');
+    t.truthy(victim, 'n2 runs under dev');
+    process.kill(victim!, 'SIGKILL');
+    await waitFor('dev to report the restart', () => /node n2 exited \(SIGKILL\); restarting/.test(dev.output()), { timeoutMs: 10_000 });
+    const replacement = await waitFor('a new n2 process', () => {
+      const pid = nodePid(dev, 'n2');
+      return pid !== undefined && pid !== victim ? pid : undefined;
+    }, { timeoutMs: 10_000 });
+    t.not(replacement, victim);
+
+    await whenAllUp(client);
+    // n2's own replica, read without a quorum: the restarted node came back on its lmdb data.
+    t.deepEqual((await client.peek('n2', 'before-kill')).values, ['kept']);
+    // w=3 needs every replica, n2 included, to acknowledge.
+    t.true((await client.put('after-restart', 'served', { w: 3 })).ok);
+    t.deepEqual((await client.get('after-restart', { r: 3 })).values, ['served']);
+  } finally {
+    await client.close();
+  }
+
+  // This time as a terminal's Ctrl-C: every process of the group gets SIGINT at once.
+  await interruptAndCheck(t, dev, 'group');
+});
