@@ -8,10 +8,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordCrash, restartBudget, type RestartBudget } from '../restartBudget.ts';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const RESTART_PAUSE_MS = 1_000;
+/** A node that exits more often than this is left down: restarting it again would only spin. */
+const NODE_RESTARTS_MAX = 5;
+const NODE_RESTART_WINDOW_MS = 60_000;
 
 export interface DevOptions {
   nodes: number;
@@ -30,7 +34,24 @@ export async function runDev(o: DevOptions): Promise<void> {
   const url = o.nats ?? server!.url;
   const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
   const children = new Map<string, ChildProcess>();
+  const budgets = new Map<string, RestartBudget>();
   let stopping = false;
+
+  if (server) {
+    const watch = (s: NatsServerHandle) =>
+      s.process.once('exit', (code, signal) => {
+        if (stopping) return;
+        console.log(`nats-server exited (${signal ?? `code ${code}`}); restarting it on port ${s.port} (nodes reconnect by themselves)`);
+        startNatsServer({ port: s.port }).then(
+          (again) => {
+            server = again;
+            watch(again);
+          },
+          (err) => console.error(`could not restart nats-server: ${(err as Error).message}`),
+        );
+      });
+    watch(server);
+  }
 
   const launch = (id: string) => {
     const dir = join(dataDir, id);
@@ -47,6 +68,12 @@ export async function runDev(o: DevOptions): Promise<void> {
     child.once('exit', (code, signal) => {
       children.delete(id);
       if (stopping) return;
+      const { budget, exhausted } = recordCrash(budgets.get(id) ?? restartBudget(NODE_RESTARTS_MAX, NODE_RESTART_WINDOW_MS), Date.now());
+      budgets.set(id, budget);
+      if (exhausted) {
+        console.log(`node ${id} exited (${signal ?? `code ${code}`}) ${budget.crashTimesMs.length} times within ${NODE_RESTART_WINDOW_MS / 1000} s; leaving it down (log: ${logPath})`);
+        return;
+      }
       console.log(`node ${id} exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_PAUSE_MS} ms (log: ${logPath})`);
       setTimeout(() => !stopping && launch(id), RESTART_PAUSE_MS);
     });

@@ -6,6 +6,9 @@ import { DkvError } from '../errors.ts';
 import { runDev } from './dev.ts';
 import { formatStatus } from './format.ts';
 
+/** Sent as a number when it is one, else as given, so the node's validation answers it. */
+const quorumArg = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+
 const natsOption = () => new Option('--nats <url>', 'NATS server URL').env('DKV_NATS_URL').default('nats://127.0.0.1:4222');
 const clusterOption = () => new Option('--cluster <name>', 'cluster name').env('DKV_CLUSTER').default('local');
 
@@ -70,20 +73,20 @@ export async function main(argv: string[]): Promise<void> {
 
   const client = (name: string, description: string) => program.command(name).description(description).addOption(natsOption()).addOption(clusterOption()).option('--json', 'print the protocol reply as is');
 
-  client('get', 'read a key').argument('<key>').option('--r <r>', 'read quorum', Number).action(async (key, o) => {
-    await clientCommand(o, (c) => c.subjects.get, { key, ...(o.r ? { r: o.r } : {}) }, (reply) => {
+  client('get', 'read a key').argument('<key>').option('--r <r>', 'read quorum', quorumArg).action(async (key, o) => {
+    await clientCommand(o, (c) => c.subjects.get, { key, ...(o.r !== undefined ? { r: o.r } : {}) }, (reply) => {
       if (!reply.found) return `(not found)\ncontext: ${reply.context}`;
       const lines = reply.values.length > 1 ? reply.values.map((v: string, i: number) => `sibling ${i + 1}: ${v}`) : reply.values;
       return [...lines, `context: ${reply.context}`].join('\n');
     });
   });
 
-  client('put', 'write a value').argument('<key>').argument('<value>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', Number).action(async (key, value, o) => {
-    await clientCommand(o, (c) => c.subjects.put, { key, value, ...(o.context ? { context: o.context } : {}), ...(o.w ? { w: o.w } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
+  client('put', 'write a value').argument('<key>').argument('<value>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).action(async (key, value, o) => {
+    await clientCommand(o, (c) => c.subjects.put, { key, value, ...(o.context ? { context: o.context } : {}), ...(o.w !== undefined ? { w: o.w } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
   });
 
-  client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', Number).action(async (key, o) => {
-    await clientCommand(o, (c) => c.subjects.delete, { key, ...(o.context ? { context: o.context } : {}), ...(o.w ? { w: o.w } : {}) }, () => 'ok');
+  client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).action(async (key, o) => {
+    await clientCommand(o, (c) => c.subjects.delete, { key, ...(o.context ? { context: o.context } : {}), ...(o.w !== undefined ? { w: o.w } : {}) }, () => 'ok');
   });
 
   client('status', 'show the cluster view').action(async (o) => {
