@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DkvClient } from '../../src/client.ts';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { NodeProcess } from './nodeProcess.ts';
+import { reapOnExit } from './reaper.ts';
 
 export interface ClusterOptions {
   nodes?: number;
@@ -27,6 +28,7 @@ export class TestCluster {
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     const count = opts.nodes ?? 3;
     const nats = await startNatsServer();
+    reapOnExit(nats.process);
     const dir = mkdtempSync(join(tmpdir(), 'dkv-test-'));
     const members = Array.from({ length: count }, (_, i) => `n${i + 1}`);
     const nodes = members.map(

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { reapOnExit } from './reaper.ts';
 import { waitFor } from './wait.ts';
 
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
@@ -37,6 +38,7 @@ export class NodeProcess {
     const args = [BIN, 'node', '--id', s.id, '--nats', s.natsUrl, '--cluster', s.cluster ?? 'local', '--data', s.dataDir, '--members', s.members.join(','), '--storage', s.storage ?? 'lmdb', ...(s.extraArgs ?? [])];
     const env = { ...process.env, DKV_FAULTS: s.faults ? '1' : '' };
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    reapOnExit(this.child);
     const startedAt = this.logs.length;
     let buffer = '';
     this.child.stdout!.on('data', (d: Buffer) => {
