@@ -19,7 +19,7 @@ import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts
 import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
 import type { Subjects } from '../src/subjects.ts';
-import { replicaRequest } from './replicaClient.ts';
+import type { Outbox } from './outbox.ts';
 import { stopOnCrash } from './supervision.ts';
 import type { ReplicaResult, VnodeMsg } from './vnode.ts';
 
@@ -30,6 +30,7 @@ export interface CoordinatorDeps {
   readonly subjects: Subjects;
   readonly log: Logger;
   readonly counters: CoordinatorCounters;
+  readonly outbox: Outbox;
   ring(): Ring;
   vnode(partition: number): any | undefined;
 }
@@ -53,6 +54,7 @@ export type Respond = (body: object) => void;
 type Msg =
   | { type: 'start' }
   | { type: 'replied'; node: string; result: ReplicaResult }
+  | { type: 'computed'; clock: StoredClock }
   | { type: 'forwarded'; body: object }
   | { type: 'timeout' };
 
@@ -99,8 +101,10 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
           return finish(errorReply(new DkvError('timeout', `deadline of ${settings.requestTimeoutMs} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
         case 'forwarded':
           return finish(msg.body);
+        case 'computed':
+          return onComputed(state, msg.clock, ctx.self);
         case 'replied':
-          return job.kind === 'get' ? onRead(state, msg.node, msg.result, finish) : onWrite(state, msg.node, msg.result, ctx.self, finish);
+          return job.kind === 'get' ? onRead(state, msg.node, msg.result, finish) : onWrite(state, msg.node, msg.result, finish);
       }
     },
     `coordinator-${job.kind}-${++sequence}`,
@@ -117,18 +121,18 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       const vnode = deps.vnode(partition);
       if (!vnode) return reply({ ok: false, error: `no vnode for partition ${partition} on ${nodeId}` });
       const key = job.req.key;
+      const computed = (clock: StoredClock) => nact.dispatch(self, { type: 'computed', clock });
       const local: VnodeMsg =
         message.op === 'read'
           ? { type: 'read', key, reply }
           : message.op === 'coordinate'
-            ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply }
+            ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed }
             : { type: 'replicate', key, clock: message.clock, reply };
       nact.dispatch(vnode, local);
       return;
     }
-    const remaining = Math.max(1, deadlineMs - Date.now());
-    const body = message.op === 'replicate' ? { op: 'replicate' as const, p: partition, k: job.req.key, c: message.clock } : { op: 'read' as const, p: partition, k: job.req.key };
-    replicaRequest(deps.nc, deps.subjects.replica(node), body, remaining).then(reply);
+    const op = message.op === 'replicate' ? { op: 'replicate' as const, p: partition, k: job.req.key, c: message.clock } : { op: 'read' as const, p: partition, k: job.req.key };
+    deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
   }
 
   function start(state: State, self: any): State {
@@ -166,20 +170,22 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     return finish(getReply(req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), req.encoding));
   }
 
-  function onWrite(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object) => State): State {
-    let next: State = { ...state, quorum: record(state.quorum!, result.ok) };
-    if (node === nodeId && state.written === undefined) {
-      if (!result.ok || !result.clock) {
-        return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.ok ? 'no version returned' : result.error}`)));
-      }
-      next = { ...next, written: result.clock };
-      for (const other of replicas) if (other !== nodeId) ask(other, { op: 'replicate', clock: result.clock }, self);
+  /** The local replica made the new version: replicate it now, while it is committed locally. */
+  function onComputed(state: State, clock: StoredClock, self: any): State {
+    for (const other of replicas) if (other !== nodeId) ask(other, { op: 'replicate', clock }, self);
+    return { ...state, written: clock };
+  }
+
+  function onWrite(state: State, node: string, result: ReplicaResult, finish: (b: object) => State): State {
+    if (node === nodeId && !result.ok && state.written === undefined) {
+      return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
     }
-    const v = verdict(next.quorum!);
-    if (v === 'waiting') return next;
-    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(next.quorum!, 'write'))));
+    const q = record(state.quorum!, result.ok);
+    const v = verdict(q);
+    if (v === 'waiting') return { ...state, quorum: q };
+    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, 'write'))));
     if (job.kind === 'delete') return finish({ ok: true });
-    return finish({ ok: true, context: encodeContext(putReplyContext(next.written!, (job.req as WriteRequest).context)) });
+    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, (job.req as WriteRequest).context)) });
   }
 
   function forward(req: WriteRequest, self: any): void {

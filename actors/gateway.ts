@@ -3,8 +3,13 @@
  * node-local ones (peek, status) itself. Requests are validated in src/protocol.ts before any
  * actor sees them, so a client's message can only ever produce an error reply.
  *
+ * The gateway is stateless, so it handles each message at once in the NATS callback instead of
+ * queueing it: a nact mailbox takes one message per event-loop turn, and one mailbox in front of
+ * every request of the node would make that the node's throughput. The actor stays as the parent
+ * of the coordinators and as the owner of the policy.
+ *
  * Policy: resume. The gateway holds no state a restart could repair; the message that crashed
- * it is answered `internal` and logged.
+ * it is answered `internal`, the decision is logged like any other, and the next one is taken.
  */
 import nact from 'nact';
 import type { Msg } from '@nats-io/transport-node';
@@ -14,7 +19,8 @@ import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits, type WriteRequest } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type Respond } from './coordinator.ts';
-import { resumeOnCrash } from './supervision.ts';
+import type { Outbox } from './outbox.ts';
+import { logDecision, resumeOnCrash } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
 
 export type ClientKind = 'get' | 'put' | 'delete' | 'peek' | 'status' | 'join' | 'leave';
@@ -29,17 +35,25 @@ export interface GatewayDeps extends CoordinatorDeps {
 
 const encoder = new TextEncoder();
 
-export function jsonResponder(msg: Msg): Respond {
+/** Client replies go through the node's outbox, coalesced with everything else of the turn. */
+export function jsonResponder(msg: Msg, outbox?: Outbox): Respond {
   return (body) => {
-    if (msg.reply) msg.respond(encoder.encode(JSON.stringify(body)));
+    const data = encoder.encode(JSON.stringify(body));
+    if (outbox) outbox.respond(msg, data);
+    else if (msg.reply) msg.respond(data);
   };
 }
 
-export function spawnGateway(parent: any, deps: GatewayDeps): any {
+export interface Gateway {
+  readonly ref: any;
+  handle(m: GatewayMsg): void;
+}
+
+export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const limits: Limits = { n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax };
 
   const handleClient = (self: any, kind: ClientKind, msg: Msg) => {
-    const respond = jsonResponder(msg);
+    const respond = jsonResponder(msg, deps.outbox);
     try {
       switch (kind) {
         case 'get':
@@ -80,26 +94,23 @@ export function spawnGateway(parent: any, deps: GatewayDeps): any {
   };
 
   const handleForwarded = (self: any, msg: Msg) => {
-    const respond: Respond = (body) => msg.respond(encodeInternal(body));
+    const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
     const body = decodeInternal<{ op: 'coordinate'; kind: 'put' | 'delete'; req: WriteRequest }>(msg.data);
     spawnCoordinator(self, deps, { kind: body.kind, req: body.req, forwarded: true }, respond);
   };
 
-  return nact.spawn(
-    parent,
-    (state: null, m: GatewayMsg, ctx: any) => {
-      if (m.type === 'client') handleClient(ctx.self, m.kind, m.msg);
-      else handleForwarded(ctx.self, m.msg);
-      return state;
-    },
-    'gateway',
-    {
-      initialState: null,
-      onCrash: resumeOnCrash<GatewayMsg>(deps.log, (m, err) => {
-        const body = errorReply(new DkvError('internal', `gateway crashed: ${(err as Error).message}`));
-        if (m.type === 'client') jsonResponder(m.msg)(body);
-        else m.msg.respond(encodeInternal(body));
-      }),
-    },
-  );
+  const self = nact.spawn(parent, (state: null) => state, 'gateway', { initialState: null, onCrash: resumeOnCrash(deps.log, () => {}) });
+  const path = String((self as any).path);
+  const handle = (m: GatewayMsg): void => {
+    try {
+      if (m.type === 'client') handleClient(self, m.kind, m.msg);
+      else handleForwarded(self, m.msg);
+    } catch (err) {
+      logDecision(deps.log, path, err, 'resume');
+      const body = errorReply(new DkvError('internal', `gateway crashed: ${(err as Error).message}`));
+      if (m.type === 'client') jsonResponder(m.msg, deps.outbox)(body);
+      else deps.outbox.respond(m.msg, encodeInternal(body));
+    }
+  };
+  return { ref: self, handle };
 }

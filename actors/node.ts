@@ -19,10 +19,10 @@ import { openStorage } from '../src/storage/engine.ts';
 import { subjectsFor, assertValidName } from '../src/subjects.ts';
 import { spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
-import type { ReplicaRequest } from './replicaClient.ts';
+import { Outbox, BATCH_OPS_MAX, type ReplicaBatch, type ReplicaOp } from './outbox.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import { logDecision } from './supervision.ts';
-import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult } from './vnode.ts';
+import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type VnodeOp } from './vnode.ts';
 
 export interface NodeOptions {
   readonly id: string;
@@ -62,7 +62,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const faults: Faults = { vnodeCrashes: 0 };
   const startedAtMs = Date.now();
 
-  const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
+  const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
+  const outbox = new Outbox(nc, subjects.inbox(id));
 
   // A named system gives readable actor paths in supervision lines (dkv-n1://node/vnode-7).
   const system = nact.start({ name: `dkv-${id}` } as any);
@@ -110,6 +112,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, failures: 0 };
   const gateway = spawnGateway(supervisor, {
     counters,
+    outbox,
     nodeId: id,
     settings,
     nc,
@@ -127,7 +130,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         ...(queue ? { queue: subjects.queue } : {}),
         callback: (err, msg) => {
           if (err) return log.warn({ err: err.message, subject }, 'subscription error');
-          nact.dispatch(gateway, { type: 'client', kind, msg });
+          gateway.handle({ type: 'client', kind, msg });
         },
       }),
     );
@@ -143,34 +146,56 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   subs.push(
     nc.subscribe(subjects.coordinate(id), {
       callback: (err, msg) => {
-        if (!err) nact.dispatch(gateway, { type: 'forwarded', msg });
+        if (!err) gateway.handle({ type: 'forwarded', msg });
       },
     }),
   );
 
-  // Replica traffic goes straight to the vnode: the gateway adds nothing on this path.
+  /** Checks one operation of a peer's batch; a malformed one is answered and never reaches a vnode. */
+  const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void): VnodeOp | undefined => {
+    if (!op || typeof op !== 'object' || typeof op.k !== 'string' || !vnodes.has(op.p)) {
+      reply({ ok: false, error: `${id} holds no replica of partition ${op?.p}, or the operation is malformed` });
+      return undefined;
+    }
+    if (op.op === 'read') return { type: 'read', key: op.k, reply };
+    // A peer's clock is checked like client input: a malformed one must not reach storage.
+    if (op.op === 'replicate' && isClock(op.c, isStoredValue)) return { type: 'replicate', key: op.k, clock: op.c, reply };
+    reply({ ok: false, error: 'malformed replica operation' });
+    return undefined;
+  };
+
+  // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
+  // batch per sender per turn, one vnode message per partition in it, and one answer once every
+  // operation has settled.
   subs.push(
     nc.subscribe(subjects.replica(id), {
       callback: (err, msg) => {
         if (err) return;
-        const reply = (result: ReplicaResult) => {
-          msg.respond(encodeInternal(result));
-        };
-        let req: ReplicaRequest;
+        let ops: ReplicaOp[];
         try {
-          req = decodeInternal<ReplicaRequest>(msg.data);
+          ops = decodeInternal<ReplicaBatch>(msg.data).ops;
+          if (!Array.isArray(ops) || ops.length > BATCH_OPS_MAX) throw new Error('ops must be an array of at most ' + BATCH_OPS_MAX);
         } catch (e) {
-          return reply({ ok: false, error: `undecodable replica request: ${(e as Error).message}` });
+          return outbox.respond(msg, encodeInternal({ results: [], error: `undecodable replica batch: ${(e as Error).message}` }));
         }
-        const vnode = vnodes.get(req.p);
-        if (!vnode) return reply({ ok: false, error: `${id} holds no replica of partition ${req.p}` });
-        if (req.op === 'read') nact.dispatch(vnode, { type: 'read', key: req.k, reply });
-        else if (req.op === 'replicate') {
-          // A peer's clock is checked like client input: a malformed one must not reach storage.
-          if (typeof req.k !== 'string' || !isClock(req.c, isStoredValue)) return reply({ ok: false, error: 'malformed replica write' });
-          nact.dispatch(vnode, { type: 'replicate', key: req.k, clock: req.c, reply });
+        const results: Array<ReplicaResult | undefined> = new Array(ops.length);
+        let outstanding = ops.length;
+        if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
+        const byPartition = new Map<number, VnodeOp[]>();
+        ops.forEach((op, i) => {
+          const vmsg = replicaOp(op, (r) => {
+            if (results[i] !== undefined) return; // answered already (a crash answers all ops)
+            results[i] = r;
+            if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
+          });
+          if (!vmsg) return;
+          const list = byPartition.get(op.p);
+          if (list) list.push(vmsg);
+          else byPartition.set(op.p, [vmsg]);
+        });
+        for (const [p, list] of byPartition) {
+          nact.dispatch(vnodes.get(p), list.length === 1 ? list[0]! : { type: 'many', ops: list });
         }
-        else reply({ ok: false, error: `unknown replica op` });
       },
     }),
   );
@@ -187,6 +212,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             storage: storage.kind,
             backlog: { hints: 0 },
             requests: counters,
+            outbox: outbox.stats,
           }),
         );
       },
@@ -221,6 +247,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   async function shutdown(): Promise<void> {
     stopped ??= (async () => {
       for (const s of subs) s.unsubscribe();
+      outbox.close();
       try {
         await nc.drain();
       } catch {
@@ -228,7 +255,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       }
       await storage.close();
       nact.stop(system);
-      log.info({ event: 'node-stopped' }, `node ${id} stopped`);
+      log.info({ event: 'node-stopped', requests: counters, outbox: outbox.stats }, `node ${id} stopped`);
     })();
     return stopped;
   }

@@ -17,9 +17,23 @@ import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string };
 export type Reply = (result: ReplicaResult) => void;
 
-export type VnodeMsg =
+/**
+ * `many` carries every operation a peer's batch holds for this partition: one mailbox turn for
+ * all of them, since a nact mailbox takes one message per event-loop turn.
+ */
+export type VnodeMsg = VnodeOp | { type: 'many'; ops: VnodeOp[] };
+
+export type VnodeOp =
   | { type: 'read'; key: string; reply: Reply }
-  | { type: 'coordinate'; key: string; context: VersionVector | undefined; value: StoredValue; reply: Reply }
+  | {
+      type: 'coordinate';
+      key: string;
+      context: VersionVector | undefined;
+      value: StoredValue;
+      /** Gets the new version at once, so the coordinator can replicate it while it is committed here. */
+      computed: (clock: StoredClock) => void;
+      reply: Reply;
+    }
   | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply };
 
 /** Test-only fault switches, shared by every vnode of a node; all zero unless a test arms them. */
@@ -40,7 +54,12 @@ export interface VnodeDeps {
 /** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
 export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg> {
   return restartWithIntensity<VnodeMsg>(log, {
-    onMessageLost: (msg, err) => msg.reply({ ok: false, error: `vnode crashed: ${(err as Error).message}` }),
+    // Replies are idempotent at the receiver, so answering every op of a batch that crashed
+    // half-way is safe: the ones already answered keep their first answer.
+    onMessageLost: (msg, err) => {
+      const lost = { ok: false as const, error: `vnode crashed: ${(err as Error).message}` };
+      for (const op of msg.type === 'many' ? msg.ops : [msg]) op.reply(lost);
+    },
   });
 }
 
@@ -56,10 +75,10 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
       (err: unknown) => reply({ ok: false, error: `storage write failed: ${(err as Error).message}` }),
     );
   };
-  const behaviour = (state: VnodeState, msg: VnodeMsg): VnodeState => {
+  const one = (msg: VnodeOp): void => {
     if (faults.vnodeCrashes > 0) {
       faults.vnodeCrashes -= 1;
-      throw new Error(`injected vnode fault (partition ${state.partition})`);
+      throw new Error(`injected vnode fault (partition ${partition})`);
     }
     switch (msg.type) {
       case 'read':
@@ -67,7 +86,8 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         break;
       case 'coordinate': {
         const next = coordinateWrite(storage.get(partition, msg.key), msg.context, msg.value, deps.nodeId, deps.now());
-        persist(msg.key, next, msg.reply, next);
+        persist(msg.key, next, msg.reply, null);
+        msg.computed(next);
         break;
       }
       case 'replicate': {
@@ -77,6 +97,10 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         break;
       }
     }
+  };
+  const behaviour = (state: VnodeState, msg: VnodeMsg): VnodeState => {
+    if (msg.type === 'many') for (const op of msg.ops) one(op);
+    else one(msg);
     return state;
   };
   return nact.spawn(parent, behaviour, `vnode-${partition}`, {

@@ -30,7 +30,7 @@ export class DkvClient {
   ) {}
 
   static async connect(opts: ClientOptions): Promise<DkvClient> {
-    const nc = await connect({ servers: opts.servers, name: 'dkv-client' });
+    const nc = await connect({ servers: opts.servers, name: 'dkv-client', noAsyncTraces: true });
     return new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), opts.timeoutMs ?? 10_000, true);
   }
 

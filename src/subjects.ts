@@ -32,6 +32,8 @@ export interface Subjects {
   coordinate(node: string): string;
   /** A node's own figures, gathered by whichever node answers `status`. */
   stats(node: string): string;
+  /** Replies to a node's batched replica requests: `<inbox(node)>.<batch number>`. */
+  inbox(node: string): string;
   /** Test-only fault switches; subscribed only when faults are enabled on the node. */
   fault(node: string): string;
 }
@@ -53,5 +55,6 @@ export function subjectsFor(cluster: string): Subjects {
     coordinate: (node) => `${internal}.${node}.coordinate`,
     stats: (node) => `${internal}.${node}.stats`,
     fault: (node) => `${internal}.${node}.fault`,
+    inbox: (node) => `${internal}.${node}.inbox`,
   };
 }

@@ -1,0 +1,169 @@
+/**
+ * A node's outgoing NATS traffic, coalesced per event-loop turn. Actors answer and ask one
+ * message at a time, each in its own turn; sending each at once costs one socket write and, for
+ * replica requests, one NATS request (a subscription entry and a timer) apiece. Instead, replies
+ * queue here and replica operations queue per destination and lane, and one flush per turn
+ * sends them together: nats.js writes everything published in one synchronous run as one
+ * buffer, and a destination receives one batch request for all its operations of that turn.
+ *
+ * Reads and writes travel in separate lanes so a read never waits for a batch's disk commit.
+ *
+ * Batches are requests on the node's own inbox subscription, not nats.js `request()`: that call
+ * allocates a subscription entry, a timer and an Error (a stack capture) per request, even on
+ * success. The reply subject ends in the batch's number; NATS answers a batch sent to a subject
+ * nobody serves with a 503 status on that same subject ("no responders"), the fast signal that
+ * the node is gone. One sweep timer fails batches whose deadline passed.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import type { StoredClock } from '../src/replica.ts';
+import type { ReplicaResult } from './vnode.ts';
+
+export type ReplicaOp =
+  | { op: 'read'; p: number; k: string }
+  | { op: 'replicate'; p: number; k: string; c: StoredClock };
+
+export interface ReplicaBatch {
+  ops: ReplicaOp[];
+}
+
+export interface ReplicaBatchReply {
+  results: ReplicaResult[];
+}
+
+/** Upper bound of operations in one batch message; a full batch is sent without waiting. */
+export const BATCH_OPS_MAX = 256;
+/** How often batches past their deadline are failed; a coordinator's own deadline is exact. */
+const SWEEP_INTERVAL_MS = 50;
+
+interface PendingBatch {
+  readonly subject: string;
+  readonly ops: ReplicaOp[];
+  readonly callbacks: Array<(r: ReplicaResult) => void>;
+  deadlineMs: number;
+}
+
+
+export class Outbox {
+  #replies: Array<{ msg: Msg; data: Uint8Array }> = [];
+  #batches = new Map<string, PendingBatch>();
+  #scheduled = false;
+  /** Sent batches awaiting their reply, by number. Invariant: each is answered or failed once. */
+  #inFlight = new Map<number, PendingBatch>();
+  #sequence = 0;
+  readonly #inbox: Subscription;
+  /** Figures for `status`: how well traffic coalesces (ops per batch, replies per flush). */
+  readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0 };
+  readonly #sweep: NodeJS.Timeout;
+
+  /** `inboxPrefix` is a subject prefix only this node subscribes under (`<prefix>.<n>`). */
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly inboxPrefix: string,
+  ) {
+    this.#inbox = nc.subscribe(`${inboxPrefix}.*`, { callback: (err, msg) => {
+      if (!err) this.#onReply(msg);
+    } });
+    this.#sweep = setInterval(() => this.#expire(Date.now()), SWEEP_INTERVAL_MS);
+    this.#sweep.unref();
+  }
+
+  /** Fails everything still in flight (the node is stopping) and stops listening. */
+  close(): void {
+    clearInterval(this.#sweep);
+    this.#inbox.unsubscribe();
+    for (const [id, b] of this.#inFlight) {
+      this.#inFlight.delete(id);
+      fail(b, 'node is stopping');
+    }
+  }
+
+  respond(msg: Msg, data: Uint8Array): void {
+    if (!msg.reply) return;
+    this.#replies.push({ msg, data });
+    this.stats.replies++;
+    this.#schedule();
+  }
+
+  /** Sends `op` to the node behind `subject` in this turn's batch; `done` gets exactly one result. */
+  call(subject: string, op: ReplicaOp, deadlineMs: number, done: (r: ReplicaResult) => void): void {
+    const lane = `${op.op === 'read' ? 'r' : 'w'}|${subject}`;
+    let batch = this.#batches.get(lane);
+    if (!batch) {
+      batch = { subject, ops: [], callbacks: [], deadlineMs };
+      this.#batches.set(lane, batch);
+    }
+    batch.ops.push(op);
+    batch.callbacks.push(done);
+    batch.deadlineMs = Math.min(batch.deadlineMs, deadlineMs);
+    if (batch.ops.length >= BATCH_OPS_MAX) {
+      this.#batches.delete(lane);
+      this.#send(batch);
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    this.stats.flushes++;
+    const replies = this.#replies;
+    this.#replies = [];
+    const batches = [...this.#batches.values()];
+    this.#batches.clear();
+    for (const { msg, data } of replies) {
+      try {
+        msg.respond(data);
+      } catch {
+        // The connection is closing; the requester's own deadline answers for us.
+      }
+    }
+    for (const b of batches) this.#send(b);
+  }
+
+  #send(b: PendingBatch): void {
+    const id = ++this.#sequence;
+    this.stats.batches++;
+    this.stats.ops += b.ops.length;
+    this.#inFlight.set(id, b);
+    try {
+      this.nc.publish(b.subject, encodeInternal({ ops: b.ops } satisfies ReplicaBatch), { reply: `${this.inboxPrefix}.${id}` });
+    } catch (err) {
+      this.#inFlight.delete(id);
+      fail(b, (err as Error).message);
+    }
+  }
+
+  #onReply(msg: Msg): void {
+    const id = Number(msg.subject.slice(this.inboxPrefix.length + 1));
+    const b = this.#inFlight.get(id);
+    if (!b) return; // late: already failed by the sweep
+    this.#inFlight.delete(id);
+    if (msg.headers?.code === 503) return fail(b, `no responders on ${b.subject}`);
+    let results: ReplicaResult[];
+    try {
+      results = decodeInternal<ReplicaBatchReply>(msg.data).results;
+      if (!Array.isArray(results)) throw new Error('no results');
+    } catch (err) {
+      return fail(b, `undecodable batch reply: ${(err as Error).message}`);
+    }
+    b.callbacks.forEach((cb, i) => cb(results[i] ?? { ok: false, error: 'batch reply is missing a result' }));
+  }
+
+  #expire(nowMs: number): void {
+    for (const [id, b] of this.#inFlight) {
+      if (b.deadlineMs > nowMs) continue;
+      this.#inFlight.delete(id);
+      fail(b, `timeout: no reply from ${b.subject}`);
+    }
+  }
+}
+
+function fail(b: PendingBatch, error: string): void {
+  for (const cb of b.callbacks) cb({ ok: false, error });
+}
