@@ -52,7 +52,6 @@ export type Job =
 export type Respond = (body: object) => void;
 
 type Msg =
-  | { type: 'start' }
   | { type: 'replied'; node: string; result: ReplicaResult }
   | { type: 'computed'; clock: StoredClock }
   | { type: 'forwarded'; body: object }
@@ -84,7 +83,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     respond(body);
   };
 
-  const self = nact.spawn(
+  nact.spawn(
     parent,
     (state: State, msg: Msg, ctx: any): State => {
       if (state.done) return state;
@@ -94,9 +93,6 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
         return { ...state, done: true };
       };
       switch (msg.type) {
-        case 'start':
-          timer = setTimeout(() => nact.dispatch(ctx.self, { type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
-          return start(state, ctx.self);
         case 'timeout':
           return finish(errorReply(new DkvError('timeout', `deadline of ${settings.requestTimeoutMs} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
         case 'forwarded':
@@ -109,11 +105,15 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     },
     `coordinator-${job.kind}-${++sequence}`,
     {
-      initialState: { clocks: [], done: false },
+      // The fan-out happens while the actor is created, not in a first mailbox turn: one
+      // event-loop turn less for every request.
+      initialStateFunc: (ctx: any) => {
+        timer = setTimeout(() => nact.dispatch(ctx.self, { type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
+        return start({ clocks: [], done: false }, ctx.self);
+      },
       onCrash: stopOnCrash<Msg>(deps.log, (_msg, err) => answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)))),
     },
   );
-  nact.dispatch(self, { type: 'start' });
 
   function ask(node: string, message: { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock }, self: any): void {
     const reply = (result: ReplicaResult) => nact.dispatch(self, { type: 'replied', node, result });
@@ -145,7 +145,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     if (!replicas.includes(nodeId)) {
       if (job.forwarded) {
         answer(errorReply(new DkvError('internal', `${nodeId} was sent a write for partition ${partition} it does not replicate: ring views differ`)));
-        nact.stop(self);
+        setImmediate(() => nact.stop(self));
         return { ...state, done: true };
       }
       deps.counters.forwardedWrites++;

@@ -58,10 +58,11 @@ export function restartWithIntensity<M>(
 }
 
 /** For short-lived actors (one per request): answer the request, log, stop. Nothing to restart. */
-export function stopOnCrash<M>(log: Logger, onMessageLost: (msg: M, err: unknown) => void): CrashHandler<M> {
+export function stopOnCrash<M>(log: Logger, onMessageLost: (msg: M | undefined, err: unknown) => void): CrashHandler<M> {
   return (msg, err, ctx: SupervisionCtx) => {
     try {
-      if (msg !== undefined) onMessageLost(msg, err);
+      // Also without a message: a crash while computing the initial state loses the request too.
+      onMessageLost(msg, err);
     } catch {
       // The reply path itself failed; the log line below is all that is left to do.
     }
