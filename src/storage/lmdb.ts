@@ -49,6 +49,9 @@ export class LmdbStorage<T> implements StorageEngine<T> {
       // Default durability (overlappingSync on Linux) resolves writes at commit, before the
       // fsync; this exposes the fsync promise so put can wait for it.
       separateFlushed: true,
+      // Commit and fsync together in lmdb's write thread: measured with `npm run bench`
+      // (workload A) as 8% less node CPU per operation than overlapping the sync, and faster.
+      overlappingSync: false,
     });
   }
 
