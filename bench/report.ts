@@ -1,0 +1,210 @@
+/**
+ * Results: one Measurement per (round, workload, target), folded into medians over rounds, the
+ * ratios dkv/peer and dkv/floor, a table for the terminal and a JSON file for comparison.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LatencySummary } from './runner.ts';
+
+/** Spread between rounds, (max - min) / median, above which the table flags a figure. */
+export const SPREAD_LARGE = 0.15;
+/** Other load on the machine, in cores on average over a run, above which the run is flagged. */
+export const FOREIGN_CORES_LARGE = 0.1;
+/** The issue's target, checked on workload A: dkv throughput >= 0.7x the peer's ... */
+export const TARGET_THROUGHPUT_RATIO_MIN = 0.7;
+/** ... and dkv p99.9 <= 3x the peer's. */
+export const TARGET_P999_RATIO_MAX = 3;
+
+/** Row order in tables: the subject, then the peer, then the floor. */
+const TARGET_ORDER = ['dkv', 'jetstream', 'echo'];
+
+export interface ProcessMemory {
+  readonly role: string;
+  readonly pid: number;
+  readonly rssPeakBytes: number;
+  readonly rssBytes: number;
+}
+
+export interface Measurement {
+  readonly target: string;
+  readonly workload: string;
+  readonly round: number;
+  readonly ops: number;
+  readonly elapsedMs: number;
+  readonly throughput: number;
+  readonly latency: LatencySummary;
+  readonly latencyByKind: Record<string, LatencySummary>;
+  /** The whole HDR histogram (microseconds), compressed base64: hdr.decodeFromCompressedBase64. */
+  readonly latencyHistogram: string;
+  /** Error replies by code (protocol codes and the harness's own). */
+  readonly errors: Record<string, number>;
+  readonly errorCount: number;
+  readonly cpuSecondsByRole: Record<string, number>;
+  readonly cpuSeconds: number;
+  readonly cpuSecondsPerKiloOps: number;
+  /** CPU used meanwhile by the other targets' processes, which should be idle: interference. */
+  readonly idleTargetsCpuSeconds: number;
+  /** CPU used on the machine by processes that are not part of the benchmark: other load. */
+  readonly foreignCpuSeconds: number;
+  /** CPU time stolen by the hypervisor during the run. */
+  readonly stealCpuSeconds: number;
+  /** Sum of the peak RSS (VmHWM, since process start) of the processes holding the data. */
+  readonly rssPeakBytes: number;
+  readonly memory: readonly ProcessMemory[];
+  readonly counters: Record<string, number>;
+}
+
+export interface Summary {
+  readonly target: string;
+  readonly workload: string;
+  readonly rounds: number;
+  readonly throughput: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly cpuSecondsPerKiloOps: number;
+  readonly rssPeakBytes: number;
+  /** Summed over rounds: every error counts, not a median. */
+  readonly errors: Record<string, number>;
+  readonly errorCount: number;
+  readonly spread: { readonly throughput: number; readonly p99Ms: number; readonly p999Ms: number };
+  readonly spreadLarge: boolean;
+}
+
+export interface Ratios {
+  readonly workload: string;
+  readonly against: string;
+  readonly throughput: number;
+  readonly p999: number;
+  readonly cpuPerOp: number;
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** (max - min) / median; 0 for a single round. */
+export function spread(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = median(xs);
+  return m === 0 ? 0 : (Math.max(...xs) - Math.min(...xs)) / m;
+}
+
+export function summariseRounds(ms: readonly Measurement[]): Summary[] {
+  const groups = new Map<string, Measurement[]>();
+  for (const m of ms) {
+    const k = `${m.workload}\u0000${m.target}`;
+    groups.set(k, [...(groups.get(k) ?? []), m]);
+  }
+  const order = (t: string) => {
+    const i = TARGET_ORDER.indexOf(t);
+    return i < 0 ? TARGET_ORDER.length : i;
+  };
+  const sorted = [...groups.values()].sort((a, b) => a[0]!.workload.localeCompare(b[0]!.workload) || order(a[0]!.target) - order(b[0]!.target));
+  return sorted.map((g) => {
+    const first = g[0]!;
+    const errors: Record<string, number> = {};
+    for (const m of g) for (const [code, n] of Object.entries(m.errors)) errors[code] = (errors[code] ?? 0) + n;
+    const sp = {
+      throughput: spread(g.map((m) => m.throughput)),
+      p99Ms: spread(g.map((m) => m.latency.p99Ms)),
+      p999Ms: spread(g.map((m) => m.latency.p999Ms)),
+    };
+    return {
+      target: first.target,
+      workload: first.workload,
+      rounds: g.length,
+      throughput: median(g.map((m) => m.throughput)),
+      p50Ms: median(g.map((m) => m.latency.p50Ms)),
+      p99Ms: median(g.map((m) => m.latency.p99Ms)),
+      p999Ms: median(g.map((m) => m.latency.p999Ms)),
+      cpuSecondsPerKiloOps: median(g.map((m) => m.cpuSecondsPerKiloOps)),
+      rssPeakBytes: Math.max(...g.map((m) => m.rssPeakBytes)),
+      errors,
+      errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+      spread: sp,
+      spreadLarge: sp.throughput > SPREAD_LARGE || sp.p99Ms > SPREAD_LARGE,
+    };
+  });
+}
+
+/** dkv against each other target, per workload, from the medians. */
+export function ratios(summaries: readonly Summary[], subject = 'dkv'): Ratios[] {
+  const out: Ratios[] = [];
+  for (const s of summaries) {
+    if (s.target !== subject) continue;
+    for (const other of summaries) {
+      if (other.workload !== s.workload || other.target === subject) continue;
+      out.push({
+        workload: s.workload,
+        against: other.target,
+        throughput: s.throughput / other.throughput,
+        p999: s.p999Ms / other.p999Ms,
+        cpuPerOp: s.cpuSecondsPerKiloOps / other.cpuSecondsPerKiloOps,
+      });
+    }
+  }
+  return out;
+}
+
+const fmt = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+const ms = (x: number) => (x >= 100 ? fmt(x, 0) : x >= 10 ? fmt(x, 1) : fmt(x, 2));
+const pct = (x: number) => `${Math.round(x * 100)}%${x > SPREAD_LARGE ? '!' : ''}`;
+const mb = (bytes: number) => (bytes > 0 ? fmt(bytes / 2 ** 20, 0) : '-');
+
+/** Plain text columns: the first `leftColumns` are names (left-aligned), the rest numbers. */
+export function table(rows: readonly string[][], header: readonly string[], leftColumns = 2): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The terminal table: one row per (workload, target), medians over rounds. */
+export function summaryTable(summaries: readonly Summary[], label?: (s: Summary) => string): string {
+  const header = [...(label ? ['config'] : []), 'workload', 'target', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU s/1k ops', 'RSS peak MB', 'errors', 'spread ops/s', 'spread p99', 'rounds'];
+  const rows = summaries.map((s) => [
+    ...(label ? [label(s)] : []),
+    s.workload,
+    s.target,
+    fmt(s.throughput, 0),
+    ms(s.p50Ms),
+    ms(s.p99Ms),
+    ms(s.p999Ms),
+    fmt(s.cpuSecondsPerKiloOps, 3),
+    mb(s.rssPeakBytes),
+    s.errorCount === 0 ? '0' : Object.entries(s.errors).map(([c, n]) => `${n} ${c}`).join(', '),
+    pct(s.spread.throughput),
+    pct(s.spread.p99Ms),
+    String(s.rounds),
+  ]);
+  return table(rows, header, label ? 3 : 2);
+}
+
+export function ratioLines(rs: readonly Ratios[]): string[] {
+  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', echo: 'floor (echo)' };
+  return rs.map((r) => `workload ${r.workload}: dkv / ${names[r.against] ?? r.against}: throughput ${fmt(r.throughput, 2)}x, p99.9 ${fmt(r.p999, 2)}x, CPU per op ${fmt(r.cpuPerOp, 2)}x`);
+}
+
+/** The issue's goal on workload A, stated as met or not (informational, never a test). */
+export function targetLine(rs: readonly Ratios[], summaries: readonly Summary[], broken: readonly string[] = []): string | undefined {
+  const a = rs.find((r) => r.workload === 'A' && r.against === 'jetstream');
+  if (!a) return undefined;
+  const head = `target (workload A: throughput >= ${TARGET_THROUGHPUT_RATIO_MIN}x peer, p99.9 <= ${TARGET_P999_RATIO_MAX}x peer)`;
+  const figures = `(${fmt(a.throughput, 2)}x, ${fmt(a.p999, 2)}x)`;
+  // Speed bought with wrong answers or a dead node is not a result.
+  const errors = summaries.filter((s) => s.workload === 'A' && (s.target === 'dkv' || s.target === 'jetstream') && s.errorCount > 0);
+  if (errors.length || broken.length) return `${head}: NOT VALID, ${[...errors.map((s) => `${s.target} had ${s.errorCount} error replies`), ...broken.map((b) => `${b} broke`)].join(', ')} ${figures}`;
+  const ok = a.throughput >= TARGET_THROUGHPUT_RATIO_MIN && a.p999 <= TARGET_P999_RATIO_MAX;
+  return `${head}: ${ok ? 'met' : 'not met'} ${figures}`;
+}
+
+export function writeJson(dir: string, name: string, body: unknown): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  writeFileSync(path, JSON.stringify(body, null, 2) + '\n');
+  return path;
+}

@@ -1,0 +1,176 @@
+/**
+ * dkv through its public protocol (DESIGN.md §3): JSON bodies over NATS request/reply on
+ * `dkv.<cluster>.get` / `.put`, exactly what any client sends. (The TypeScript client library,
+ * src/client.ts, sends the same JSON request, so it has no faster path to measure separately.)
+ *
+ * The cluster is `nodes` real `dkv node` processes with lmdb storage on a nats-server of their
+ * own. Updates carry the context of the last reply seen for that key, as a read-modify-write
+ * client would, so that siblings only come from truly concurrent updates of one key.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
+import { subjectsFor } from '../../src/subjects.ts';
+import type { WatchedProcess } from '../cpu.ts';
+import { Child, cleanEnv } from '../processes.ts';
+import { isValueOf, keyName, valueFor } from '../workload.ts';
+import { clientErrorCode, loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+
+export const DKV_BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+/** Longer than the nodes' own 5 s deadline, so their `timeout` reply arrives first. */
+const REQUEST_TIMEOUT_MS = 10_000;
+const CLUSTER = 'local';
+
+export interface DkvOptions extends TargetSettings {
+  readonly nodes: number;
+  readonly n: number;
+  readonly r: number;
+  readonly w: number;
+  readonly storage: 'lmdb' | 'memory';
+  readonly dataDir: string;
+  /** When set, node n1 runs with --cpu-prof and writes its profiles under <dir>/n1/ on exit. */
+  readonly cpuProfDir?: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class DkvTarget implements Target {
+  readonly name = 'dkv';
+  readonly description: string;
+  readonly processes: WatchedProcess[];
+  /** Key index → the context of the last reply for that key. */
+  private readonly contexts = new Map<number, string>();
+  private counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0 };
+  private readonly getSubject: string;
+  private readonly putSubject: string;
+
+  private constructor(
+    private readonly opts: DkvOptions,
+    private readonly nats: NatsServerHandle,
+    private readonly nodes: Child[],
+    private readonly nc: NatsConnection,
+    /** Warn-or-worse log lines of the nodes, counted by their stdout readers. */
+    private readonly warnings: { count: number },
+  ) {
+    const subjects = subjectsFor(CLUSTER);
+    this.getSubject = subjects.get;
+    this.putSubject = subjects.put;
+    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage, JSON request/reply`;
+    this.processes = [
+      { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
+      ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
+    ];
+  }
+
+  static async start(opts: DkvOptions): Promise<DkvTarget> {
+    const nats = await startNatsServer();
+    const members = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+    const nodes: Child[] = [];
+    const warnings = { count: 0 };
+    try {
+      const started = await Promise.allSettled(
+        members.map((id) => {
+          const dataDir = join(opts.dataDir, id);
+          mkdirSync(dataDir, { recursive: true });
+          // --cpu-prof is refused in NODE_OPTIONS, so it goes on the node command line. Only
+          // the first node is profiled: the nodes are symmetric and the profiler slows its
+          // process down. Each thread (tsx runs a loader-hooks thread too) writes its own file
+          // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
+          const profArgs = opts.cpuProfDir && id === members[0] ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.cpuProfDir, id)}`] : [];
+          return Child.start({
+            name: `dkv node ${id}`,
+            command: process.execPath,
+            args: [...profArgs, DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
+            env: cleanEnv(),
+            ready: (line) => line.includes('"node-started"'),
+            // pino levels: 40 warn, 50 error, 60 fatal.
+            onLine: (line) => {
+              if (/"level":(4|5|6)\d/.test(line)) warnings.count++;
+            },
+          });
+        }),
+      );
+      for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+      const failure = started.find((s) => s.status === 'rejected');
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+    } catch (err) {
+      await Promise.all(nodes.map((c) => c.stop()));
+      await nats.stop();
+      throw err;
+    }
+    try {
+      const nc = await connect(loadGeneratorConnection(nats.url, 'dkv-bench'));
+      return new DkvTarget(opts, nats, nodes, nc, warnings);
+    } catch (err) {
+      await Promise.all(nodes.map((c) => c.stop()));
+      await nats.stop();
+      throw err;
+    }
+  }
+
+  private preloadedKeys = 0;
+
+  markPreloaded(count: number): void {
+    this.preloadedKeys = count;
+  }
+
+  async read(keyIndex: number): Promise<OpOutcome> {
+    const key = keyName(keyIndex);
+    let reply: any;
+    try {
+      const msg = await this.nc.request(this.getSubject, encoder.encode(JSON.stringify({ key })), { timeout: REQUEST_TIMEOUT_MS });
+      reply = JSON.parse(decoder.decode(msg.data));
+    } catch (err) {
+      return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
+    }
+    if (reply?.error) return String(reply.error.code ?? 'bad_reply');
+    if (typeof reply?.context !== 'string' || !Array.isArray(reply.values)) return 'bad_reply';
+    this.contexts.set(keyIndex, reply.context);
+    const values: unknown[] = reply.values;
+    if (values.length === 0) return keyIndex < this.preloadedKeys ? 'not_found' : undefined;
+    if (values.length > 1) {
+      this.counters.readsWithSiblings++;
+      this.counters.siblingsMax = Math.max(this.counters.siblingsMax, values.length);
+    }
+    for (const v of values) if (typeof v !== 'string' || !isValueOf(key, v, this.opts.valueBytes)) return 'wrong_value';
+    return undefined;
+  }
+
+  async update(keyIndex: number, version: number): Promise<OpOutcome> {
+    const key = keyName(keyIndex);
+    const context = this.contexts.get(keyIndex);
+    const body = context === undefined ? { key, value: valueFor(key, version, this.opts.valueBytes) } : { key, value: valueFor(key, version, this.opts.valueBytes), context };
+    let reply: any;
+    try {
+      const msg = await this.nc.request(this.putSubject, encoder.encode(JSON.stringify(body)), { timeout: REQUEST_TIMEOUT_MS });
+      reply = JSON.parse(decoder.decode(msg.data));
+    } catch (err) {
+      return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
+    }
+    if (reply?.error) return String(reply.error.code ?? 'bad_reply');
+    if (reply?.ok !== true || typeof reply.context !== 'string') return 'bad_reply';
+    this.contexts.set(keyIndex, reply.context);
+    return undefined;
+  }
+
+  health(): string[] {
+    return [...natsServerDeath('nats-server of dkv', this.nats.process), ...this.nodes.map((c) => c.death()).filter((d): d is string => d !== undefined)];
+  }
+
+  takeCounters(): Record<string, number> {
+    const c = { ...this.counters, nodeWarnings: this.warnings.count };
+    this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0 };
+    this.warnings.count = 0;
+    return c;
+  }
+
+  async stop(): Promise<void> {
+    await this.nc.close().catch(() => {});
+    // SIGTERM lets each node close lmdb and, when profiling, write its .cpuprofile.
+    await Promise.all(this.nodes.map((c) => c.stop()));
+    await this.nats.stop();
+  }
+}

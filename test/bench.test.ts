@@ -1,0 +1,193 @@
+/**
+ * The benchmark harness's pure parts: the zipfian key chooser, the YCSB op mix, /proc parsing,
+ * the profile summariser and the round statistics. No timing: nothing here measures speed.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
+import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
+import { mulberry32 } from '../bench/random.ts';
+import { median, spread } from '../bench/report.ts';
+import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
+import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
+
+function histogram(z: Zipf, draws: number, seed: number): number[] {
+  const random = mulberry32(seed);
+  const counts = new Array<number>(z.items).fill(0);
+  for (let i = 0; i < draws; i++) counts[z.next(random)]!++;
+  return counts;
+}
+
+test('zipf - the same seed gives the same sequence, another seed another one', (t) => {
+  const z = new Zipf({ items: 1000, scrambleSeed: mulberry32(7) });
+  const draw = (seed: number) => {
+    const r = mulberry32(seed);
+    return Array.from({ length: 200 }, () => z.next(r));
+  };
+  t.deepEqual(draw(1), draw(1));
+  t.notDeepEqual(draw(1), draw(2));
+});
+
+test('zipf - every index is within [0, keys), for small and odd key counts', (t) => {
+  for (const items of [1, 2, 3, 10, 997, 5000]) {
+    const z = new Zipf({ items, scrambleSeed: mulberry32(items) });
+    const r = mulberry32(11);
+    for (let i = 0; i < 20_000; i++) {
+      const k = z.next(r);
+      if (!(Number.isInteger(k) && k >= 0 && k < items)) return t.fail(`index ${k} out of [0, ${items})`);
+    }
+  }
+  t.pass();
+});
+
+test('zipf - s=0.99 over 1000 keys: the hottest key gets 1/zeta(1000, 0.99) of the draws (about 13%)', (t) => {
+  const z = new Zipf({ items: 1000 });
+  const draws = 200_000;
+  const counts = histogram(z, draws, 42);
+  const expected = 1 / zeta(1000, 0.99);
+  t.true(expected > 0.12 && expected < 0.14, `expected share ${expected}`);
+  const share = counts[0]! / draws;
+  t.true(Math.abs(share - expected) / expected < 0.05, `rank 0 share ${share}, expected ${expected}`);
+  // Rank 1 is exactly 2^-s times as popular as rank 0 in YCSB's generator.
+  const second = counts[1]! / draws;
+  t.true(Math.abs(second - expected * Math.pow(0.5, 0.99)) < 0.005, `rank 1 share ${second}`);
+});
+
+test('zipf - rank-frequency shape follows the zipf cumulative distribution', (t) => {
+  const n = 1000;
+  const z = new Zipf({ items: n });
+  const draws = 200_000;
+  const counts = histogram(z, draws, 3);
+  for (const k of [10, 100, 500]) {
+    const got = counts.slice(0, k).reduce((a, b) => a + b, 0) / draws;
+    const exact = zeta(k, 0.99) / zeta(n, 0.99);
+    t.true(Math.abs(got - exact) < 0.03, `top ${k} keys: ${got}, exact zipf ${exact}`);
+  }
+  // Popularity falls with rank (over coarse buckets, to stay clear of sampling noise).
+  const bucket = (from: number, to: number) => counts.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+  t.true(bucket(0, 10) > bucket(10, 100));
+  t.true(bucket(10, 100) > bucket(100, 1000));
+  // With s < 1 even the coldest keys are drawn.
+  t.true(counts.every((c) => c > 0));
+});
+
+test('zipf - scrambling moves the hot keys but keeps the distribution', (t) => {
+  const plain = histogram(new Zipf({ items: 1000 }), 50_000, 5);
+  const scrambled = histogram(new Zipf({ items: 1000, scrambleSeed: mulberry32(7) }), 50_000, 5);
+  t.deepEqual([...scrambled].sort((a, b) => b - a), [...plain].sort((a, b) => b - a));
+  const hottest = scrambled.indexOf(Math.max(...scrambled));
+  t.not(hottest, 0);
+});
+
+test('zipf - the scramble is a permutation', (t) => {
+  const p = shuffledRange(1000, mulberry32(9));
+  t.deepEqual([...p].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+});
+
+test('zipf - rejects a bad key count or exponent', (t) => {
+  t.throws(() => new Zipf({ items: 0 }), { instanceOf: RangeError });
+  t.throws(() => new Zipf({ items: 1.5 }), { instanceOf: RangeError });
+  t.throws(() => new Zipf({ items: 10, s: 1 }), { instanceOf: RangeError });
+});
+
+test('workload - A, B and C mix reads and updates 50/50, 95/5 and 100/0', (t) => {
+  const draws = 100_000;
+  for (const [name, reads] of [['A', 0.5], ['B', 0.95], ['C', 1]] as const) {
+    const s = new OpStream(WORKLOADS[name], 5000, mulberry32(1));
+    let r = 0;
+    for (let i = 0; i < draws; i++) {
+      const op = s.next();
+      if (op.keyIndex < 0 || op.keyIndex >= 5000) return t.fail(`key index ${op.keyIndex}`);
+      if (op.kind === 'read') r++;
+    }
+    t.true(Math.abs(r / draws - reads) < 0.01, `workload ${name}: ${r / draws} reads, expected ${reads}`);
+  }
+});
+
+test('workload - the same seed replays the same operations', (t) => {
+  const ops = (seed: number) => {
+    const s = new OpStream(WORKLOADS.A, 100, mulberry32(seed));
+    return Array.from({ length: 100 }, () => s.next());
+  };
+  t.deepEqual(ops(4), ops(4));
+});
+
+test('workload - parses a list of names and rejects unknown ones', (t) => {
+  t.deepEqual(parseWorkloads('a, C').map((w) => w.name), ['A', 'C']);
+  t.throws(() => parseWorkloads('A,D'), { message: /unknown workload/ });
+});
+
+test('workload - values have the exact size and name their key', (t) => {
+  const key = keyName(42);
+  for (const bytes of [1, 5, 100, 4096]) {
+    const v = valueFor(key, 7, bytes);
+    t.is(v.length, bytes);
+    t.true(isValueOf(key, v, bytes));
+  }
+  t.false(isValueOf(key, valueFor(keyName(43), 7, 100), 100), 'another key\'s value is a wrong answer');
+  t.false(isValueOf(key, valueFor(key, 7, 99), 100), 'a value of the wrong size is a wrong answer');
+});
+
+test('cpu - parses utime and stime from a /proc/<pid>/stat line whose name has spaces and parentheses', (t) => {
+  const line = '12345 (node (x) y) S 1 12345 12345 0 -1 4194304 5221 0 0 0 731 212 0 0 20 0 11 0 3069 1150566400 17000 18446744073709551615 1 1 0 0 0 0 0 16781312 134235650 0 0 0 17 1 0 0 0 0 0';
+  const s = parseProcStat(line);
+  t.is(s.pid, 12345);
+  t.is(s.comm, 'node (x) y');
+  t.is(s.utimeTicks, 731);
+  t.is(s.stimeTicks, 212);
+});
+
+test('cpu - reads peak and current RSS from /proc/<pid>/status', (t) => {
+  const status = 'Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t   2048 kB\nVmRSS:\t   1024 kB\n';
+  t.is(parseStatusKb(status, 'VmHWM'), 2048 * 1024);
+  t.is(parseStatusKb(status, 'VmRSS'), 1024 * 1024);
+  t.is(parseStatusKb('Name:\tx\n', 'VmHWM'), undefined);
+});
+
+test('cpu - this process can be read from /proc', (t) => {
+  const s = parseProcStat(readFileSync(`/proc/${process.pid}/stat`, 'utf8'));
+  t.is(s.pid, process.pid);
+});
+
+test('cpu - reads the machine\'s busy and stolen ticks from the first line of /proc/stat', (t) => {
+  const m = parseMachineCpu('cpu  195578 10 47244 199719 1679 20 9364 194 0 0');
+  t.is(m.busyTicks, 195578 + 10 + 47244 + 20 + 9364);
+  t.is(m.stealTicks, 194);
+  t.throws(() => parseMachineCpu('cpu0 1 2 3'));
+});
+
+test('report - median and spread over rounds', (t) => {
+  t.is(median([3, 1, 2]), 2);
+  t.is(median([4, 1, 2, 3]), 2.5);
+  t.is(spread([100]), 0);
+  t.is(spread([90, 100, 110]), 0.2);
+});
+
+test('profile - self time per function, idle left out, only inside the measured windows', (t) => {
+  const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 0, columnNumber: 0 });
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)') },
+      { id: 2, callFrame: frame('(idle)') },
+      { id: 3, callFrame: frame('work', 'node:internal/x') },
+    ],
+    startTime: 1_000,
+    endTime: 1_400,
+    samples: [3, 3, 2, 3],
+    timeDeltas: [0, 100, 100, 100],
+  };
+  const self = selfTimes(profile);
+  t.is(self.get(3), 300);
+  t.is(self.get(2), 100);
+  const all = summariseProfiles([profile]);
+  t.is(all.busyMs, 0.3);
+  t.is(all.idleMs, 0.1);
+  t.is(all.functions[0]!.name, 'work node:internal/x');
+  const windowed = summariseProfiles([profile], 10, [{ startMicros: 1_000, endMicros: 1_150 }]);
+  t.is(windowed.busyMs, 0.2);
+});
+
+test('profile - the main thread\'s file is told apart from the loader thread\'s', (t) => {
+  t.true(isMainThreadProfile('n1/CPU.20261126.115918.18539.0.001.cpuprofile'));
+  t.false(isMainThreadProfile('n1/CPU.20261126.115918.18539.1.002.cpuprofile'));
+});
