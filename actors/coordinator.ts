@@ -1,7 +1,12 @@
 /**
- * coordinator: one short-lived actor per get/put/delete, like Riak's get/put FSM. It fans out
- * to the key's replicas, folds each reply through src/quorum.ts, answers once and stops.
- * Replies and the deadline arrive as messages, so the actor never blocks on I/O.
+ * coordinator: one short-lived actor per get/put/delete, like Riak's get/put FSM. It plans a
+ * sloppy quorum (src/sloppy.ts: the first N reachable nodes of the preference list, hints for
+ * the owners left out), fans out, folds each reply through src/quorum.ts, answers once and
+ * stops. Replies and the deadline arrive as messages, so the actor never blocks on I/O.
+ *
+ * A replica that times out is asked again with backoff while the deadline allows; one that is
+ * unreachable (or keeps timing out) is replaced by the next reachable node of the preference
+ * list, which keeps its copy as a hint. Only when nobody is left is the failure counted.
  *
  * Policy: stop. A coordinator holds nothing worth restarting; its request is answered
  * `internal` and the client may retry.
@@ -18,10 +23,17 @@ import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
 import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
+import { plan, replacement } from '../src/sloppy.ts';
 import type { Subjects } from '../src/subjects.ts';
-import type { Outbox } from './outbox.ts';
+import type { HandoffMsg } from './handoff.ts';
+import type { Health } from './health.ts';
+import type { Outbox, ReplicaOp } from './outbox.ts';
 import { stopOnCrash } from './supervision.ts';
 import type { ReplicaResult, VnodeMsg } from './vnode.ts';
+
+/** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
+export const REPLICA_RETRIES_MAX = 2;
+const RETRY_BACKOFF_MS_BASE = 50;
 
 export interface CoordinatorDeps {
   readonly nodeId: string;
@@ -31,6 +43,8 @@ export interface CoordinatorDeps {
   readonly log: Logger;
   readonly counters: CoordinatorCounters;
   readonly outbox: Outbox;
+  readonly health: Health;
+  readonly handoff: any;
   ring(): Ring;
   vnode(partition: number): any | undefined;
 }
@@ -41,12 +55,16 @@ export interface CoordinatorCounters {
   writes: number;
   /** Writes this node received but does not replicate, sent on to a preference-list node. */
   forwardedWrites: number;
+  /** Requests that went to a stand-in because an owner was unreachable. */
+  sloppy: number;
+  retries: number;
   failures: number;
 }
 
+/** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */
 export type Job =
-  | { kind: 'get'; req: GetRequest }
-  | { kind: 'put' | 'delete'; req: WriteRequest; forwarded: boolean };
+  | { kind: 'get'; req: GetRequest; clientDeadlineMs?: number | undefined }
+  | { kind: 'put' | 'delete'; req: WriteRequest; forwarded: boolean; clientDeadlineMs?: number | undefined };
 
 /** What the client is sent: a protocol reply object, or an error reply. */
 export type Respond = (body: object) => void;
@@ -60,7 +78,7 @@ type Msg =
 interface State {
   readonly quorum?: Quorum;
   readonly clocks: StoredClock[];
-  /** The coordinated version, once the local replica has written it (writes only). */
+  /** The coordinated version, once the local replica has made it (writes only). */
   readonly written?: StoredClock;
   readonly done: boolean;
 }
@@ -68,11 +86,19 @@ interface State {
 let sequence = 0;
 
 export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, respond: Respond): void {
-  const { settings, nodeId } = deps;
+  const { settings, nodeId, health } = deps;
   const ring = deps.ring();
   const partition = ring.partitionOf(job.req.key);
-  const replicas: readonly string[] = ring.replicas(partition, settings.n);
-  const deadlineMs = Date.now() + settings.requestTimeoutMs;
+  const preference = ring.preferenceList(partition);
+  const owners = preference.slice(0, settings.n);
+  const isUp = (node: string) => health.isUp(node);
+  const sloppy = plan(preference, settings.n, isUp);
+  const asked = new Set(sloppy.targets);
+  const hintsFor = new Map(sloppy.hints);
+  const retries = new Map<string, number>();
+  const createdMs = Date.now();
+  const deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
+  const needed = job.kind === 'get' ? (job.req.r ?? settings.r) : (job.req.w ?? settings.w);
   let timer: NodeJS.Timeout | undefined;
   let answered = false;
   const answer = (body: object) => {
@@ -82,6 +108,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     if (timer) clearTimeout(timer);
     respond(body);
   };
+  if (sloppy.hints.size > 0) deps.counters.sloppy++;
 
   nact.spawn(
     parent,
@@ -94,13 +121,22 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       };
       switch (msg.type) {
         case 'timeout':
-          return finish(errorReply(new DkvError('timeout', `deadline of ${settings.requestTimeoutMs} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
+          // Past the client's own deadline nobody waits for an answer: it has retried already.
+          if (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs) {
+            nact.stop(ctx.self);
+            return { ...state, done: true };
+          }
+          return finish(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
         case 'forwarded':
+          if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) {
+            nact.stop(ctx.self);
+            return { ...state, done: true };
+          }
           return finish(msg.body);
         case 'computed':
           return onComputed(state, msg.clock, ctx.self);
         case 'replied':
-          return job.kind === 'get' ? onRead(state, msg.node, msg.result, finish) : onWrite(state, msg.node, msg.result, finish);
+          return onReply(state, msg.node, msg.result, ctx.self, finish);
       }
     },
     `coordinator-${job.kind}-${++sequence}`,
@@ -115,90 +151,129 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     },
   );
 
-  function ask(node: string, message: { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock }, self: any): void {
+  type Ask = { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock };
+
+  function ask(node: string, message: Ask, self: any): void {
     const reply = (result: ReplicaResult) => nact.dispatch(self, { type: 'replied', node, result });
+    const key = job.req.key;
     if (node === nodeId) {
-      const vnode = deps.vnode(partition);
-      if (!vnode) return reply({ ok: false, error: `no vnode for partition ${partition} on ${nodeId}` });
-      const key = job.req.key;
       const computed = (clock: StoredClock) => nact.dispatch(self, { type: 'computed', clock });
-      const local: VnodeMsg =
+      const vnode = deps.vnode(partition);
+      if (vnode) {
+        const local: VnodeMsg =
+          message.op === 'read'
+            ? { type: 'read', key, reply }
+            : message.op === 'coordinate'
+              ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed }
+              : { type: 'replicate', key, clock: message.clock, reply };
+        return nact.dispatch(vnode, local);
+      }
+      // This node stands in for unreachable owners: its hint store is its replica.
+      const standFor = hintsFor.get(nodeId) ?? owners.filter((o) => !isUp(o)).slice(0, 1);
+      const local: HandoffMsg =
         message.op === 'read'
-          ? { type: 'read', key, reply }
+          ? { type: 'read', partition, key, owners, reply }
           : message.op === 'coordinate'
-            ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed }
-            : { type: 'replicate', key, clock: message.clock, reply };
-      nact.dispatch(vnode, local);
-      return;
+            ? { type: 'coordinate', partition, key, owners: standFor.length ? standFor : owners.slice(0, 1), context: message.req.context, value: message.req.value, computed, reply }
+            : { type: 'hint', partition, key, owners: standFor, clock: message.clock, reply };
+      return nact.dispatch(deps.handoff, local);
     }
-    const op = message.op === 'replicate' ? { op: 'replicate' as const, p: partition, k: job.req.key, c: message.clock } : { op: 'read' as const, p: partition, k: job.req.key };
+    const hints = hintsFor.get(node);
+    const op: ReplicaOp =
+      message.op === 'replicate'
+        ? { op: 'replicate', p: partition, k: key, c: message.clock, ...(hints?.length ? { h: [...hints] } : {}) }
+        : { op: 'read', p: partition, k: key };
     deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
   }
 
   function start(state: State, self: any): State {
+    if (sloppy.targets.length < needed) {
+      answer(errorReply(new DkvError('unavailable', `the cluster has ${sloppy.targets.length} nodes, ${needed} replicas required`)));
+      setImmediate(() => nact.stop(self));
+      return { ...state, done: true };
+    }
+    const q = quorum(sloppy.targets.length, needed);
     if (job.kind === 'get') {
       deps.counters.gets++;
-      const q = quorum(replicas.length, job.req.r ?? settings.r);
-      for (const node of replicas) ask(node, { op: 'read' }, self);
+      for (const node of sloppy.targets) ask(node, { op: 'read' }, self);
       return { ...state, quorum: q };
     }
-    if (!replicas.includes(nodeId)) {
-      if (job.forwarded) {
-        answer(errorReply(new DkvError('internal', `${nodeId} was sent a write for partition ${partition} it does not replicate: ring views differ`)));
-        setImmediate(() => nact.stop(self));
-        return { ...state, done: true };
-      }
+    // Dynamo §6.4: a write is coordinated by one of the nodes that will hold it; a node that
+    // receives a forwarded write coordinates it whatever its own view, so writes never bounce.
+    if (!sloppy.targets.includes(nodeId) && !job.forwarded) {
       deps.counters.forwardedWrites++;
       forward(job.req, self);
       return state;
     }
-    // Dynamo §6.4: the coordinator is a replica; its own vnode makes the new version first.
     deps.counters.writes++;
-    const q = quorum(replicas.length, job.req.w ?? settings.w);
     ask(nodeId, { op: 'coordinate', req: job.req }, self);
     return { ...state, quorum: q };
   }
 
-  function onRead(state: State, _node: string, result: ReplicaResult, finish: (b: object) => State): State {
-    const q = record(state.quorum!, result.ok);
-    const clocks = result.ok && result.clock ? [...state.clocks, result.clock] : state.clocks;
-    const v = verdict(q);
-    if (v === 'waiting') return { ...state, quorum: q, clocks };
-    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, 'read'))));
-    const merged = reconcile(clocks);
-    const req = job.req as GetRequest;
-    return finish(getReply(req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), req.encoding));
-  }
-
   /** The local replica made the new version: replicate it now, while it is committed locally. */
   function onComputed(state: State, clock: StoredClock, self: any): State {
-    for (const other of replicas) if (other !== nodeId) ask(other, { op: 'replicate', clock }, self);
+    for (const other of asked) if (other !== nodeId) ask(other, { op: 'replicate', clock }, self);
     return { ...state, written: clock };
   }
 
-  function onWrite(state: State, node: string, result: ReplicaResult, finish: (b: object) => State): State {
-    if (node === nodeId && !result.ok && state.written === undefined) {
+  function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object) => State): State {
+    if (node !== nodeId) health.observe(node, result.ok ? 'ok' : (result.unreachable ?? 'timeout'));
+    if (!result.ok && node === nodeId && job.kind !== 'get' && state.written === undefined) {
       return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
     }
+    if (!result.ok && node !== nodeId && retryOrReplace(node, result, state, self)) return state;
     const q = record(state.quorum!, result.ok);
+    const clocks = job.kind === 'get' && result.ok && result.clock ? [...state.clocks, result.clock] : state.clocks;
     const v = verdict(q);
-    if (v === 'waiting') return { ...state, quorum: q };
-    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, 'write'))));
+    if (v === 'waiting') return { ...state, quorum: q, clocks };
+    const what = job.kind === 'get' ? 'read' : 'write';
+    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, what))));
+    if (job.kind === 'get') {
+      const merged = reconcile(clocks);
+      return finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding));
+    }
     if (job.kind === 'delete') return finish({ ok: true });
-    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, (job.req as WriteRequest).context)) });
+    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, job.req.context)) });
+  }
+
+  /** True when the failed replica was asked again or replaced, so the failure is not counted. */
+  function retryOrReplace(node: string, result: Extract<ReplicaResult, { ok: false }>, state: State, self: any): boolean {
+    const again: Ask = job.kind === 'get' ? { op: 'read' } : { op: 'replicate', clock: state.written! };
+    if (job.kind !== 'get' && state.written === undefined) return false;
+    const tried = retries.get(node) ?? 0;
+    const backoffMs = RETRY_BACKOFF_MS_BASE * 2 ** tried;
+    if (result.unreachable === 'timeout' && tried < REPLICA_RETRIES_MAX && deadlineMs - Date.now() > backoffMs * 2) {
+      retries.set(node, tried + 1);
+      deps.counters.retries++;
+      setTimeout(() => ask(node, again, self), backoffMs);
+      return true;
+    }
+    const next = replacement(preference, settings.n, asked, node, hintsFor.get(node) ?? [], isUp);
+    if (!next) return false;
+    asked.add(next.node);
+    hintsFor.set(next.node, next.hints);
+    deps.counters.sloppy++;
+    ask(next.node, again, self);
+    return true;
   }
 
   function forward(req: WriteRequest, self: any): void {
-    const body = { op: 'coordinate' as const, kind: job.kind, req };
+    const body = { op: 'coordinate' as const, kind: job.kind, req, clientDeadlineMs: deadlineMs };
     (async () => {
       let lastError: ErrorReply | undefined;
-      for (const node of replicas) {
+      const candidates = sloppy.targets.filter((x) => x !== nodeId);
+      for (const [i, node] of candidates.entries()) {
         const remaining = deadlineMs - Date.now();
         if (remaining <= 0) break;
+        // Leave time for the next candidate: one stalled node must not use up the deadline.
+        const hopMs = Math.max(1, Math.floor(remaining / (candidates.length - i)));
         try {
-          const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: remaining });
+          const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: hopMs });
+          health.observe(node, 'ok');
           return decodeInternal<object>(reply.data);
         } catch (err) {
+          const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
+          health.observe(node, /no responders/i.test(text) ? 'no-responders' : 'timeout');
           lastError = errorReply(new DkvError('unavailable', `forwarding to ${node} failed: ${(err as Error).message}`));
         }
       }
@@ -206,4 +281,3 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     })().then((b) => nact.dispatch(self, { type: 'forwarded', body: b }));
   }
 }
-

@@ -20,6 +20,7 @@ import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits, type WriteRequest } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
+import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision, resumeOnCrash } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
 
@@ -44,6 +45,13 @@ export function jsonResponder(msg: Msg, outbox?: Outbox): Respond {
   };
 }
 
+/** The client's deadline for this attempt (DEADLINE_HEADER), when it sent one. */
+export function clientDeadline(msg: Msg): number | undefined {
+  const raw = msg.headers?.get(DEADLINE_HEADER);
+  const ms = raw ? Number(raw) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 export interface Gateway {
   readonly ref: any;
   handle(m: GatewayMsg): void;
@@ -53,15 +61,16 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const limits: Limits = { n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax };
 
   const handleClient = (self: any, kind: ClientKind, msg: Msg) => {
+    const clientDeadlineMs = clientDeadline(msg);
     const respond = jsonResponder(msg, deps.outbox);
     try {
       switch (kind) {
         case 'get':
-          return spawnCoordinator(self, deps, { kind: 'get', req: parseGet(msg.data, limits) }, respond);
+          return spawnCoordinator(self, deps, { kind: 'get', req: parseGet(msg.data, limits), clientDeadlineMs }, respond);
         case 'put':
-          return spawnCoordinator(self, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false }, respond);
+          return spawnCoordinator(self, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
         case 'delete':
-          return spawnCoordinator(self, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false }, respond);
+          return spawnCoordinator(self, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
         case 'peek': {
           const req = parsePeek(msg.data, limits);
           return peek(req.key, req.encoding, respond);
@@ -95,8 +104,10 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
 
   const handleForwarded = (self: any, msg: Msg) => {
     const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
-    const body = decodeInternal<{ op: 'coordinate'; kind: 'put' | 'delete'; req: WriteRequest }>(msg.data);
-    spawnCoordinator(self, deps, { kind: body.kind, req: body.req, forwarded: true }, respond);
+    const body = decodeInternal<{ op: 'coordinate'; kind: 'put' | 'delete'; req: WriteRequest; clientDeadlineMs?: number }>(msg.data);
+    // The forwarder's client gave up already (this node was slow to get it): do not apply it.
+    if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
+    spawnCoordinator(self, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);
   };
 
   const self = nact.spawn(parent, (state: null) => state, 'gateway', { initialState: null, onCrash: resumeOnCrash(deps.log, () => {}) });

@@ -17,10 +17,13 @@ import { isClock } from '../src/dvvset.ts';
 import { initialAssignment, Ring } from '../src/ring.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { subjectsFor, assertValidName } from '../src/subjects.ts';
-import { spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
+import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaBatch, type ReplicaOp } from './outbox.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
+import { spawnHandoff } from './handoff.ts';
+import { Health, spawnHeartbeat } from './health.ts';
+import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
 import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type VnodeOp } from './vnode.ts';
 
@@ -35,6 +38,8 @@ export interface NodeOptions {
   /** Subscribes the test-only fault subject; never on by default. */
   readonly faultsEnabled?: boolean;
   readonly logger?: Logger;
+  /** Bound of the hint backlog (hinted copies); past it this node refuses to stand in. */
+  readonly hintsMax?: number;
   /** Called when the supervisor gives up; the CLI exits the process with this code. */
   readonly onFatal?: (code: number) => void;
 }
@@ -59,12 +64,29 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const subjects = subjectsFor(settings.cluster);
   const ring = new Ring(initialAssignment(members, settings.q));
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
+  // Hints live apart from the node's own replicas: their own environment, their own durability.
+  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints') });
   const faults: Faults = { vnodeCrashes: 0 };
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
   const outbox = new Outbox(nc, subjects.inbox(id));
+  const health = new Health(id, members, log);
+  const natsFigures = { disconnects: 0, reconnects: 0, lastDisconnectAt: undefined as string | undefined, lastReconnectAt: undefined as string | undefined };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        natsFigures.disconnects++;
+        natsFigures.lastDisconnectAt = new Date().toISOString();
+        log.warn({ event: 'nats-disconnect', server: (s as any).server }, 'lost the NATS connection; reconnecting');
+      } else if (s.type === 'reconnect') {
+        natsFigures.reconnects++;
+        natsFigures.lastReconnectAt = new Date().toISOString();
+        log.info({ event: 'nats-reconnect', server: (s as any).server }, 'NATS connection back; subscriptions restored');
+      }
+    }
+  })();
 
   // A named system gives readable actor paths in supervision lines (dkv-n1://node/vnode-7).
   const system = nact.start({ name: `dkv-${id}` } as any);
@@ -86,6 +108,18 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   for (const p of ring.replicaPartitions(id, settings.n)) {
     vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now, onCrash: onVnodeCrash }));
   }
+
+  const handoff = spawnHandoff(supervisor, {
+    nodeId: id,
+    store: hintStore,
+    q: settings.q,
+    hintsMax: opts.hintsMax ?? HINTS_MAX,
+    health,
+    outbox,
+    replicaSubject: (node) => subjects.replica(node),
+    log,
+  });
+  const heartbeat = spawnHeartbeat(supervisor, { nc, subjects, health, log, peers: members });
 
   const status = async (): Promise<object> => {
     const views = await Promise.all(
@@ -109,8 +143,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
-  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, failures: 0 };
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0 };
   const gateway = spawnGateway(supervisor, {
+    health,
+    handoff: handoff.ref,
     counters,
     outbox,
     nodeId: id,
@@ -124,12 +160,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   });
 
   const subs: Subscription[] = [];
+  let expiredRequests = 0;
   const client = (subject: string, kind: ClientKind, queue: boolean) => {
     subs.push(
       nc.subscribe(subject, {
         ...(queue ? { queue: subjects.queue } : {}),
         callback: (err, msg) => {
           if (err) return log.warn({ err: err.message, subject }, 'subscription error');
+          if ((clientDeadline(msg) ?? Infinity) < Date.now()) {
+            expiredRequests++;
+            return; // the client gave up on this attempt (this node was stalled); it has retried
+          }
           gateway.handle({ type: 'client', kind, msg });
         },
       }),
@@ -151,17 +192,38 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }),
   );
 
-  /** Checks one operation of a peer's batch; a malformed one is answered and never reaches a vnode. */
+  /**
+   * Routes one operation of a peer's batch: to the vnode when this node owns the partition, to
+   * the handoff buffer when it stands in for owners (`h`), or both. A malformed operation is
+   * answered and never reaches an actor.
+   */
   const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void): VnodeOp | undefined => {
-    if (!op || typeof op !== 'object' || typeof op.k !== 'string' || !vnodes.has(op.p)) {
-      reply({ ok: false, error: `${id} holds no replica of partition ${op?.p}, or the operation is malformed` });
+    if (!op || typeof op !== 'object' || typeof op.k !== 'string' || !Number.isInteger(op.p) || op.p < 0 || op.p >= settings.q) {
+      reply({ ok: false, error: 'malformed replica operation' });
       return undefined;
     }
-    if (op.op === 'read') return { type: 'read', key: op.k, reply };
+    const owns = vnodes.has(op.p);
+    if (op.op === 'read') {
+      if (owns) return { type: 'read', key: op.k, reply };
+      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: ring.replicas(op.p, settings.n), reply });
+      return undefined;
+    }
     // A peer's clock is checked like client input: a malformed one must not reach storage.
-    if (op.op === 'replicate' && isClock(op.c, isStoredValue)) return { type: 'replicate', key: op.k, clock: op.c, reply };
-    reply({ ok: false, error: 'malformed replica operation' });
-    return undefined;
+    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && members.includes(o) && o !== id) : [];
+    if (op.op !== 'replicate' || !isClock(op.c, isStoredValue) || (!owns && hints.length === 0)) {
+      reply({ ok: false, error: owns ? 'malformed replica operation' : `${id} holds no replica of partition ${op.p} and was given no owner to keep it for` });
+      return undefined;
+    }
+    if (hints.length === 0) return { type: 'replicate', key: op.k, clock: op.c, reply };
+    // Both a replica and a stand-in (a partition left fewer nodes than N): ok when both are.
+    let waiting = owns ? 2 : 1;
+    let failure: ReplicaResult | undefined;
+    const both = (r: ReplicaResult) => {
+      if (!r.ok) failure ??= r;
+      if (--waiting === 0) reply(failure ?? { ok: true, clock: null });
+    };
+    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: both });
+    return owns ? { type: 'replicate', key: op.k, clock: op.c, reply: both } : undefined;
   };
 
   // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
@@ -200,6 +262,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }),
   );
 
+  subs.push(nc.subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && outbox.respond(msg, new Uint8Array(0))) }));
+
   subs.push(
     nc.subscribe(subjects.stats(id), {
       callback: (err, msg) => {
@@ -210,8 +274,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: vnodes.size,
             storage: storage.kind,
-            backlog: { hints: 0 },
-            requests: counters,
+            backlog: { ...handoff.figures },
+            view: health.view(),
+            nats: natsFigures,
+            requests: { ...counters, expired: expiredRequests },
             outbox: outbox.stats,
           }),
         );
@@ -247,6 +313,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   async function shutdown(): Promise<void> {
     stopped ??= (async () => {
       for (const s of subs) s.unsubscribe();
+      heartbeat.stop();
+      handoff.stop();
       outbox.close();
       try {
         await nc.drain();
@@ -254,6 +322,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         // Already closed: nothing to drain.
       }
       await storage.close();
+      await hintStore.close();
       nact.stop(system);
       log.info({ event: 'node-stopped', requests: counters, outbox: outbox.stats }, `node ${id} stopped`);
     })();

@@ -21,7 +21,8 @@ import type { ReplicaResult } from './vnode.ts';
 
 export type ReplicaOp =
   | { op: 'read'; p: number; k: string }
-  | { op: 'replicate'; p: number; k: string; c: StoredClock };
+  /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
+  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] };
 
 export interface ReplicaBatch {
   ops: ReplicaOp[];
@@ -144,7 +145,7 @@ export class Outbox {
     const b = this.#inFlight.get(id);
     if (!b) return; // late: already failed by the sweep
     this.#inFlight.delete(id);
-    if (msg.headers?.code === 503) return fail(b, `no responders on ${b.subject}`);
+    if (msg.headers?.code === 503) return fail(b, `no responders on ${b.subject}`, 'no-responders');
     let results: ReplicaResult[];
     try {
       results = decodeInternal<ReplicaBatchReply>(msg.data).results;
@@ -159,11 +160,12 @@ export class Outbox {
     for (const [id, b] of this.#inFlight) {
       if (b.deadlineMs > nowMs) continue;
       this.#inFlight.delete(id);
-      fail(b, `timeout: no reply from ${b.subject}`);
+      fail(b, `timeout: no reply from ${b.subject}`, 'timeout');
     }
   }
 }
 
-function fail(b: PendingBatch, error: string): void {
-  for (const cb of b.callbacks) cb({ ok: false, error });
+function fail(b: PendingBatch, error: string, unreachable?: 'no-responders' | 'timeout'): void {
+  const result: ReplicaResult = unreachable ? { ok: false, error, unreachable } : { ok: false, error };
+  for (const cb of b.callbacks) cb(result);
 }

@@ -14,7 +14,8 @@ import { coordinateWrite, mergeReplica, type StoredClock, type StoredValue } fro
 import type { VersionVector } from '../src/versionVector.ts';
 import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
-export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string };
+/** `unreachable` says why a peer did not answer, for the failure detector. */
+export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string; unreachable?: 'no-responders' | 'timeout' };
 export type Reply = (result: ReplicaResult) => void;
 
 /**

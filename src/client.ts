@@ -2,7 +2,8 @@
  * The TypeScript client library: the public protocol (DESIGN.md §3) as functions. Used by the
  * CLI and the tests; error replies become DkvError with the protocol's code.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { DEADLINE_HEADER } from './subjects.ts';
 import { DkvError, isErrorCode } from './errors.ts';
 import { subjectsFor, type Subjects } from './subjects.ts';
 
@@ -11,6 +12,13 @@ export interface ClientOptions {
   readonly cluster?: string;
   /** Longer than the nodes' own request deadline, so their `timeout` reply arrives first. */
   readonly timeoutMs?: number;
+  /**
+   * Per-attempt wait, when shorter than `timeoutMs`: an attempt that gets no reply is sent again
+   * (NATS picks another node of the queue group most of the time). A stalled node keeps its
+   * share of the queue group until NATS drops it, so a client that must not wait on one retries.
+   * A retried write may be applied twice, as a sibling of itself, as in any Dynamo store.
+   */
+  readonly attemptTimeoutMs?: number;
   readonly encoding?: 'base64';
 }
 
@@ -27,11 +35,13 @@ export class DkvClient {
     readonly subjects: Subjects,
     private readonly timeoutMs: number,
     private readonly ownsConnection: boolean,
+    private readonly attemptTimeoutMs = timeoutMs,
   ) {}
 
   static async connect(opts: ClientOptions): Promise<DkvClient> {
     const nc = await connect({ servers: opts.servers, name: 'dkv-client', noAsyncTraces: true });
-    return new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), opts.timeoutMs ?? 10_000, true);
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    return new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? timeoutMs, timeoutMs));
   }
 
   static over(nc: NatsConnection, cluster = 'local', timeoutMs = 10_000): DkvClient {
@@ -41,17 +51,23 @@ export class DkvClient {
   /** Sends a body as is and returns the reply as is, errors included: for tests and `--json`. */
   async raw(subject: string, body: unknown | Uint8Array): Promise<any> {
     const data = body instanceof Uint8Array ? body : new TextEncoder().encode(JSON.stringify(body));
-    let msg;
-    try {
-      msg = await this.nc.request(subject, data, { timeout: this.timeoutMs });
-    } catch (err) {
-      const text = (err as Error).message;
-      if (/no responders/i.test(text) || /no responders/i.test(String((err as any)?.cause?.message ?? ''))) {
-        throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
+    const deadlineMs = Date.now() + this.timeoutMs;
+    for (;;) {
+      const remaining = deadlineMs - Date.now();
+      try {
+        const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, remaining));
+        // The attempt's deadline travels with it, so a node that gets it late (it was stalled)
+        // drops it instead of applying a write this client has already sent again elsewhere.
+        const h = headers();
+        h.set(DEADLINE_HEADER, String(Date.now() + timeout));
+        const msg = await this.nc.request(subject, data, { timeout, headers: h });
+        return JSON.parse(new TextDecoder().decode(msg.data));
+      } catch (err) {
+        const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
+        if (/no responders/i.test(text)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
+        if (deadlineMs - Date.now() <= 0) throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
       }
-      throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
     }
-    return JSON.parse(new TextDecoder().decode(msg.data));
   }
 
   private async call(subject: string, body: unknown): Promise<any> {

@@ -3,6 +3,13 @@
  * clients reach the public subjects (DESIGN.md §3) and keep `dkv.<cluster>.internal.>` for nodes.
  * Keys never appear in a subject: they are opaque and may contain dots and wildcards.
  */
+/**
+ * Optional NATS header on a client request: the epoch milliseconds after which the client no
+ * longer waits for the reply. A node drops a request whose deadline has passed. Headers are
+ * transport metadata: the JSON bodies of DESIGN.md §3 are unchanged.
+ */
+export const DEADLINE_HEADER = 'Dkv-Deadline';
+
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Cluster names and node IDs become subject tokens, so they are restricted to safe characters. */
@@ -32,6 +39,8 @@ export interface Subjects {
   coordinate(node: string): string;
   /** A node's own figures, gathered by whichever node answers `status`. */
   stats(node: string): string;
+  /** Heartbeats of the failure detector. */
+  ping(node: string): string;
   /** Replies to a node's batched replica requests: `<inbox(node)>.<batch number>`. */
   inbox(node: string): string;
   /** Test-only fault switches; subscribed only when faults are enabled on the node. */
@@ -56,5 +65,6 @@ export function subjectsFor(cluster: string): Subjects {
     stats: (node) => `${internal}.${node}.stats`,
     fault: (node) => `${internal}.${node}.fault`,
     inbox: (node) => `${internal}.${node}.inbox`,
+    ping: (node) => `${internal}.${node}.ping`,
   };
 }

@@ -1,0 +1,184 @@
+/**
+ * handoff: the hinted-handoff buffer of a node (Dynamo §4.6). When this node stands in for an
+ * unreachable owner, the copy goes to a durable hint store of its own (a separate lmdb
+ * environment under <data>/hints), tagged with the owner. Every round it hands a bounded batch
+ * of hints to owners the failure detector sees up, and deletes a hint only after the owner
+ * acknowledged it, and only if no newer copy arrived meanwhile. All hint-store writes go through
+ * this actor's mailbox, which is what makes that check safe.
+ *
+ * Policy: reset (the state is the store plus counters rebuilt from it), within the node's
+ * restart intensity; a lost request is answered as a failed replica.
+ */
+import nact from 'nact';
+import type { Logger } from 'pino';
+import { encodeInternal } from '../src/codec.ts';
+import { sync } from '../src/dvvset.ts';
+import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, hintKey, parseHintKey } from '../src/hints.ts';
+import { coordinateWrite, reconcile, type StoredClock, type StoredValue } from '../src/replica.ts';
+import type { StorageEngine } from '../src/storage/engine.ts';
+import type { VersionVector } from '../src/versionVector.ts';
+import type { Health } from './health.ts';
+import type { Outbox } from './outbox.ts';
+import { restartWithIntensity } from './supervision.ts';
+import type { Reply } from './vnode.ts';
+
+export type HandoffMsg =
+  | { type: 'hint'; partition: number; key: string; owners: readonly string[]; clock: StoredClock; reply: Reply }
+  | {
+      type: 'coordinate';
+      partition: number;
+      key: string;
+      owners: readonly string[];
+      context: VersionVector | undefined;
+      value: StoredValue;
+      computed: (clock: StoredClock) => void;
+      reply: Reply;
+    }
+  | { type: 'read'; partition: number; key: string; owners: readonly string[]; reply: Reply }
+  | { type: 'tick' }
+  | { type: 'delivered'; partition: number; stored: string; sent: Uint8Array; ok: boolean };
+
+export interface HandoffDeps {
+  readonly nodeId: string;
+  readonly store: StorageEngine<StoredClock>;
+  readonly q: number;
+  readonly hintsMax: number;
+  readonly health: Health;
+  readonly outbox: Outbox;
+  replicaSubject(node: string): string;
+  readonly log: Logger;
+}
+
+export interface HandoffFigures {
+  hints: number;
+  hintsMax: number;
+  full: boolean;
+  delivered: number;
+  deliveryFailures: number;
+}
+
+export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figures: HandoffFigures; stop(): void } {
+  const { store } = deps;
+  const figures: HandoffFigures = { hints: 0, hintsMax: deps.hintsMax, full: false, delivered: 0, deliveryFailures: 0 };
+  /** Hinted copies per owner, so a round is only scanned for when some hinted owner is up. */
+  const byOwner = new Map<string, number>();
+  const bump = (owner: string, by: number) => {
+    const n = (byOwner.get(owner) ?? 0) + by;
+    if (n > 0) byOwner.set(owner, n);
+    else byOwner.delete(owner);
+    figures.hints += by;
+  };
+  // Rebuilt from the store at start: hints survive a restart of this node.
+  for (let p = 0; p < deps.q; p++) for (const [stored] of store.entries(p)) bump(parseHintKey(stored).owner, 1);
+  let roundInFlight = 0;
+  let warnedFull = false;
+
+  const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
+    const fresh = owners.filter((o) => store.get(partition, hintKey(o, key)) === undefined);
+    if (figures.hints + fresh.length > deps.hintsMax) {
+      figures.full = true;
+      if (!warnedFull) {
+        warnedFull = true;
+        deps.log.warn({ event: 'hint-backlog-full', hints: figures.hints, hintsMax: deps.hintsMax }, `hint backlog full (${figures.hints} of ${deps.hintsMax}): refusing to stand in for unreachable owners`);
+      }
+      return `hint backlog of ${deps.nodeId} is full (${figures.hints} of ${deps.hintsMax})`;
+    }
+    for (const o of fresh) bump(o, 1);
+    return Promise.all(
+      owners.map((o) => {
+        const k = hintKey(o, key);
+        const current = store.get(partition, k);
+        return store.put(partition, k, current ? sync(current, clock) : clock);
+      }),
+    ).then(() => undefined);
+  };
+
+  const answer = (staged: Promise<void> | string, reply: Reply) => {
+    if (typeof staged === 'string') return reply({ ok: false, error: staged });
+    staged.then(
+      () => reply({ ok: true, clock: null }),
+      (err: Error) => reply({ ok: false, error: `hint store write failed: ${err.message}` }),
+    );
+  };
+
+  const merged = (partition: number, key: string, owners: readonly string[]): StoredClock | undefined => {
+    const found = owners.map((o) => store.get(partition, hintKey(o, key))).filter((c): c is StoredClock => c !== undefined);
+    return found.length === 0 ? undefined : reconcile(found);
+  };
+
+  const deliverRound = (self: any) => {
+    const batch: Array<{ partition: number; stored: string; owner: string; key: string; clock: StoredClock }> = [];
+    for (let p = 0; p < deps.q && batch.length < HANDOFF_BATCH_MAX; p++) {
+      for (const [stored, clock] of store.entries(p)) {
+        const { owner, key } = parseHintKey(stored);
+        if (!deps.health.isUp(owner)) continue;
+        batch.push({ partition: p, stored, owner, key, clock });
+        if (batch.length >= HANDOFF_BATCH_MAX) break;
+      }
+    }
+    roundInFlight = batch.length;
+    for (const h of batch) {
+      const sent = encodeInternal(h.clock);
+      deps.outbox.call(deps.replicaSubject(h.owner), { op: 'replicate', p: h.partition, k: h.key, c: h.clock }, Date.now() + 5_000, (r) => {
+        if (!r.ok && r.unreachable) deps.health.observe(h.owner, r.unreachable);
+        nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok: r.ok });
+      });
+    }
+  };
+
+  const ref = nact.spawn(
+    parent,
+    (state: null, msg: HandoffMsg, ctx: any) => {
+      switch (msg.type) {
+        case 'hint':
+          answer(stage(msg.partition, msg.key, msg.owners, msg.clock), msg.reply);
+          break;
+        case 'coordinate': {
+          const next = coordinateWrite(merged(msg.partition, msg.key, msg.owners), msg.context, msg.value, deps.nodeId, Date.now());
+          const staged = stage(msg.partition, msg.key, msg.owners, next);
+          if (typeof staged !== 'string') msg.computed(next);
+          answer(staged, msg.reply);
+          break;
+        }
+        case 'read':
+          msg.reply({ ok: true, clock: merged(msg.partition, msg.key, msg.owners) ?? null });
+          break;
+        case 'tick':
+          if (roundInFlight === 0 && [...byOwner.keys()].some((o) => deps.health.isUp(o))) deliverRound(ctx.self);
+          break;
+        case 'delivered': {
+          roundInFlight--;
+          if (!msg.ok) {
+            figures.deliveryFailures++;
+            break;
+          }
+          const current = store.get(msg.partition, msg.stored);
+          // A newer copy arrived while this one was in flight: keep it for the next round.
+          if (current === undefined || !Buffer.from(encodeInternal(current)).equals(msg.sent)) break;
+          bump(parseHintKey(msg.stored).owner, -1);
+          figures.delivered++;
+          if (figures.hints < deps.hintsMax) {
+            figures.full = false;
+            warnedFull = false;
+          }
+          void store.remove(msg.partition, msg.stored);
+          break;
+        }
+      }
+      return state;
+    },
+    'handoff',
+    {
+      initialState: null,
+      onCrash: restartWithIntensity<HandoffMsg>(deps.log, {
+        onMessageLost: (msg, err) => {
+          if ('reply' in msg) msg.reply({ ok: false, error: `handoff crashed: ${(err as Error).message}` });
+          if (msg.type === 'delivered') roundInFlight--;
+        },
+      }),
+    },
+  );
+  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), HANDOFF_INTERVAL_MS);
+  timer.unref();
+  return { ref, figures, stop: () => clearInterval(timer) };
+}

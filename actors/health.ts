@@ -1,0 +1,77 @@
+/**
+ * The failure detector: this node's view of which peers answer (src/failureDetector.ts), fed by
+ * every replica request's outcome and by a heartbeat actor that pings each peer. Coordinators
+ * read it synchronously to plan a sloppy quorum; a status flip is logged where an operator looks.
+ *
+ * Heartbeat actor policy: reset (its state is only the next tick), within the node's restart
+ * intensity like the vnodes.
+ */
+import nact from 'nact';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { initialHealth, observe, type Outcome, type PeerHealth } from '../src/failureDetector.ts';
+import type { Subjects } from '../src/subjects.ts';
+import { restartWithIntensity } from './supervision.ts';
+
+export const HEARTBEAT_INTERVAL_MS = 500;
+const HEARTBEAT_TIMEOUT_MS = 400;
+
+export class Health {
+  readonly #peers = new Map<string, PeerHealth>();
+
+  constructor(
+    readonly self: string,
+    peers: readonly string[],
+    private readonly log: Logger,
+    nowMs = Date.now(),
+  ) {
+    for (const p of peers) if (p !== self) this.#peers.set(p, initialHealth(nowMs));
+  }
+
+  isUp(node: string): boolean {
+    return node === this.self || this.#peers.get(node)?.status !== 'down';
+  }
+
+  observe(node: string, outcome: Outcome, nowMs = Date.now()): void {
+    const current = this.#peers.get(node);
+    if (!current) return;
+    const { health, changed } = observe(current, outcome, nowMs);
+    this.#peers.set(node, health);
+    if (changed) {
+      this.log[changed.to === 'down' ? 'warn' : 'info'](
+        { event: 'peer-status', peer: node, from: changed.from, to: changed.to, reason: outcome },
+        `peer ${node} is ${changed.to} (${outcome})`,
+      );
+    }
+  }
+
+  view(): Array<{ node: string } & PeerHealth> {
+    return [...this.#peers].map(([node, h]) => ({ node, ...h }));
+  }
+}
+
+type HeartbeatMsg = { type: 'tick' };
+
+export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects: Subjects; health: Health; log: Logger; peers: readonly string[] }): { stop(): void } {
+  const ping = async (peer: string) => {
+    try {
+      await deps.nc.request(deps.subjects.ping(peer), new Uint8Array(0), { timeout: HEARTBEAT_TIMEOUT_MS });
+      deps.health.observe(peer, 'ok');
+    } catch (err) {
+      const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
+      deps.health.observe(peer, /no responders/i.test(text) ? 'no-responders' : 'timeout');
+    }
+  };
+  const ref = nact.spawn(
+    parent,
+    (state: null, _msg: HeartbeatMsg) => {
+      for (const p of deps.peers) if (p !== deps.health.self) void ping(p);
+      return state;
+    },
+    'heartbeat',
+    { initialState: null, onCrash: restartWithIntensity<HeartbeatMsg>(deps.log, {}) },
+  );
+  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), HEARTBEAT_INTERVAL_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

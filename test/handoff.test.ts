@@ -1,0 +1,92 @@
+import test from 'ava';
+import { DkvClient } from '../src/client.ts';
+import { TestCluster } from './harness/cluster.ts';
+import { hintBacklog, holders, ringOf } from './harness/replicas.ts';
+import { waitFor } from './harness/wait.ts';
+
+const members = ['n1', 'n2', 'n3', 'n4', 'n5'];
+const ring = ringOf(members);
+const owners = (key: string) => [...ring.replicas(ring.partitionOf(key), 3)].sort();
+
+let lastMismatch = '';
+
+/** Every key ends with exactly N=3 replicas, on exactly its owners, and no hint is left. */
+async function converged(cluster: TestCluster, values: Map<string, string>): Promise<boolean> {
+  const backlog = await hintBacklog(cluster);
+  if (backlog !== 0) {
+    lastMismatch = `${backlog} hints left`;
+    return false;
+  }
+  for (const [key, value] of values) {
+    const found = await holders(cluster, key, [value]);
+    if (JSON.stringify(found.sort()) !== JSON.stringify(owners(key))) {
+      const peeks = await Promise.all(cluster.nodes.map(async (n) => `${n.id}=${JSON.stringify((await cluster.client.peek(n.id, key)).values)}`));
+      lastMismatch = `${key}: owners ${owners(key)}, holders ${found}; ${peeks.join(' ')}`;
+      return false;
+    }
+  }
+  return true;
+}
+
+for (const fault of ['SIGKILL', 'SIGSTOP'] as const) {
+  test.serial(`handoff - with one of five nodes down (${fault}) every write succeeds, and the node catches up without any read`, async (t) => {
+    const cluster = await TestCluster.start({ nodes: 5 });
+    t.teardown(() => cluster.stop());
+    // A stalled node still gets its share of the queue group: the client retries, as one would.
+    const client = await DkvClient.connect({ servers: cluster.nats.url, attemptTimeoutMs: 1_000, timeoutMs: 20_000 });
+    t.teardown(() => client.close());
+    const victim = cluster.node('n3');
+    await victim.kill(fault);
+
+    const values = new Map<string, string>();
+    // Eight writers at once, so the attempts that land on a stalled n3 wait side by side.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = w; i < 200; i += 8) {
+          const key = `handoff-${fault}-${i}`;
+          await client.put(key, `v${i}`, { w: 2 });
+          values.set(key, `v${i}`);
+        }
+      }),
+    );
+    t.is(values.size, 200);
+    const victimShare = [...values.keys()].filter((k) => owners(k).includes('n3'));
+    t.true(victimShare.length > 50, `n3 owns ${victimShare.length} of the keys`);
+
+    if (fault === 'SIGKILL') await victim.start();
+    else victim.child.kill('SIGCONT');
+    const startedMs = Date.now();
+    await waitFor('every key on exactly its 3 owners, no hint left', () => converged(cluster, values), { timeoutMs: 60_000, intervalMs: 500 }).catch((err) => {
+      throw new Error(`${err.message}; last mismatch: ${lastMismatch}`);
+    });
+    t.log(`converged ${Date.now() - startedMs} ms after n3 came back; n3 holds ${victimShare.length} keys`);
+    for (const k of victimShare.slice(0, 20)) t.deepEqual((await cluster.client.peek('n3', k)).values, [values.get(k)]);
+    const s = await cluster.client.status();
+    t.true(s.members.every((m: any) => m.backlog.hints === 0));
+  });
+}
+
+test.serial('handoff - hints survive a restart of the node holding them and are delivered afterwards', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 5 });
+  t.teardown(() => cluster.stop());
+  await cluster.node('n3').kill('SIGKILL');
+  const values = new Map<string, string>();
+  for (let i = 0; i < 100; i++) {
+    const key = `survive-${i}`;
+    await cluster.client.put(key, `s${i}`);
+    values.set(key, `s${i}`);
+  }
+  // Pick the node holding the most hints, kill it before n3 is back, then restart it.
+  const status = await cluster.client.status();
+  const keeper = status.members.filter((m: any) => m.state === 'up').sort((a: any, b: any) => b.backlog.hints - a.backlog.hints)[0];
+  t.true(keeper.backlog.hints > 0, 'some node holds hints for n3');
+  const held = keeper.backlog.hints;
+  await cluster.node(keeper.node).kill('SIGKILL');
+  await cluster.node(keeper.node).start();
+  const after = (await cluster.client.status()).members.find((m: any) => m.node === keeper.node);
+  t.is(after.backlog.hints, held, 'the hint backlog is rebuilt from disk');
+
+  await cluster.node('n3').start();
+  await waitFor('hints delivered and every key on its owners', () => converged(cluster, values), { timeoutMs: 60_000, intervalMs: 500 });
+  t.pass();
+});
