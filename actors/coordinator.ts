@@ -105,7 +105,6 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     if (answered) return;
     answered = true;
     if ('error' in body) deps.counters.failures++;
-    if (timer) clearTimeout(timer);
     respond(body);
   };
   if (sloppy.hints.size > 0) deps.counters.sloppy++;
@@ -114,25 +113,28 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     parent,
     (state: State, msg: Msg, ctx: any): State => {
       if (state.done) return state;
-      const finish = (body: object): State => {
-        answer(body);
+      const stopNow = (s: State): State => {
+        if (timer) clearTimeout(timer);
         nact.stop(ctx.self);
-        return { ...state, done: true };
+        return { ...s, done: true };
+      };
+      // A write goes on after its answer until every replica asked has settled, so that a
+      // stand-in found late (the quorum was met first) still gets its copy and its hints.
+      const finish = (body: object, s: State): State => {
+        answer(body);
+        const settled = !s.quorum || s.quorum.ok + s.quorum.failed >= s.quorum.total;
+        return job.kind === 'get' || settled ? stopNow(s) : s;
       };
       switch (msg.type) {
         case 'timeout':
-          // Past the client's own deadline nobody waits for an answer: it has retried already.
-          if (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs) {
-            nact.stop(ctx.self);
-            return { ...state, done: true };
-          }
-          return finish(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
+          // Answered already, or past the client's own deadline (it has retried): just stop.
+          if (answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs)) return stopNow(state);
+          answer(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
+          return stopNow(state);
         case 'forwarded':
-          if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) {
-            nact.stop(ctx.self);
-            return { ...state, done: true };
-          }
-          return finish(msg.body);
+          if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return stopNow(state);
+          answer(msg.body);
+          return stopNow(state);
         case 'computed':
           return onComputed(state, msg.clock, ctx.self);
         case 'replied':
@@ -159,6 +161,22 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     if (node === nodeId) {
       const computed = (clock: StoredClock) => nact.dispatch(self, { type: 'computed', clock });
       const vnode = deps.vnode(partition);
+      const selfHints = message.op === 'coordinate' ? (hintsFor.get(nodeId) ?? []) : [];
+      if (vnode && selfHints.length > 0 && message.op === 'coordinate') {
+        // An owner that also keeps hints (fewer reachable nodes than N): the new version goes to
+        // its vnode and to its hint store, and counts once both are durable.
+        let waiting = 2;
+        let failure: ReplicaResult | undefined;
+        const both = (r: ReplicaResult) => {
+          if (!r.ok) failure ??= r;
+          if (--waiting === 0) reply(failure ?? { ok: true, clock: null });
+        };
+        const alsoHint = (clock: StoredClock) => {
+          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: both } satisfies HandoffMsg);
+          computed(clock);
+        };
+        return nact.dispatch(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply: both, computed: alsoHint } satisfies VnodeMsg);
+      }
       if (vnode) {
         const local: VnodeMsg =
           message.op === 'read'
@@ -216,24 +234,51 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     return { ...state, written: clock };
   }
 
-  function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object) => State): State {
+  /**
+   * A stand-in that has no copy knows nothing about the key: its "not found" is held back until
+   * every owner asked has answered (Riak's notfound_ok, for stand-ins only). Otherwise, in a
+   * partition, empty stand-ins could outvote the one owner that has the value.
+   */
+  const ownersPending = new Set(job.kind === 'get' ? owners.filter((o) => asked.has(o)) : []);
+  let heldBackEmpty = 0;
+
+  function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object, s: State) => State): State {
     if (node !== nodeId) health.observe(node, result.ok ? 'ok' : (result.unreachable ?? 'timeout'));
     if (!result.ok && node === nodeId && job.kind !== 'get' && state.written === undefined) {
-      return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
+      return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)), { ...state, quorum: undefined });
     }
     if (!result.ok && node !== nodeId && retryOrReplace(node, result, state, self)) return state;
+    if (job.kind === 'get' && result.ok && !result.clock && !owners.includes(node) && ownersPending.size > 0) {
+      heldBackEmpty++;
+      return state;
+    }
+    ownersPending.delete(node);
+    let next = fold(state, result);
+    while (ownersPending.size === 0 && heldBackEmpty > 0 && verdict(next.quorum!) === 'waiting') {
+      heldBackEmpty--;
+      next = fold(next, { ok: true, clock: null });
+    }
+    return conclude(next, finish);
+  }
+
+  function fold(state: State, result: ReplicaResult): State {
     const q = record(state.quorum!, result.ok);
     const clocks = job.kind === 'get' && result.ok && result.clock ? [...state.clocks, result.clock] : state.clocks;
+    return { ...state, quorum: q, clocks };
+  }
+
+  function conclude(state: State, finish: (b: object, s: State) => State): State {
+    const q = state.quorum!;
     const v = verdict(q);
-    if (v === 'waiting') return { ...state, quorum: q, clocks };
+    if (v === 'waiting') return state;
     const what = job.kind === 'get' ? 'read' : 'write';
-    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, what))));
+    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, what))), state);
     if (job.kind === 'get') {
-      const merged = reconcile(clocks);
-      return finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding));
+      const merged = reconcile(state.clocks);
+      return finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding), state);
     }
-    if (job.kind === 'delete') return finish({ ok: true });
-    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, job.req.context)) });
+    if (job.kind === 'delete') return finish({ ok: true }, state);
+    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, job.req.context)) }, state);
   }
 
   /** True when the failed replica was asked again or replaced, so the failure is not counted. */
@@ -249,12 +294,36 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       return true;
     }
     const next = replacement(preference, settings.n, asked, node, hintsFor.get(node) ?? [], isUp);
-    if (!next) return false;
+    if (!next) {
+      if (job.kind !== 'get') keepOrphanedHints(node, state.written!);
+      return false;
+    }
+    ownersPending.delete(node);
     asked.add(next.node);
     hintsFor.set(next.node, next.hints);
     deps.counters.sloppy++;
     ask(next.node, again, self);
     return true;
+  }
+
+  /**
+   * Nobody is left to stand in for `failed`: the owners it stood for (and itself, if an owner)
+   * would never get this write. A node already holding it keeps those hints instead. Outside the
+   * quorum count, since that node has answered already; its hint store is durable on its own.
+   */
+  function keepOrphanedHints(failed: string, clock: StoredClock): void {
+    const orphans = [...(hintsFor.get(failed) ?? []), ...(owners.includes(failed) ? [failed] : [])];
+    hintsFor.delete(failed);
+    const keeper = [...asked].find((x) => x !== failed && isUp(x) && !orphans.includes(x));
+    if (!keeper || orphans.length === 0) return;
+    const logged = (r: ReplicaResult) => {
+      if (!r.ok) deps.log.warn({ event: 'hint-lost', key: job.req.key, owners: orphans, keeper, error: r.error }, 'could not keep hints for unreachable owners');
+    };
+    if (keeper === nodeId) {
+      nact.dispatch(deps.handoff, { type: 'hint', partition, key: job.req.key, owners: orphans, clock, reply: logged } satisfies HandoffMsg);
+    } else {
+      deps.outbox.call(deps.subjects.replica(keeper), { op: 'replicate', p: partition, k: job.req.key, c: clock, h: orphans }, deadlineMs, logged);
+    }
   }
 
   function forward(req: WriteRequest, self: any): void {

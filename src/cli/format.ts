@@ -1,18 +1,74 @@
 /** Human-readable forms of protocol replies for the CLI. */
+
+/** One member of a status reply. An unreachable member carries only `node` and `state`. */
+interface StatusMember {
+  node: string;
+  state: string;
+  partitionsOwned?: number;
+  replicaPartitions?: number;
+  uptimeMs?: number;
+  backlog?: { hints: number; hintsMax?: number; full?: boolean; delivered?: number; deliveryFailures?: number };
+  /** The member's own failure-detector view of its peers. */
+  view?: readonly { node: string; status: string; sinceMs?: number; reason?: string; lastOkMs?: number }[];
+  nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number };
+}
+
+/** Wall-clock time of day (local), "12:01:02", from epoch ms or an ISO string; as given when unreadable. */
+function clock(at: string | number): string {
+  const d = new Date(at);
+  if (Number.isNaN(d.getTime())) return String(at);
+  const two = (x: number) => String(x).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+function hintsCell(b: StatusMember['backlog']): string {
+  if (b === undefined) return '-';
+  const count = b.hintsMax !== undefined ? `${b.hints}/${b.hintsMax}` : String(b.hints);
+  return b.full ? `${count} FULL` : count;
+}
+
+function deliveredCell(b: StatusMember['backlog']): string {
+  if (b?.delivered === undefined) return '-';
+  return b.deliveryFailures ? `${b.delivered} (${b.deliveryFailures} failed)` : String(b.delivered);
+}
+
+function reconnectsCell(nats: StatusMember['nats']): string {
+  if (nats?.reconnects === undefined) return '-';
+  return nats.reconnects > 0 && nats.lastReconnectAt !== undefined ? `${nats.reconnects} (last ${clock(nats.lastReconnectAt)})` : String(nats.reconnects);
+}
+
+/** "n2 sees: n1 up, n3 down (no-responders since 12:01:02, last ok 12:00:58)". */
+function viewLine(m: StatusMember): string {
+  if (m.view === undefined) return `${m.node} sees: nothing (${m.state === 'up' ? 'no view reported' : m.state})`;
+  if (m.view.length === 0) return `${m.node} sees: no peers`;
+  const peers = m.view.map((p) => {
+    if (p.status === 'up') return `${p.node} up`;
+    // "no-responders since 12:01:02", then when it last answered, if it ever did.
+    const since = [p.reason, p.sinceMs !== undefined ? `since ${clock(p.sinceMs)}` : undefined].filter((x) => x !== undefined).join(' ');
+    const why = [since, p.lastOkMs !== undefined ? `last ok ${clock(p.lastOkMs)}` : ''].filter((x) => x !== '');
+    return why.length > 0 ? `${p.node} ${p.status} (${why.join(', ')})` : `${p.node} ${p.status}`;
+  });
+  return `${m.node} sees: ${peers.join(', ')}`;
+}
+
 export function formatStatus(s: any): string {
-  const rows: string[][] = [['NODE', 'STATE', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINT BACKLOG', 'UPTIME']];
-  for (const m of s.members ?? []) {
+  const members: StatusMember[] = s.members ?? [];
+  const rows: string[][] = [['NODE', 'STATE', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']];
+  for (const m of members) {
     rows.push([
       String(m.node),
       String(m.state),
       String(m.partitionsOwned ?? '-'),
       String(m.replicaPartitions ?? '-'),
-      String(m.backlog?.hints ?? '-'),
+      hintsCell(m.backlog),
+      deliveredCell(m.backlog),
+      reconnectsCell(m.nats),
       m.uptimeMs !== undefined ? `${Math.round(m.uptimeMs / 1000)}s` : '-',
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
   const st = s.settings ?? {};
-  return `cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}\n${table}`;
+  const views = members.map(viewLine);
+  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...views].join('\n');
 }

@@ -1,0 +1,99 @@
+import test from 'ava';
+import { formatStatus } from '../src/cli/format.ts';
+
+// Times are built in local time, as the formatter prints them, so the test holds in any time zone.
+const at = (h: number, m: number, s: number) => new Date(2025, 0, 15, h, m, s).getTime();
+
+const status = {
+  cluster: 'demo',
+  answeredBy: 'n2',
+  settings: { n: 3, r: 2, w: 2, q: 64 },
+  members: [
+    {
+      node: 'n1',
+      state: 'up',
+      partitionsOwned: 32,
+      replicaPartitions: 64,
+      uptimeMs: 125_400,
+      backlog: { hints: 0, hintsMax: 100_000, full: false, delivered: 0, deliveryFailures: 0 },
+      view: [
+        { node: 'n2', status: 'up', sinceMs: at(12, 0, 0), lastOkMs: at(12, 1, 5) },
+        { node: 'n3', status: 'down', sinceMs: at(12, 1, 2), reason: 'no-responders', lastOkMs: at(12, 0, 58) },
+      ],
+      nats: { disconnects: 0, reconnects: 0 },
+      requests: { gets: 10, writes: 5, forwardedWrites: 1, sloppy: 2, retries: 0, failures: 0, expired: 0 },
+    },
+    {
+      node: 'n2',
+      state: 'up',
+      partitionsOwned: 32,
+      replicaPartitions: 64,
+      uptimeMs: 3_000,
+      backlog: { hints: 100, hintsMax: 100, full: true, delivered: 42, deliveryFailures: 3 },
+      view: [
+        { node: 'n1', status: 'up', sinceMs: at(12, 0, 0) },
+        { node: 'n3', status: 'down', sinceMs: at(12, 1, 3), reason: 'timeout' },
+      ],
+      nats: { disconnects: 2, reconnects: 2, lastDisconnectAt: new Date(at(12, 3, 0)).toISOString(), lastReconnectAt: new Date(at(12, 3, 4)).toISOString() },
+      requests: { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, expired: 0 },
+    },
+    { node: 'n3', state: 'unreachable' },
+  ],
+};
+
+function lineOf(text: string, start: string): string {
+  const line = text.split('\n').find((l) => l.startsWith(start));
+  if (line === undefined) throw new Error(`no line starting with ${JSON.stringify(start)} in\n${text}`);
+  return line;
+}
+
+test('format - status keeps the header line with the settings', (t) => {
+  const text = formatStatus(status);
+  t.is(text.split('\n')[0], 'cluster demo (answered by n2): N=3 R=2 W=2 Q=64');
+});
+
+test('format - status table has the hint, delivery and reconnect columns', (t) => {
+  const text = formatStatus(status);
+  const header = text.split('\n')[1]!;
+  for (const column of ['NODE', 'STATE', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']) {
+    t.true(header.includes(column), column);
+  }
+  // Columns line up: every row's HINTS cell starts under the header.
+  const hintsColumn = header.indexOf('HINTS');
+  t.is(lineOf(text, 'n1 ').slice(hintsColumn).split(/\s{2,}/)[0], '0/100000');
+
+  const n1 = lineOf(text, 'n1 ');
+  t.regex(n1, /\bup\b/);
+  t.regex(n1, /0\/100000\s+0\s+0\s+125s$/);
+
+  const n2 = lineOf(text, 'n2 ');
+  t.true(n2.includes('100/100 FULL'), n2);
+  t.true(n2.includes('42 (3 failed)'), n2);
+  t.true(n2.includes('2 (last 12:03:04)'), n2);
+  t.true(n2.endsWith('3s'), n2);
+});
+
+test('format - an unreachable member shows dashes, not undefined', (t) => {
+  const text = formatStatus(status);
+  const n3 = lineOf(text, 'n3 ');
+  t.regex(n3, /^n3\s+unreachable(\s+-){6}$/);
+  t.false(text.includes('undefined'));
+  t.false(text.includes('NaN'));
+});
+
+test('format - one line per member shows its own view of its peers', (t) => {
+  const text = formatStatus(status);
+  t.is(lineOf(text, 'n1 sees:'), 'n1 sees: n2 up, n3 down (no-responders since 12:01:02, last ok 12:00:58)');
+  t.is(lineOf(text, 'n2 sees:'), 'n2 sees: n1 up, n3 down (timeout since 12:01:03)');
+  t.is(lineOf(text, 'n3 sees:'), 'n3 sees: nothing (unreachable)');
+  // The views come after the table, in member order.
+  const lines = text.split('\n');
+  t.deepEqual(lines.slice(-3).map((l) => l.split(':')[0]), ['n1 sees', 'n2 sees', 'n3 sees']);
+});
+
+test('format - a lone node sees no peers; a reply without members is just the header and columns', (t) => {
+  const lone = formatStatus({ ...status, members: [{ ...status.members[0]!, view: [] }] });
+  t.true(lone.includes('n1 sees: no peers'));
+  const empty = formatStatus({ cluster: 'demo', answeredBy: 'n1', settings: { n: 1, r: 1, w: 1, q: 8 } });
+  t.is(empty.split('\n').length, 2);
+});
