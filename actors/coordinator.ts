@@ -34,6 +34,8 @@ import type { ReplicaResult, VnodeMsg } from './vnode.ts';
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
 const RETRY_BACKOFF_MS_BASE = 50;
+/** How long one replica attempt may take before it counts as a timeout (retried or replaced). */
+export const REPLICA_ATTEMPT_MS = 500;
 
 export interface CoordinatorDeps {
   readonly nodeId: string;
@@ -164,18 +166,15 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       const selfHints = message.op === 'coordinate' ? (hintsFor.get(nodeId) ?? []) : [];
       if (vnode && selfHints.length > 0 && message.op === 'coordinate') {
         // An owner that also keeps hints (fewer reachable nodes than N): the new version goes to
-        // its vnode and to its hint store, and counts once both are durable.
-        let waiting = 2;
-        let failure: ReplicaResult | undefined;
-        const both = (r: ReplicaResult) => {
-          if (!r.ok) failure ??= r;
-          if (--waiting === 0) reply(failure ?? { ok: true, clock: null });
-        };
+        // its vnode, which is the copy the quorum counts, and to its hint store as well.
         const alsoHint = (clock: StoredClock) => {
-          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: both } satisfies HandoffMsg);
+          const logged = (r: ReplicaResult) => {
+            if (!r.ok) deps.log.warn({ event: 'hint-lost', key, owners: selfHints, error: r.error }, 'could not keep hints for unreachable owners');
+          };
+          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: logged } satisfies HandoffMsg);
           computed(clock);
         };
-        return nact.dispatch(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply: both, computed: alsoHint } satisfies VnodeMsg);
+        return nact.dispatch(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed: alsoHint } satisfies VnodeMsg);
       }
       if (vnode) {
         const local: VnodeMsg =
@@ -201,7 +200,8 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       message.op === 'replicate'
         ? { op: 'replicate', p: partition, k: key, c: message.clock, ...(hints?.length ? { h: [...hints] } : {}) }
         : { op: 'read', p: partition, k: key };
-    deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
+    // One attempt gets a slice of the deadline, so a silent replica can be retried, then replaced.
+    deps.outbox.call(deps.subjects.replica(node), op, Math.min(deadlineMs, Date.now() + REPLICA_ATTEMPT_MS), reply);
   }
 
   function start(state: State, self: any): State {
@@ -218,7 +218,11 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     }
     // Dynamo §6.4: a write is coordinated by one of the nodes that will hold it; a node that
     // receives a forwarded write coordinates it whatever its own view, so writes never bounce.
-    if (!sloppy.targets.includes(nodeId) && !job.forwarded) {
+    // A stand-in coordinates only when no owner is reachable: owners version with their own
+    // durable counters.
+    const ownerTarget = sloppy.targets.find((x) => owners.includes(x) && isUp(x));
+    const coordinatesHere = sloppy.targets.includes(nodeId) && (owners.includes(nodeId) || ownerTarget === undefined);
+    if (!coordinatesHere && !job.forwarded) {
       deps.counters.forwardedWrites++;
       forward(job.req, self);
       return state;
@@ -241,9 +245,12 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
    */
   const ownersPending = new Set(job.kind === 'get' ? owners.filter((o) => asked.has(o)) : []);
   let heldBackEmpty = 0;
+  /** Why each counted failure failed, for the `unavailable` message. */
+  const failedWith = new Map<string, string>();
 
   function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object, s: State) => State): State {
-    if (node !== nodeId) health.observe(node, result.ok ? 'ok' : (result.unreachable ?? 'timeout'));
+    // Any answer, even a refusal, shows the node is there: only silence counts against it.
+    if (node !== nodeId) health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');
     if (!result.ok && node === nodeId && job.kind !== 'get' && state.written === undefined) {
       return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)), { ...state, quorum: undefined });
     }
@@ -253,6 +260,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       return state;
     }
     ownersPending.delete(node);
+    if (!result.ok) failedWith.set(node, result.error);
     let next = fold(state, result);
     while (ownersPending.size === 0 && heldBackEmpty > 0 && verdict(next.quorum!) === 'waiting') {
       heldBackEmpty--;
@@ -272,7 +280,10 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     const v = verdict(q);
     if (v === 'waiting') return state;
     const what = job.kind === 'get' ? 'read' : 'write';
-    if (v === 'failed') return finish(errorReply(new DkvError('unavailable', describe(q, what))), state);
+    if (v === 'failed') {
+      const why = [...failedWith].map(([n, e]) => `${n}: ${e}`).join('; ');
+      return finish(errorReply(new DkvError('unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`)), state);
+    }
     if (job.kind === 'get') {
       const merged = reconcile(state.clocks);
       return finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding), state);
@@ -330,7 +341,8 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     const body = { op: 'coordinate' as const, kind: job.kind, req, clientDeadlineMs: deadlineMs };
     (async () => {
       let lastError: ErrorReply | undefined;
-      const candidates = sloppy.targets.filter((x) => x !== nodeId);
+      // Owners first: they coordinate with their own counters (see start).
+      const candidates = [...sloppy.targets.filter((x) => x !== nodeId && owners.includes(x)), ...sloppy.targets.filter((x) => x !== nodeId && !owners.includes(x))];
       for (const [i, node] of candidates.entries()) {
         const remaining = deadlineMs - Date.now();
         if (remaining <= 0) break;

@@ -71,6 +71,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
   // Rebuilt from the store at start: hints survive a restart of this node.
   for (let p = 0; p < deps.q; p++) for (const [stored] of store.entries(p)) bump(parseHintKey(stored).owner, 1);
   let roundInFlight = 0;
+  let standInEvents = 0;
   let warnedFull = false;
 
   const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
@@ -134,10 +135,13 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
           answer(stage(msg.partition, msg.key, msg.owners, msg.clock), msg.reply);
           break;
         case 'coordinate': {
-          const next = coordinateWrite(merged(msg.partition, msg.key, msg.owners), msg.context, msg.value, deps.nodeId, Date.now());
-          const staged = stage(msg.partition, msg.key, msg.owners, next);
-          if (typeof staged !== 'string') msg.computed(next);
-          answer(staged, msg.reply);
+          // A stand-in keeps no counter for the key once its hints are handed over, so reusing
+          // its node ID could issue a dot twice for two different values (one would be lost on
+          // merge). Each stand-in write gets an actor ID of its own instead.
+          const actorId = `${deps.nodeId}/${(++standInEvents).toString(36)}.${Date.now().toString(36)}`;
+          const next = coordinateWrite(merged(msg.partition, msg.key, msg.owners), msg.context, msg.value, actorId, Date.now());
+          msg.computed(next);
+          answer(stage(msg.partition, msg.key, msg.owners, next), msg.reply);
           break;
         }
         case 'read':

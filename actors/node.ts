@@ -27,6 +27,9 @@ import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
 import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type VnodeOp } from './vnode.ts';
 
+/** A member that does not report its figures within this long shows as unreachable in status. */
+const STATS_TIMEOUT_MS = 500;
+
 export interface NodeOptions {
   readonly id: string;
   readonly natsUrl: string;
@@ -125,7 +128,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     const views = await Promise.all(
       members.map(async (m) => {
         try {
-          const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: 1_000 });
+          const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: STATS_TIMEOUT_MS });
           return { ...decodeInternal<object>(reply.data), state: 'up' };
         } catch (err) {
           return { node: m, state: 'unreachable', reason: (err as Error).message };
@@ -215,15 +218,14 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       return undefined;
     }
     if (hints.length === 0) return { type: 'replicate', key: op.k, clock: op.c, reply };
-    // Both a replica and a stand-in (a partition left fewer nodes than N): ok when both are.
-    let waiting = owns ? 2 : 1;
-    let failure: ReplicaResult | undefined;
-    const both = (r: ReplicaResult) => {
-      if (!r.ok) failure ??= r;
-      if (--waiting === 0) reply(failure ?? { ok: true, clock: null });
-    };
-    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: both });
-    return owns ? { type: 'replicate', key: op.k, clock: op.c, reply: both } : undefined;
+    if (!owns) {
+      nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply });
+      return undefined;
+    }
+    // Both a replica and a keeper of hints (fewer reachable nodes than N): the answer is the
+    // replica's, since that is the copy a quorum counts; a refused hint is logged by the keeper.
+    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: () => {} });
+    return { type: 'replicate', key: op.k, clock: op.c, reply };
   };
 
   // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one

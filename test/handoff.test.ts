@@ -53,6 +53,13 @@ for (const fault of ['SIGKILL', 'SIGSTOP'] as const) {
     const victimShare = [...values.keys()].filter((k) => owners(k).includes('n3'));
     t.true(victimShare.length > 50, `n3 owns ${victimShare.length} of the keys`);
 
+    if (fault === 'SIGSTOP') {
+      // A stalled node times out instead of vanishing: coordinators retried it before routing around it.
+      const s = await client.status();
+      const retries = s.members.reduce((sum: number, m: any) => sum + (m.requests?.retries ?? 0), 0);
+      t.log(`replica retries after timeouts: ${retries}`);
+      t.true(retries > 0);
+    }
     if (fault === 'SIGKILL') await victim.start();
     else victim.child.kill('SIGCONT');
     const startedMs = Date.now();
@@ -89,4 +96,19 @@ test.serial('handoff - hints survive a restart of the node holding them and are 
   await cluster.node('n3').start();
   await waitFor('hints delivered and every key on its owners', () => converged(cluster, values), { timeoutMs: 60_000, intervalMs: 500 });
   t.pass();
+});
+
+test.serial('handoff - the hint backlog is bounded: past its bound a node says so in its log and status, and writes still succeed', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 5, extraArgs: ['--hints-max', '5'] });
+  t.teardown(() => cluster.stop());
+  await cluster.node('n3').kill('SIGKILL');
+  for (let i = 0; i < 100; i++) t.true((await cluster.client.put(`bounded-${i}`, `b${i}`)).ok);
+  const s = await cluster.client.status();
+  const up = s.members.filter((m: any) => m.state === 'up');
+  t.true(up.every((m: any) => m.backlog.hints <= 5 && m.backlog.hintsMax === 5));
+  const full = up.filter((m: any) => m.backlog.full);
+  t.true(full.length > 0, 'some stand-in reached its bound');
+  for (const m of full) {
+    t.true(cluster.node(m.node).logs.some((l) => l.event === 'hint-backlog-full'), `${m.node} logged it`);
+  }
 });

@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--q <q>', 'ring partitions (power of two)').env('DKV_Q'))
     .addOption(new Option('--timeout-ms <ms>', 'request deadline').env('DKV_TIMEOUT_MS'))
     .addOption(new Option('--value-bytes-max <bytes>', 'largest value accepted').env('DKV_VALUE_BYTES_MAX'))
+    .addOption(new Option('--hints-max <count>', 'bound of the hinted-handoff backlog, in hinted copies').env('DKV_HINTS_MAX'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {
       const { runNode } = await import('./node.ts');

@@ -2,6 +2,12 @@
 import { startNode } from '../../actors/node.ts';
 import { settingsFrom } from '../config.ts';
 
+function positiveInt(flag: string, raw: unknown): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${flag} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 export async function runNode(o: Record<string, any>): Promise<void> {
   if (o.join) throw new Error('--join is not available yet: membership is static in this version; use --members a,b,c');
   const members = String(o.members ?? o.id).split(',').map((s) => s.trim()).filter(Boolean);
@@ -14,6 +20,7 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     storage: o.storage,
     dataDir: o.data,
     faultsEnabled: Boolean(o.faults) && o.faults !== '0',
+    ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),
   });
   const stop = (signal: string) => {
     node.stop().then(() => process.exit(0), () => process.exit(1));

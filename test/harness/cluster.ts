@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DkvClient } from '../../src/client.ts';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { NodeProcess } from './nodeProcess.ts';
+import { restartNatsServer } from './natsRestart.ts';
 import { reapOnExit } from './reaper.ts';
 
 export interface ClusterOptions {
@@ -19,7 +20,8 @@ export interface ClusterOptions {
 
 export class TestCluster {
   private constructor(
-    readonly nats: NatsServerHandle,
+    /** Replaced by `restartNats`; read it afresh after a restart. */
+    public nats: NatsServerHandle,
     readonly dir: string,
     readonly nodes: NodeProcess[],
     readonly client: DkvClient,
@@ -52,6 +54,11 @@ export class TestCluster {
     }
     const client = await DkvClient.connect({ servers: nats.url, cluster: 'local' });
     return new TestCluster(nats, dir, nodes, client);
+  }
+
+  /** Stops the cluster's nats-server and starts it again on the same port. */
+  async restartNats(): Promise<void> {
+    this.nats = await restartNatsServer(this.nats);
   }
 
   node(id: string): NodeProcess {
