@@ -74,7 +74,7 @@ export type Respond = (body: object) => void;
 type Msg =
   | { type: 'replied'; node: string; result: ReplicaResult }
   | { type: 'computed'; clock: StoredClock }
-  | { type: 'forwarded'; body: object }
+  | { type: 'forwarded'; body: object; replan?: boolean }
   | { type: 'timeout' };
 
 interface State {
@@ -94,9 +94,11 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   const preference = ring.preferenceList(partition);
   const owners = preference.slice(0, settings.n);
   const isUp = (node: string) => health.isUp(node);
-  const sloppy = plan(preference, settings.n, isUp);
-  const asked = new Set(sloppy.targets);
-  const hintsFor = new Map(sloppy.hints);
+  // Re-planned once when every node a write was forwarded to turned out gone (see forward).
+  let sloppy = plan(preference, settings.n, isUp);
+  let asked = new Set(sloppy.targets);
+  let hintsFor = new Map(sloppy.hints);
+  let coordinateAnyway = false;
   const retries = new Map<string, number>();
   const createdMs = Date.now();
   const deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
@@ -135,6 +137,18 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
           return stopNow(state);
         case 'forwarded':
           if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return stopNow(state);
+          if (msg.replan) {
+            // Every node it was forwarded to is gone: plan again with what was just learned, and
+            // coordinate here if this node is now among the nodes to write to.
+            sloppy = plan(preference, settings.n, isUp);
+            asked = new Set(sloppy.targets);
+            hintsFor = new Map(sloppy.hints);
+            if (sloppy.targets.includes(nodeId)) {
+              coordinateAnyway = true;
+              ownersPending.clear();
+              return start(state, ctx.self);
+            }
+          }
           answer(msg.body);
           return stopNow(state);
         case 'computed':
@@ -222,7 +236,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     // durable counters.
     const ownerTarget = sloppy.targets.find((x) => owners.includes(x) && isUp(x));
     const coordinatesHere = sloppy.targets.includes(nodeId) && (owners.includes(nodeId) || ownerTarget === undefined);
-    if (!coordinatesHere && !job.forwarded) {
+    if (!coordinatesHere && !job.forwarded && !coordinateAnyway) {
       deps.counters.forwardedWrites++;
       forward(job.req, self);
       return state;
@@ -339,8 +353,9 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
 
   function forward(req: WriteRequest, self: any): void {
     const body = { op: 'coordinate' as const, kind: job.kind, req, clientDeadlineMs: deadlineMs };
-    (async () => {
+    (async (): Promise<{ type: 'forwarded'; body: object; replan?: boolean }> => {
       let lastError: ErrorReply | undefined;
+      let allGone = true;
       // Owners first: they coordinate with their own counters (see start).
       const candidates = [...sloppy.targets.filter((x) => x !== nodeId && owners.includes(x)), ...sloppy.targets.filter((x) => x !== nodeId && !owners.includes(x))];
       for (const [i, node] of candidates.entries()) {
@@ -351,14 +366,17 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
         try {
           const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: hopMs });
           health.observe(node, 'ok');
-          return decodeInternal<object>(reply.data);
+          return { type: 'forwarded', body: decodeInternal<object>(reply.data) };
         } catch (err) {
           const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
-          health.observe(node, /no responders/i.test(text) ? 'no-responders' : 'timeout');
+          const gone = /no responders/i.test(text);
+          allGone &&= gone;
+          health.observe(node, gone ? 'no-responders' : 'timeout');
           lastError = errorReply(new DkvError('unavailable', `forwarding to ${node} failed: ${(err as Error).message}`));
         }
       }
-      return lastError ?? errorReply(new DkvError('timeout', 'deadline passed before the write could be forwarded'));
-    })().then((b) => nact.dispatch(self, { type: 'forwarded', body: b }));
+      const failed = lastError ?? errorReply(new DkvError('timeout', 'deadline passed before the write could be forwarded'));
+      return { type: 'forwarded', body: failed, replan: lastError !== undefined && allGone };
+    })().then((m) => nact.dispatch(self, m));
   }
 }

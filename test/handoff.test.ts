@@ -112,3 +112,20 @@ test.serial('handoff - the hint backlog is bounded: past its bound a node says s
     t.true(cluster.node(m.node).logs.some((l) => l.event === 'hint-backlog-full'), `${m.node} logged it`);
   }
 });
+
+test.serial('handoff - with W=1 a write succeeds while every owner of its key is down, and reaches the owners when they return', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 5 });
+  t.teardown(() => cluster.stop());
+  const key = 'no-owner-left';
+  const keyOwners = owners(key);
+  await Promise.all(keyOwners.map((o) => cluster.node(o).kill('SIGKILL')));
+  // Only stand-ins are left: one of them coordinates and keeps the copy as hints.
+  t.true((await cluster.client.put(key, 'kept by stand-ins', { w: 1 })).ok);
+  t.deepEqual((await cluster.client.get(key, { r: 1 })).values, ['kept by stand-ins']);
+  await Promise.all(keyOwners.map((o) => cluster.node(o).start()));
+  await waitFor('the owners to hold the write and no hint left', async () => {
+    for (const o of keyOwners) if (JSON.stringify((await cluster.client.peek(o, key)).values) !== '["kept by stand-ins"]') return false;
+    return (await hintBacklog(cluster)) === 0;
+  }, { timeoutMs: 30_000, intervalMs: 250 });
+  t.pass();
+});
