@@ -29,4 +29,10 @@ export async function runNode(o: Record<string, any>): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // A supervising parent (tests, the benchmark) may tie the node's life to its own: when the
+  // parent dies, even by SIGKILL, the pipe closes and the node stops instead of lingering.
+  if (process.env.DKV_EXIT_WITH_STDIN === '1') {
+    process.stdin.on('end', () => stop('stdin closed'));
+    process.stdin.resume();
+  }
 }

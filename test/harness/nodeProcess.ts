@@ -36,8 +36,9 @@ export class NodeProcess {
   async start(): Promise<this> {
     const s = this.spec;
     const args = [BIN, 'node', '--id', s.id, '--nats', s.natsUrl, '--cluster', s.cluster ?? 'local', '--data', s.dataDir, '--members', s.members.join(','), '--storage', s.storage ?? 'lmdb', ...(s.extraArgs ?? [])];
-    const env = { ...process.env, DKV_FAULTS: s.faults ? '1' : '' };
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const env = { ...process.env, DKV_FAULTS: s.faults ? '1' : '', DKV_EXIT_WITH_STDIN: '1' };
+    // stdin is a pipe only so that the node notices when this test process is gone.
+    this.child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     reapOnExit(this.child);
     const startedAt = this.logs.length;
     let buffer = '';
