@@ -18,7 +18,7 @@ import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { encodeContext } from '../src/context.ts';
 import { join, liveValues } from '../src/dvvset.ts';
-import { DkvError, errorReply, type ErrorReply } from '../src/errors.ts';
+import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
 import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
@@ -368,8 +368,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
           health.observe(node, 'ok');
           return { type: 'forwarded', body: decodeInternal<object>(reply.data) };
         } catch (err) {
-          const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
-          const gone = /no responders/i.test(text);
+          const gone = isNoResponders(err);
           allGone &&= gone;
           health.observe(node, gone ? 'no-responders' : 'timeout');
           lastError = errorReply(new DkvError('unavailable', `forwarding to ${node} failed: ${(err as Error).message}`));

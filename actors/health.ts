@@ -10,6 +10,7 @@ import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { initialHealth, observe, type Outcome, type PeerHealth } from '../src/failureDetector.ts';
+import { isNoResponders } from '../src/errors.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { restartWithIntensity } from './supervision.ts';
 
@@ -58,8 +59,7 @@ export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects
       await deps.nc.request(deps.subjects.ping(peer), new Uint8Array(0), { timeout: HEARTBEAT_TIMEOUT_MS });
       deps.health.observe(peer, 'ok');
     } catch (err) {
-      const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
-      deps.health.observe(peer, /no responders/i.test(text) ? 'no-responders' : 'timeout');
+      deps.health.observe(peer, isNoResponders(err) ? 'no-responders' : 'timeout');
     }
   };
   const ref = nact.spawn(

@@ -4,7 +4,7 @@
  */
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEADLINE_HEADER } from './subjects.ts';
-import { DkvError, isErrorCode } from './errors.ts';
+import { DkvError, isErrorCode, isNoResponders } from './errors.ts';
 import { subjectsFor, type Subjects } from './subjects.ts';
 
 export interface ClientOptions {
@@ -63,8 +63,7 @@ export class DkvClient {
         const msg = await this.nc.request(subject, data, { timeout, headers: h });
         return JSON.parse(new TextDecoder().decode(msg.data));
       } catch (err) {
-        const text = `${(err as Error).message} ${String((err as any)?.cause?.message ?? '')}`;
-        if (/no responders/i.test(text)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
+        if (isNoResponders(err)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
         if (deadlineMs - Date.now() <= 0) throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
       }
     }

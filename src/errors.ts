@@ -23,3 +23,12 @@ export function errorReply(err: unknown): ErrorReply {
 export function isErrorCode(x: unknown): x is ErrorCode {
   return typeof x === 'string' && (ERROR_CODES as readonly string[]).includes(x);
 }
+
+/**
+ * Whether a failed NATS request failed because nobody serves its subject ("no responders"):
+ * nats.js reports it as a RequestError whose cause names it. The fast signal that a node is gone.
+ */
+export function isNoResponders(err: unknown): boolean {
+  const text = `${(err as Error)?.message ?? ''} ${String((err as { cause?: Error })?.cause?.message ?? '')}`;
+  return /no responders/i.test(text);
+}
