@@ -160,7 +160,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);
           const noise = foreignCpu(machineBefore, machineCpu(), cpu.totalSeconds + othersCpu.totalSeconds - (othersCpu.byRole.client ?? 0));
           const memory: ProcessMemory[] = t.processes.map((p) => ({ role: p.role, pid: p.pid, rssPeakBytes: 0, rssBytes: 0, ...memoryOf(p.pid) }));
-          const rssPeakBytes = memory.filter((m, i) => t.processes[i]!.holdsData).reduce((a, m) => a + m.rssPeakBytes, 0);
+          const rssPeakBytes = memory.filter((_m, i) => t.processes[i]!.holdsData).reduce((a, m) => a + m.rssPeakBytes, 0);
           phase.end(errorNote(r.errors));
           const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
           measurements.push({
