@@ -44,5 +44,6 @@ test('supervision - a vnode crashing past its restart intensity escalates and th
   t.true(decisions.includes('escalate'));
   t.true(decisions.includes('exit'));
   // The other two nodes keep serving writes.
+  await n1.waitUnsubscribed();
   t.true((await cluster.client.put('still-writable', 'yes')).ok);
 });

@@ -4,6 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { isNoResponders } from '../../src/errors.ts';
+import { subjectsFor } from '../../src/subjects.ts';
 import { reapOnExit } from './reaper.ts';
 import { waitFor } from './wait.ts';
 
@@ -75,7 +78,32 @@ export class NodeProcess {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.running) return;
     this.child.kill(signal);
-    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') await this.exit;
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') {
+      await this.exit;
+      await this.waitUnsubscribed();
+    }
+  }
+
+  /**
+   * Until nats-server has noticed the dead connection, it still counts the node in the queue
+   * group and may hand it a client request that then goes unanswered. The node's own subject
+   * answering "no responders" means its subscriptions are gone.
+   */
+  async waitUnsubscribed(): Promise<void> {
+    const nc = await connect({ servers: this.spec.natsUrl, noAsyncTraces: true });
+    try {
+      const subject = subjectsFor(this.spec.cluster ?? 'local').peek(this.id);
+      await waitFor(`nats-server to drop ${this.id}'s subscriptions`, async () => {
+        try {
+          await nc.request(subject, new TextEncoder().encode('{}'), { timeout: 500 });
+          return false;
+        } catch (err) {
+          return isNoResponders(err);
+        }
+      }, { timeoutMs: 15_000 });
+    } finally {
+      await nc.close();
+    }
   }
 
   async stop(): Promise<void> {
