@@ -35,7 +35,7 @@ export function plan(preferenceList: readonly string[], n: number, isUp: (node: 
 
 /**
  * The next node to ask in place of a target that turned out unreachable: the first reachable
- * node of the preference list not asked yet. It keeps the failed node's hints, plus the failed
+ * node of the preference list not asked yet, else the first one not asked at all. It keeps the failed node's hints, plus the failed
  * node's own copy when that node is an owner.
  */
 export function replacement(
@@ -46,7 +46,9 @@ export function replacement(
   failedHints: readonly string[],
   isUp: (node: string) => boolean,
 ): { node: string; hints: string[] } | undefined {
-  const node = preferenceList.find((x) => !asked.has(x) && isUp(x));
+  // Nodes believed down come last, not never: a view can be stale (a slow node looks gone), and
+  // asking a node that really is gone costs one immediate "no responders".
+  const node = preferenceList.find((x) => !asked.has(x) && isUp(x)) ?? preferenceList.find((x) => !asked.has(x));
   if (node === undefined) return undefined;
   const owners = preferenceList.slice(0, n);
   const hints = [...failedHints, ...(owners.includes(failed) ? [failed] : [])].filter((o) => o !== node);
