@@ -25,7 +25,7 @@ import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts'
 import type { Ring } from '../src/ring.ts';
 import { plan, replacement } from '../src/sloppy.ts';
 import type { Subjects } from '../src/subjects.ts';
-import type { HandoffMsg } from './handoff.ts';
+import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
 import { stopOnCrash } from './supervision.ts';
@@ -182,10 +182,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
         // An owner that also keeps hints (fewer reachable nodes than N): the new version goes to
         // its vnode, which is the copy the quorum counts, and to its hint store as well.
         const alsoHint = (clock: StoredClock) => {
-          const logged = (r: ReplicaResult) => {
-            if (!r.ok) deps.log.warn({ event: 'hint-lost', key, owners: selfHints, error: r.error }, 'could not keep hints for unreachable owners');
-          };
-          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: logged } satisfies HandoffMsg);
+          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: hintLostLogger(deps.log, key, selfHints, nodeId) } satisfies HandoffMsg);
           computed(clock);
         };
         return nact.dispatch(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed: alsoHint } satisfies VnodeMsg);
@@ -341,9 +338,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     hintsFor.delete(failed);
     const keeper = [...asked].find((x) => x !== failed && isUp(x) && !orphans.includes(x));
     if (!keeper || orphans.length === 0) return;
-    const logged = (r: ReplicaResult) => {
-      if (!r.ok) deps.log.warn({ event: 'hint-lost', key: job.req.key, owners: orphans, keeper, error: r.error }, 'could not keep hints for unreachable owners');
-    };
+    const logged = hintLostLogger(deps.log, job.req.key, orphans, keeper);
     if (keeper === nodeId) {
       nact.dispatch(deps.handoff, { type: 'hint', partition, key: job.req.key, owners: orphans, clock, reply: logged } satisfies HandoffMsg);
     } else {

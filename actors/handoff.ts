@@ -38,6 +38,17 @@ export type HandoffMsg =
   | { type: 'tick' }
   | { type: 'delivered'; partition: number; stored: string; sent: Uint8Array; ok: boolean };
 
+/**
+ * The reply for a hint kept outside the quorum count (an owner that also keeps hints, or a node
+ * keeping orphaned hints): nobody waits for it, so a refusal is only logged, where an operator
+ * looks for a copy that an owner will not get back.
+ */
+export function hintLostLogger(log: Logger, key: string, owners: readonly string[], keeper: string): Reply {
+  return (r) => {
+    if (!r.ok) log.warn({ event: 'hint-lost', key, owners, keeper, error: r.error }, 'could not keep hints for unreachable owners');
+  };
+}
+
 export interface HandoffDeps {
   readonly nodeId: string;
   readonly store: StorageEngine<StoredClock>;

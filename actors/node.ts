@@ -14,14 +14,14 @@ import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { isStoredValue, type StoredClock } from '../src/replica.ts';
 import { isClock } from '../src/dvvset.ts';
-import { initialAssignment, Ring } from '../src/ring.ts';
+import { initialAssignment, ownedCounts, Ring } from '../src/ring.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { subjectsFor, assertValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaBatch, type ReplicaOp } from './outbox.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
-import { spawnHandoff } from './handoff.ts';
+import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
 import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
@@ -135,8 +135,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         }
       }),
     );
-    const owned = new Map<string, number>();
-    for (const owner of ring.assignment) owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    const owned = ownedCounts(ring.assignment);
     return {
       cluster: settings.cluster,
       answeredBy: id,
@@ -223,8 +222,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       return undefined;
     }
     // Both a replica and a keeper of hints (fewer reachable nodes than N): the answer is the
-    // replica's, since that is the copy a quorum counts; a refused hint is logged by the keeper.
-    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: () => {} });
+    // replica's, since that is the copy a quorum counts; a refused hint is logged here.
+    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: hintLostLogger(log, op.k, hints, id) });
     return { type: 'replicate', key: op.k, clock: op.c, reply };
   };
 

@@ -70,9 +70,10 @@ interface VnodeState {
 
 export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any {
   const { storage, faults } = deps;
-  const persist = (key: string, clock: StoredClock, reply: Reply, answer: StoredClock | null) => {
+  // A write is acknowledged without its clock: the coordinator already holds the version.
+  const persist = (key: string, clock: StoredClock, reply: Reply) => {
     storage.put(partition, key, clock).then(
-      () => reply({ ok: true, clock: answer }),
+      () => reply({ ok: true, clock: null }),
       (err: unknown) => reply({ ok: false, error: `storage write failed: ${(err as Error).message}` }),
     );
   };
@@ -87,14 +88,13 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         break;
       case 'coordinate': {
         const next = coordinateWrite(storage.get(partition, msg.key), msg.context, msg.value, deps.nodeId, deps.now());
-        persist(msg.key, next, msg.reply, null);
+        persist(msg.key, next, msg.reply);
         msg.computed(next);
         break;
       }
       case 'replicate': {
         const next = mergeReplica(storage.get(partition, msg.key), msg.clock);
-        // Replicas answer with an ack only: the coordinator already holds the clock it sent.
-        persist(msg.key, next, msg.reply, null);
+        persist(msg.key, next, msg.reply);
         break;
       }
     }
