@@ -68,6 +68,14 @@ export type Job =
   | { kind: 'get'; req: GetRequest; clientDeadlineMs?: number | undefined }
   | { kind: 'put' | 'delete'; req: WriteRequest; forwarded: boolean; clientDeadlineMs?: number | undefined };
 
+/** A write sent on to a node that will hold it (`internal.<node>.coordinate`, msgpack). */
+export interface ForwardedWrite {
+  op: 'coordinate';
+  kind: 'put' | 'delete';
+  req: WriteRequest;
+  clientDeadlineMs?: number;
+}
+
 /** What the client is sent: a protocol reply object, or an error reply. */
 export type Respond = (body: object) => void;
 
@@ -235,7 +243,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     const coordinatesHere = sloppy.targets.includes(nodeId) && (owners.includes(nodeId) || ownerTarget === undefined);
     if (!coordinatesHere && !job.forwarded && !coordinateAnyway) {
       deps.counters.forwardedWrites++;
-      forward(job.req, self);
+      forward(job.kind, job.req, self);
       return state;
     }
     deps.counters.writes++;
@@ -346,8 +354,8 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     }
   }
 
-  function forward(req: WriteRequest, self: any): void {
-    const body = { op: 'coordinate' as const, kind: job.kind, req, clientDeadlineMs: deadlineMs };
+  function forward(kind: ForwardedWrite['kind'], req: WriteRequest, self: any): void {
+    const body: ForwardedWrite = { op: 'coordinate', kind, req, clientDeadlineMs: deadlineMs };
     (async (): Promise<{ type: 'forwarded'; body: object; replan?: boolean }> => {
       let lastError: ErrorReply | undefined;
       let allGone = true;

@@ -17,8 +17,8 @@ import { encodeContext } from '../src/context.ts';
 import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits, type WriteRequest } from '../src/protocol.ts';
-import { spawnCoordinator, type CoordinatorDeps, type Respond } from './coordinator.ts';
+import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits } from '../src/protocol.ts';
+import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision, resumeOnCrash } from './supervision.ts';
@@ -104,7 +104,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
 
   const handleForwarded = (self: any, msg: Msg) => {
     const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
-    const body = decodeInternal<{ op: 'coordinate'; kind: 'put' | 'delete'; req: WriteRequest; clientDeadlineMs?: number }>(msg.data);
+    const body = decodeInternal<ForwardedWrite>(msg.data);
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
     spawnCoordinator(self, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);
