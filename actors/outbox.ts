@@ -75,7 +75,7 @@ export class Outbox {
     this.#inbox.unsubscribe();
     for (const [id, b] of this.#inFlight) {
       this.#inFlight.delete(id);
-      fail(b, 'node is stopping');
+      this.#fail(b, 'node is stopping');
     }
   }
 
@@ -136,7 +136,7 @@ export class Outbox {
       this.nc.publish(b.subject, encodeInternal({ ops: b.ops } satisfies ReplicaBatch), { reply: `${this.inboxPrefix}.${id}` });
     } catch (err) {
       this.#inFlight.delete(id);
-      fail(b, (err as Error).message);
+      this.#fail(b, (err as Error).message);
     }
   }
 
@@ -145,13 +145,13 @@ export class Outbox {
     const b = this.#inFlight.get(id);
     if (!b) return; // late: already failed by the sweep
     this.#inFlight.delete(id);
-    if (msg.headers?.code === 503) return fail(b, `no responders on ${b.subject}`, 'no-responders');
+    if (msg.headers?.code === 503) return this.#fail(b, `no responders on ${b.subject}`, 'no-responders');
     let results: ReplicaResult[];
     try {
       results = decodeInternal<ReplicaBatchReply>(msg.data).results;
       if (!Array.isArray(results)) throw new Error('no results');
     } catch (err) {
-      return fail(b, `undecodable batch reply: ${(err as Error).message}`);
+      return this.#fail(b, `undecodable batch reply: ${(err as Error).message}`);
     }
     b.callbacks.forEach((cb, i) => cb(results[i] ?? { ok: false, error: 'batch reply is missing a result' }));
   }
@@ -160,12 +160,13 @@ export class Outbox {
     for (const [id, b] of this.#inFlight) {
       if (b.deadlineMs > nowMs) continue;
       this.#inFlight.delete(id);
-      fail(b, `timeout: no reply from ${b.subject}`, 'timeout');
+      this.#fail(b, `timeout: no reply from ${b.subject}`, 'timeout');
     }
   }
-}
 
-function fail(b: PendingBatch, error: string, unreachable?: 'no-responders' | 'timeout'): void {
-  const result: ReplicaResult = unreachable ? { ok: false, error, unreachable } : { ok: false, error };
-  for (const cb of b.callbacks) cb(result);
+  #fail(b: PendingBatch, error: string, unreachable?: 'no-responders' | 'timeout'): void {
+    this.stats.failedBatches++;
+    const result: ReplicaResult = unreachable ? { ok: false, error, unreachable } : { ok: false, error };
+    for (const cb of b.callbacks) cb(result);
+  }
 }
