@@ -1,7 +1,6 @@
 /** The `dkv` command line (DESIGN.md §4). */
 import { Command, Option } from 'commander';
 import { DkvClient } from '../client.ts';
-import { settingsFrom } from '../config.ts';
 import { DkvError } from '../errors.ts';
 import { runDev } from './dev.ts';
 import { formatStatus } from './format.ts';
@@ -111,4 +110,3 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-export { settingsFrom };
