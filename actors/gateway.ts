@@ -32,6 +32,8 @@ export type GatewayMsg =
 
 export interface GatewayDeps extends CoordinatorDeps {
   status(): Promise<object>;
+  /** Stages a membership change (actors/node.ts checks it first). */
+  admin(kind: 'join' | 'leave', node: string): Promise<object>;
 }
 
 const encoder = new TextEncoder();
@@ -80,9 +82,11 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
           deps.status().then(respond, (err) => respond(errorReply(err)));
           return;
         case 'join':
-        case 'leave':
-          parseNodeRequest(msg.data, limits);
-          throw new DkvError('bad_request', `${kind} is not available yet: membership is static in this version (dkv node --members)`);
+        case 'leave': {
+          const req = parseNodeRequest(msg.data, limits);
+          deps.admin(kind, req.node).then(respond, (err) => respond(errorReply(err)));
+          return;
+        }
       }
     } catch (err) {
       respond(errorReply(err));

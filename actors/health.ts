@@ -29,6 +29,17 @@ export class Health {
     for (const p of peers) if (p !== self) this.#peers.set(p, initialHealth(nowMs));
   }
 
+  /** The peers to watch follow the membership view; a known peer keeps its history. */
+  setPeers(peers: readonly string[], nowMs = Date.now()): void {
+    const wanted = new Set(peers.filter((p) => p !== this.self));
+    for (const p of [...this.#peers.keys()]) if (!wanted.has(p)) this.#peers.delete(p);
+    for (const p of wanted) if (!this.#peers.has(p)) this.#peers.set(p, initialHealth(nowMs));
+  }
+
+  peers(): string[] {
+    return [...this.#peers.keys()];
+  }
+
   isUp(node: string): boolean {
     return node === this.self || this.#peers.get(node)?.status !== 'down';
   }
@@ -53,7 +64,7 @@ export class Health {
 
 type HeartbeatMsg = { type: 'tick' };
 
-export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects: Subjects; health: Health; log: Logger; peers: readonly string[] }): { stop(): void } {
+export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects: Subjects; health: Health; log: Logger }): { stop(): void } {
   const ping = async (peer: string) => {
     try {
       await deps.nc.request(deps.subjects.ping(peer), new Uint8Array(0), { timeout: HEARTBEAT_TIMEOUT_MS });
@@ -65,7 +76,7 @@ export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects
   const ref = nact.spawn(
     parent,
     (state: null, _msg: HeartbeatMsg) => {
-      for (const p of deps.peers) if (p !== deps.health.self) void ping(p);
+      for (const p of deps.health.peers()) void ping(p);
       return state;
     },
     'heartbeat',

@@ -14,9 +14,15 @@ import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { isStoredValue, type StoredClock } from '../src/replica.ts';
 import { isClock } from '../src/dvvset.ts';
-import { initialAssignment, ownedCounts, Ring } from '../src/ring.ts';
+import { ownedCounts, Ring } from '../src/ring.ts';
+import { mergeReplica } from '../src/replica.ts';
+import { memberOf, type Change, type View } from '../src/membership.ts';
+import { isPartitionTable, plan, type PartitionTable } from '../src/partitionTable.ts';
+import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawnMembership, type Start } from './membership.ts';
+import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { openStorage } from '../src/storage/engine.ts';
-import { subjectsFor, assertValidName } from '../src/subjects.ts';
+import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaBatch, type ReplicaOp } from './outbox.ts';
@@ -29,13 +35,35 @@ import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type VnodeOp 
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
 const STATS_TIMEOUT_MS = 500;
+/** A read passed on to another replica (read-through while receiving, or for a stale sender). */
+const REPLICA_READ_THROUGH_MS = 500;
+const ADMIN_PING_TIMEOUT_MS = 1000;
+
+function loadTable(file: string, q: number): PartitionTable {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return [];
+  }
+  if (!isPartitionTable(raw, q)) throw new Error(`${file} is not a partition table for Q=${q}; move it away to start over`);
+  return raw;
+}
 
 export interface NodeOptions {
   readonly id: string;
   readonly natsUrl: string;
   readonly settings: ClusterSettings;
-  /** Static membership, in the same order on every node (the ring is derived from the order). */
-  readonly members: readonly string[];
+  /**
+   * How this node finds its cluster when it has no persisted view: a static member list (the
+   * same order on every node: the first ring is derived from it), a seed to ask to join through,
+   * or nothing (it waits for `dkv join ID`).
+   */
+  readonly start: Start;
+  readonly gossipIntervalMs?: number;
+  readonly transferKeysPerSecond?: number;
+  /** Called once this node has left the ring (after `dkv leave`); the CLI exits 0. */
+  readonly onLeft?: () => void;
   readonly storage: 'lmdb' | 'memory';
   readonly dataDir: string;
   /** Subscribes the test-only fault subject; never on by default. */
@@ -54,18 +82,39 @@ export interface NodeHandle {
 }
 
 export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
-  const { id, settings, members } = opts;
+  const { id, settings, start } = opts;
   assertValidName('node', id);
-  if (!members.includes(id)) throw new RangeError(`node ${id} is not in the member list ${members.join(',')}`);
-  for (const m of members) assertValidName('node', m);
-  if (new Set(members).size !== members.length) throw new RangeError(`member list has duplicates: ${members.join(',')}`);
-  if (members.length < settings.n) {
-    throw new RangeError(`N=${settings.n} needs at least ${settings.n} members, got ${members.length}`);
+  if (start.kind === 'members') {
+    const members = start.members;
+    if (!members.includes(id)) throw new RangeError(`node ${id} is not in the member list ${members.join(',')}`);
+    for (const m of members) assertValidName('node', m);
+    if (new Set(members).size !== members.length) throw new RangeError(`member list has duplicates: ${members.join(',')}`);
+    if (members.length < settings.n) {
+      throw new RangeError(`N=${settings.n} needs at least ${settings.n} members, got ${members.length}`);
+    }
+  } else if (start.kind === 'join') {
+    assertValidName('node', start.seed);
+    if (start.seed === id) throw new RangeError(`node ${id} cannot join through itself`);
   }
 
   const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
   const subjects = subjectsFor(settings.cluster);
-  const ring = new Ring(initialAssignment(members, settings.q));
+  // The ring follows the membership view (actors/membership.ts); undefined until this node is in one.
+  let ring: Ring | undefined;
+  let view: View | undefined;
+  let ringVersion = -1;
+  const tableFile = join(opts.dataDir, 'partitions.json');
+  let table: PartitionTable = loadTable(tableFile, settings.q);
+  // No table on disk: partitions of a static first ring start complete (nobody has data yet).
+  let fresh = table.length === 0 && start.kind === 'members';
+  const setTable = (next: PartitionTable) => {
+    if (next === table) return;
+    table = next;
+    mkdirSync(opts.dataDir, { recursive: true });
+    writeFileSync(`${tableFile}.tmp`, JSON.stringify(table));
+    renameSync(`${tableFile}.tmp`, tableFile);
+  };
+  const viewMembers = () => (view ? view.members.filter((m) => m.status !== 'removed').map((m) => m.node) : []);
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
   // Hints live apart from the node's own replicas: their own environment, their own durability.
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints') });
@@ -74,8 +123,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
-  const outbox = new Outbox(nc, subjects.inbox(id));
-  const health = new Health(id, members, log);
+  const outbox = new Outbox(nc, subjects.inbox(id), () => ({ from: id, rv: ringVersion }));
+  const health = new Health(id, [], log);
   const natsFigures = { disconnects: 0, reconnects: 0, lastDisconnectAt: undefined as string | undefined, lastReconnectAt: undefined as string | undefined };
   void (async () => {
     for await (const s of nc.status()) {
@@ -108,9 +157,24 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const vnodes = new Map<number, any>();
   const onVnodeCrash = vnodePolicy(log);
-  for (const p of ring.replicaPartitions(id, settings.n)) {
-    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now, onCrash: onVnodeCrash }));
-  }
+  /**
+   * A read of a partition still being received: the local copy merged with a former replica's,
+   * so that a key written before the transfer is never reported missing by its new replica.
+   */
+  const readThrough = (p: number, key: string, local: StoredClock | null, reply: (r: ReplicaResult) => void): boolean => {
+    const h = table.find((e) => e.partition === p);
+    if (h?.state !== 'receiving') return false;
+    const source = h.sources.find((s) => s !== id && health.isUp(s));
+    if (source === undefined) return false;
+    outbox.call(subjects.replica(source), { op: 'read', p, k: key }, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
+      if (!r.ok || r.clock === null) return reply({ ok: true, clock: local });
+      reply({ ok: true, clock: local === null ? r.clock : mergeReplica(local, r.clock) });
+    });
+    return true;
+  };
+  const ensureVnode = (p: number) => {
+    if (!vnodes.has(p)) vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readThrough }));
+  };
 
   const handoff = spawnHandoff(supervisor, {
     nodeId: id,
@@ -122,11 +186,109 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     replicaSubject: (node) => subjects.replica(node),
     log,
   });
-  const heartbeat = spawnHeartbeat(supervisor, { nc, subjects, health, log, peers: members });
+  const heartbeat = spawnHeartbeat(supervisor, { nc, subjects, health, log });
+
+  const transfer = spawnTransfer(supervisor, {
+    nodeId: id,
+    nc,
+    subjects,
+    log,
+    n: settings.n,
+    storage,
+    ...(opts.transferKeysPerSecond !== undefined ? { keysPerSecond: opts.transferKeysPerSecond } : {}),
+    table: () => table,
+    setTable,
+    ring: () => ring,
+    ringVersion: () => ringVersion,
+    isUp: (node) => health.isUp(node),
+    vnode: (p) => vnodes.get(p),
+    dropVnode: (p) => {
+      const ref = vnodes.get(p);
+      vnodes.delete(p);
+      if (ref) nact.stop(ref);
+    },
+  });
+
+  /** A new view: the ring, the peers to watch, and the partitions to receive or give away. */
+  const onView = (next: View) => {
+    view = next;
+    const previous = ring;
+    if (ring === undefined || ringVersion !== next.ring.version || ring.assignment.join() !== next.ring.assignment.join()) {
+      ring = new Ring(next.ring.assignment);
+    }
+    ringVersion = next.ring.version;
+    health.setPeers(viewMembers());
+    const current = ring;
+    const replicas = next.ring.nodes.includes(id) ? current.replicaPartitions(id, settings.n) : [];
+    const planned = plan(
+      table,
+      replicas,
+      (p) => (previous ? previous.replicas(p, settings.n).filter((x) => x !== id) : []),
+      (p) => current.preferenceList(p).filter((x) => x !== id),
+      fresh,
+    );
+    fresh = false;
+    setTable(planned.table);
+    for (const h of table) ensureVnode(h.partition);
+    if (planned.receive.length > 0 || planned.give.length > 0) {
+      log.info({ event: 'partitions-planned', ringVersion, receive: planned.receive, give: planned.give }, `ring ${ringVersion}: receiving ${planned.receive.length} partitions, giving ${planned.give.length}`);
+    }
+    if (ready) serveClients();
+  };
+
+  /** What this node owes the view: valid once it holds all it replicates, exited once it holds nothing. */
+  const ownChanges = (v: View): Change[] => {
+    const me = memberOf(v, id);
+    if (!me) return [];
+    const inRing = v.ring.nodes.includes(id);
+    if (me.status === 'joining' && inRing && !table.some((h) => h.state === 'receiving')) return [{ kind: 'markValid', node: id }];
+    if (me.status === 'leaving' && !inRing && table.length === 0 && handoff.figures.hints === 0) return [{ kind: 'markExited', node: id }];
+    return [];
+  };
+
+  let ready = false;
+  const membership = spawnMembership(supervisor, {
+    nodeId: id,
+    nc,
+    subjects,
+    log,
+    dataDir: opts.dataDir,
+    q: settings.q,
+    n: settings.n,
+    start,
+    ...(opts.gossipIntervalMs !== undefined ? { gossipIntervalMs: opts.gossipIntervalMs } : {}),
+    isUp: (node) => health.isUp(node),
+    ownChanges,
+    onView,
+    onExited: () => (opts.onLeft ?? (() => {}))(),
+  });
+
+  /** `dkv join` / `dkv leave`: checked here, staged by the membership actor, committed by the claimant. */
+  const admin = async (kind: 'join' | 'leave', node: string): Promise<object> => {
+    if (!isValidName(node)) throw new DkvError('bad_request', `node name ${JSON.stringify(node)} must be 1..64 characters of A-Z a-z 0-9 _ -`);
+    if (kind === 'join') {
+      try {
+        await nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
+      } catch (err) {
+        throw new DkvError('bad_request', `node ${node} does not answer (${(err as Error).message}): start it first with dkv node --id ${node} (no --members)`);
+      }
+    } else {
+      const v = membership.view();
+      const staying = v ? v.members.filter((m) => m.node !== node && v.ring.nodes.includes(m.node) && (m.status === 'valid' || m.status === 'joining')) : [];
+      if (v && memberOf(v, node) !== undefined && staying.length < settings.n) {
+        throw new DkvError('bad_request', `${node} cannot leave: ${staying.length} nodes would remain for N=${settings.n} replicas`);
+      }
+    }
+    await membership.change({ kind, node });
+    return { ok: true };
+  };
 
   const status = async (): Promise<object> => {
+    const v = membership.view();
+    const current = ring;
+    if (!v || !current) throw new DkvError('unavailable', `${id} is not in a cluster yet`);
     const views = await Promise.all(
-      members.map(async (m) => {
+      viewMembers().map(async (m) => {
         try {
           const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: STATS_TIMEOUT_MS });
           return { ...decodeInternal<object>(reply.data), state: 'up' };
@@ -135,13 +297,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         }
       }),
     );
-    const owned = ownedCounts(ring.assignment);
+    const owned = ownedCounts(current.assignment);
     return {
       cluster: settings.cluster,
       answeredBy: id,
       settings: { n: settings.n, r: settings.r, w: settings.w, q: settings.q },
-      members: views.map((v: any) => ({ ...v, partitionsOwned: owned.get(v.node) ?? 0 })),
-      ring: { q: settings.q, owners: ring.assignment },
+      members: views.map((s: any) => {
+        const m = memberOf(v, s.node);
+        return { ...s, status: m?.status, inRing: v.ring.nodes.includes(s.node), downMarked: m?.downMarked, partitionsOwned: owned.get(s.node) ?? 0 };
+      }),
+      ring: { q: settings.q, version: v.ring.version, nodes: v.ring.nodes, owners: current.assignment, history: v.ring.history.slice(-10) },
+      transfers: views.flatMap((s: any) => (Array.isArray(s.transfers) ? s.transfers.map((t: object) => ({ node: s.node, ...t })) : [])),
     };
   };
 
@@ -156,9 +322,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     nc,
     subjects,
     log,
-    ring: () => ring,
+    ring: () => ring!,
     vnode: (p) => vnodes.get(p),
     status,
+    admin,
   });
 
   const subs: Subscription[] = [];
@@ -178,18 +345,59 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       }),
     );
   };
-  client(subjects.get, 'get', true);
-  client(subjects.put, 'put', true);
-  client(subjects.delete, 'delete', true);
-  client(subjects.status, 'status', true);
-  client(subjects.adminJoin, 'join', true);
-  client(subjects.adminLeave, 'leave', true);
-  client(subjects.peek(id), 'peek', false);
+  // Client subjects only once this node is in a cluster: a node waiting to be joined has no ring
+  // to coordinate with, and a queue member that only answers "unavailable" would fail requests.
+  let serving = false;
+  const serveClients = () => {
+    if (serving || ring === undefined) return;
+    serving = true;
+    client(subjects.get, 'get', true);
+    client(subjects.put, 'put', true);
+    client(subjects.delete, 'delete', true);
+    client(subjects.status, 'status', true);
+    client(subjects.adminJoin, 'join', true);
+    client(subjects.adminLeave, 'leave', true);
+    client(subjects.peek(id), 'peek', false);
+    subs.push(
+      nc.subscribe(subjects.coordinate(id), {
+        callback: (err, msg) => {
+          if (!err) gateway.handle({ type: 'forwarded', msg });
+        },
+      }),
+    );
+  };
 
   subs.push(
-    nc.subscribe(subjects.coordinate(id), {
+    nc.subscribe(subjects.membership(id), {
       callback: (err, msg) => {
-        if (!err) gateway.handle({ type: 'forwarded', msg });
+        if (err) return;
+        const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
+        try {
+          const body = decodeInternal<{ type?: unknown; view?: unknown; node?: unknown }>(msg.data);
+          if (body?.type === 'gossip') return membership.incoming({ type: 'gossip', view: body.view }, respond);
+          if (body?.type === 'join' && typeof body.node === 'string') return membership.incoming({ type: 'join', node: body.node }, respond);
+          respond(errorReply(new DkvError('bad_request', 'membership message must be {type: "gossip", view} or {type: "join", node}')));
+        } catch (e) {
+          respond(errorReply(new DkvError('bad_request', `undecodable membership message: ${(e as Error).message}`)));
+        }
+      },
+    }),
+  );
+
+  subs.push(
+    nc.subscribe(subjects.transfer(id), {
+      callback: (err, msg) => {
+        if (err) return;
+        const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
+        let req: TransferRequest;
+        try {
+          req = decodeInternal<TransferRequest>(msg.data);
+          if (!req || !Number.isInteger(req.p) || req.p < 0 || req.p >= settings.q || (req.type !== 'page' && req.type !== 'state')) throw new Error('not a transfer request');
+          if (req.type === 'page' && (typeof req.limit !== 'number' || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('bad page request');
+        } catch (e) {
+          return respond({ error: `undecodable transfer request: ${(e as Error).message}` });
+        }
+        transfer.serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
       },
     }),
   );
@@ -199,21 +407,59 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * the handoff buffer when it stands in for owners (`h`), or both. A malformed operation is
    * answered and never reaches an actor.
    */
-  const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void): VnodeOp | undefined => {
+  const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void, stale: string | undefined): VnodeOp | undefined => {
     if (!op || typeof op !== 'object' || typeof op.k !== 'string' || !Number.isInteger(op.p) || op.p < 0 || op.p >= settings.q) {
       reply({ ok: false, error: 'malformed replica operation' });
+      return undefined;
+    }
+    const current = ring;
+    if (current === undefined) {
+      reply({ ok: false, error: `${id} is not in a cluster yet` });
       return undefined;
     }
     const owns = vnodes.has(op.p);
     if (op.op === 'read') {
       if (owns) return { type: 'read', key: op.k, reply };
-      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: ring.replicas(op.p, settings.n), reply });
+      if (stale !== undefined) {
+        // The sender's ring still has this node as a replica: ask one that is, under this ring.
+        const to = current.replicas(op.p, settings.n).find((x) => x !== id && x !== stale && health.isUp(x));
+        if (to !== undefined) return void outbox.call(subjects.replica(to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
+      }
+      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: current.replicas(op.p, settings.n), reply });
       return undefined;
     }
     // A peer's clock is checked like client input: a malformed one must not reach storage.
-    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && members.includes(o) && o !== id) : [];
-    if (op.op !== 'replicate' || !isClock(op.c, isStoredValue) || (!owns && hints.length === 0)) {
-      reply({ ok: false, error: owns ? 'malformed replica operation' : `${id} holds no replica of partition ${op.p} and was given no owner to keep it for` });
+    const known = viewMembers();
+    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && known.includes(o) && o !== id) : [];
+    if (op.op !== 'replicate' || !isClock(op.c, isStoredValue)) {
+      reply({ ok: false, error: 'malformed replica operation' });
+      return undefined;
+    }
+    if (stale !== undefined && hints.length === 0) {
+      // Planned with an older ring: the replicas it did not know of get the write from here, so
+      // a write made during a transfer reaches the new replica even after the old one let go.
+      const targets = current.replicas(op.p, settings.n).filter((x) => x !== id && x !== stale);
+      const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
+      if (!owns) {
+        if (targets.length === 0) return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
+        let pending = targets.length;
+        let answered = false;
+        for (const to of targets) {
+          outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
+            pending--;
+            if (answered) return;
+            if (r.ok || pending === 0) {
+              answered = true;
+              reply(r);
+            }
+          });
+        }
+        return undefined;
+      }
+      for (const to of targets) outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+    }
+    if (!owns && hints.length === 0) {
+      reply({ ok: false, error: `${id} holds no replica of partition ${op.p} (ring ${ringVersion}) and was given no owner to keep it for` });
       return undefined;
     }
     if (hints.length === 0) return { type: 'replicate', key: op.k, clock: op.c, reply };
@@ -235,9 +481,12 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       callback: (err, msg) => {
         if (err) return;
         let ops: ReplicaOp[];
+        let stale: string | undefined;
         try {
-          ops = decodeInternal<ReplicaBatch>(msg.data).ops;
+          const batch = decodeInternal<ReplicaBatch>(msg.data);
+          ops = batch.ops;
           if (!Array.isArray(ops) || ops.length > BATCH_OPS_MAX) throw new Error('ops must be an array of at most ' + BATCH_OPS_MAX);
+          if (typeof batch.rv === 'number' && batch.rv < ringVersion && typeof batch.from === 'string') stale = batch.from;
         } catch (e) {
           return outbox.respond(msg, encodeInternal({ results: [], error: `undecodable replica batch: ${(e as Error).message}` }));
         }
@@ -250,7 +499,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             if (results[i] !== undefined) return; // answered already (a crash answers all ops)
             results[i] = r;
             if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
-          });
+          }, stale);
           if (!vmsg) return;
           const list = byPartition.get(op.p);
           if (list) list.push(vmsg);
@@ -280,6 +529,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             nats: natsFigures,
             requests: { ...counters, expired: expiredRequests },
             outbox: outbox.stats,
+            membership: { ...membership.figures, status: view ? memberOf(view, id)?.status : undefined },
+            transfer: transfer.figures,
+            transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0] })),
           }),
         );
       },
@@ -307,14 +559,21 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     );
   }
 
+  ready = true;
+  serveClients();
   await nc.flush();
-  log.info({ event: 'node-started', nats: opts.natsUrl, members, replicaPartitions: vnodes.size, storage: storage.kind, settings }, `node ${id} serving`);
+  log.info(
+    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members: viewMembers(), replicaPartitions: vnodes.size, storage: storage.kind, settings },
+    ring ? `node ${id} serving` : start.kind === 'join' ? `node ${id} asking ${start.seed} to join` : `node ${id} waiting to be joined (dkv join ${id})`,
+  );
 
   let stopped: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
     stopped ??= (async () => {
       for (const s of subs) s.unsubscribe();
       heartbeat.stop();
+      membership.stop();
+      transfer.stop();
       handoff.stop();
       outbox.close();
       try {

@@ -26,6 +26,9 @@ export type ReplicaOp =
 
 export interface ReplicaBatch {
   ops: ReplicaOp[];
+  /** The sender and the version of the ring it planned with: a receiver with a newer ring forwards. */
+  from?: string;
+  rv?: number;
 }
 
 export interface ReplicaBatchReply {
@@ -61,6 +64,7 @@ export class Outbox {
   constructor(
     private readonly nc: NatsConnection,
     private readonly inboxPrefix: string,
+    private readonly header: () => { from: string; rv: number } = () => ({ from: '', rv: -1 }),
   ) {
     this.#inbox = nc.subscribe(`${inboxPrefix}.*`, { callback: (err, msg) => {
       if (!err) this.#onReply(msg);
@@ -133,7 +137,7 @@ export class Outbox {
     this.stats.ops += b.ops.length;
     this.#inFlight.set(id, b);
     try {
-      this.nc.publish(b.subject, encodeInternal({ ops: b.ops } satisfies ReplicaBatch), { reply: `${this.inboxPrefix}.${id}` });
+      this.nc.publish(b.subject, encodeInternal({ ops: b.ops, ...this.header() } satisfies ReplicaBatch), { reply: `${this.inboxPrefix}.${id}` });
     } catch (err) {
       this.#inFlight.delete(id);
       this.#fail(b, (err as Error).message);

@@ -50,6 +50,11 @@ export interface VnodeDeps {
   readonly now: () => number;
   /** Shared by every vnode of the node: restart intensity counts crashes across them (OTP style). */
   readonly onCrash: CrashHandler<VnodeMsg>;
+  /**
+   * While this partition is still being received, a read merges the local copy with a former
+   * replica's (see actors/transfer.ts); returns false when the partition is complete here.
+   */
+  readonly readThrough?: (partition: number, key: string, local: StoredClock | null, reply: Reply) => boolean;
 }
 
 /** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
@@ -83,9 +88,11 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
       throw new Error(`injected vnode fault (partition ${partition})`);
     }
     switch (msg.type) {
-      case 'read':
-        msg.reply({ ok: true, clock: storage.get(partition, msg.key) ?? null });
+      case 'read': {
+        const local = storage.get(partition, msg.key) ?? null;
+        if (!deps.readThrough?.(partition, msg.key, local, msg.reply)) msg.reply({ ok: true, clock: local });
         break;
+      }
       case 'coordinate': {
         const next = coordinateWrite(storage.get(partition, msg.key), msg.context, msg.value, deps.nodeId, deps.now());
         persist(msg.key, next, msg.reply);

@@ -45,6 +45,10 @@ export interface Subjects {
   inbox(node: string): string;
   /** Test-only fault switches; subscribed only when faults are enabled on the node. */
   fault(node: string): string;
+  /** Gossip of the membership view, and join requests to a seed. */
+  membership(node: string): string;
+  /** Partition transfers: pages of a partition's keys, and "is your copy complete?". */
+  transfer(node: string): string;
 }
 
 export function subjectsFor(cluster: string): Subjects {
@@ -66,5 +70,7 @@ export function subjectsFor(cluster: string): Subjects {
     fault: (node) => `${internal}.${node}.fault`,
     inbox: (node) => `${internal}.${node}.inbox`,
     ping: (node) => `${internal}.${node}.ping`,
+    membership: (node) => `${internal}.${node}.membership`,
+    transfer: (node) => `${internal}.${node}.transfer`,
   };
 }

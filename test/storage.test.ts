@@ -112,6 +112,27 @@ for (const kind of kinds) {
     t.deepEqual([...s.entries(6)], [['a', 'p6']]);
   });
 
+  test(name('entries resume after a cursor, whether or not the cursor key exists'), async (t) => {
+    const s = openFor(t, kind);
+    const keys = ['a', 'ab', 'b', 'c', 'é', '😀'];
+    await Promise.all(keys.map((k) => s.put(3, k, k)));
+    await s.put(4, 'zz', 'other');
+    t.deepEqual([...s.entries(3, 'ab')].map(([k]) => k), ['b', 'c', 'é', '😀']);
+    t.deepEqual([...s.entries(3, 'aa')].map(([k]) => k), ['ab', 'b', 'c', 'é', '😀']);
+    t.deepEqual([...s.entries(3, '😀')], []);
+    t.deepEqual([...s.entries(3, '')].map(([k]) => k), keys);
+    // Paging by the last key seen lists every key exactly once.
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    for (;;) {
+      const page = [...s.entries(3, cursor)].slice(0, 2).map(([k]) => k);
+      if (page.length === 0) break;
+      paged.push(...page);
+      cursor = page[page.length - 1];
+    }
+    t.deepEqual(paged, keys);
+  });
+
   test(name('count follows puts and removes per partition'), async (t) => {
     const s = openFor(t, kind);
     for (let i = 0; i < 25; i++) await s.put(8, `k${i}`, i);

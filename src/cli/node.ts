@@ -1,6 +1,7 @@
 /** `dkv node`: one node in the foreground until SIGINT/SIGTERM. */
 import { startNode } from '../../actors/node.ts';
 import { settingsFrom } from '../config.ts';
+import type { Start } from '../../actors/membership.ts';
 
 function positiveInt(flag: string, raw: unknown): number {
   const n = Number(raw);
@@ -9,24 +10,30 @@ function positiveInt(flag: string, raw: unknown): number {
 }
 
 export async function runNode(o: Record<string, any>): Promise<void> {
-  if (o.join) throw new Error('--join is not available yet: membership is static in this version; use --members a,b,c');
-  const members = String(o.members ?? o.id).split(',').map((s) => s.trim()).filter(Boolean);
+  if (o.join && o.members) throw new RangeError('--members and --join exclude each other: a new cluster or joining an existing one');
+  const members = o.members ? String(o.members).split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const start: Start = o.join ? { kind: 'join', seed: String(o.join) } : members.length > 0 ? { kind: 'members', members } : { kind: 'wait' };
   const settings = settingsFrom({ cluster: o.cluster, n: o.n, r: o.r, w: o.w, q: o.q, timeoutMs: o.timeoutMs, valueBytesMax: o.valueBytesMax }, {});
-  const node = await startNode({
+  let node: Awaited<ReturnType<typeof startNode>> | undefined;
+  node = await startNode({
     id: o.id,
     natsUrl: o.nats,
-    settings: members.length < settings.n ? { ...settings, n: members.length, r: Math.min(settings.r, members.length), w: Math.min(settings.w, members.length) } : settings,
-    members,
+    settings: members.length > 0 && members.length < settings.n ? { ...settings, n: members.length, r: Math.min(settings.r, members.length), w: Math.min(settings.w, members.length) } : settings,
+    start,
+    ...(o.gossipMs !== undefined ? { gossipIntervalMs: positiveInt('--gossip-ms', o.gossipMs) } : {}),
+    ...(o.transferKeysPerS !== undefined ? { transferKeysPerSecond: positiveInt('--transfer-keys-per-s', o.transferKeysPerS) } : {}),
+    onLeft: () => stop('left the ring'),
     storage: o.storage,
     dataDir: o.data,
     faultsEnabled: Boolean(o.faults) && o.faults !== '0',
     ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),
   });
-  const stop = (signal: string) => {
+  function stop(signal: string): void {
+    if (node === undefined) return process.exit(0);
     node.stop().then(() => process.exit(0), () => process.exit(1));
     setTimeout(() => process.exit(1), 10_000).unref();
     process.stderr.write(`${signal}: stopping node ${node.id}\n`);
-  };
+  }
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   // A supervising parent (tests, the benchmark) may tie the node's life to its own: when the

@@ -18,8 +18,9 @@ export interface StorageEngine<T> {
    * Ordered by key (Unicode code point order, which is UTF-8 byte order); a consistent snapshot
    * is not required. Used by later anti-entropy and transfers, never on a request path.
    * lmdb lists committed writes only: `await flush()` first to include staged ones.
+   * `after`: start with the first key greater than this one (a transfer's cursor).
    */
-  entries(partition: number): Iterable<[string, T]>;
+  entries(partition: number, after?: string): Iterable<[string, T]>;
   /** Number of entries in the partition; like entries, counts committed writes (lmdb). */
   count(partition: number): number;
   /** Resolves when all pending writes are durable. */

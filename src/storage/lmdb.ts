@@ -69,8 +69,11 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     return this.#write(partition, key, undefined, () => this.#db.remove([partition, key]));
   }
 
-  *entries(partition: number): Iterable<[string, T]> {
-    for (const { key, value } of this.#db.getRange(partitionRange(partition))) {
+  *entries(partition: number, after?: string): Iterable<[string, T]> {
+    const range = partitionRange(partition);
+    const start: DbKey | [number] = after === undefined ? range.start : [partition, after];
+    for (const { key, value } of this.#db.getRange({ start, end: range.end })) {
+      if (after !== undefined && key[1] === after) continue; // the range starts at the cursor itself
       yield [key[1], value];
     }
   }

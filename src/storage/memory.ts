@@ -23,10 +23,11 @@ export class MemoryStorage<T> implements StorageEngine<T> {
     return Promise.resolve();
   }
 
-  *entries(partition: number): Iterable<[string, T]> {
+  *entries(partition: number, after?: string): Iterable<[string, T]> {
     const keys = this.#partitions.get(partition);
     if (!keys) return;
     for (const key of [...keys.keys()].sort(compareCodePoints)) {
+      if (after !== undefined && compareCodePoints(key, after) <= 0) continue;
       // The map may change while the caller iterates; skip what was removed meanwhile.
       if (keys.has(key)) yield [key, keys.get(key) as T];
     }
