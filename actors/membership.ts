@@ -53,6 +53,8 @@ export interface MembershipFigures {
   rounds: number;
   /** The round at which this node last learned a different view. */
   changedAtRound: number;
+  /** The round at which this node last learned a different ring. */
+  ringChangedAtRound: number;
   ringVersion: number;
   gossipSent: number;
   gossipReceived: number;
@@ -104,7 +106,7 @@ export function loadView(dataDir: string): View | undefined {
 
 export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
   const { nodeId, log } = deps;
-  const figures: MembershipFigures = { rounds: 0, changedAtRound: 0, ringVersion: -1, gossipSent: 0, gossipReceived: 0, gossipFailed: 0 };
+  const figures: MembershipFigures = { rounds: 0, changedAtRound: 0, ringChangedAtRound: 0, ringVersion: -1, gossipSent: 0, gossipReceived: 0, gossipFailed: 0 };
   let current: View | undefined;
   let exited = false;
 
@@ -127,6 +129,7 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
         `ring version ${after.ring.version}: ${after.ring.nodes.join(',')}`,
       );
       figures.ringVersion = after.ring.version;
+      figures.ringChangedAtRound = figures.rounds;
     }
     deps.onView(after);
     return after;

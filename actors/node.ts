@@ -561,6 +561,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   ready = true;
   serveClients();
+  const resumed = table.filter((h) => h.state === 'receiving' && h.cursor !== null);
+  if (resumed.length > 0) {
+    log.info({ event: 'transfers-resumed', partitions: resumed.map((h) => ({ partition: h.partition, after: h.moved })) }, `resuming ${resumed.length} partition transfers from their cursors`);
+  }
   await nc.flush();
   log.info(
     { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members: viewMembers(), replicaPartitions: vnodes.size, storage: storage.kind, settings },

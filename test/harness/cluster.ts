@@ -61,6 +61,21 @@ export class TestCluster {
     this.nats = await restartNatsServer(this.nats);
   }
 
+  /** Starts one more node on the cluster's bus, joining through `join` (or waiting to be joined). */
+  async addNode(id: string, opts: { join?: string; extraArgs?: string[]; storage?: 'lmdb' | 'memory' } = {}): Promise<NodeProcess> {
+    const node = new NodeProcess({
+      id,
+      natsUrl: this.nats.url,
+      ...(opts.join !== undefined ? { join: opts.join } : {}),
+      dataDir: join(this.dir, id),
+      storage: opts.storage ?? 'lmdb',
+      extraArgs: opts.extraArgs ?? [],
+    });
+    this.nodes.push(node);
+    await node.start();
+    return node;
+  }
+
   node(id: string): NodeProcess {
     const n = this.nodes.find((x) => x.id === id);
     if (!n) throw new Error(`no node ${id}`);

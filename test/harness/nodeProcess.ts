@@ -15,7 +15,9 @@ export const BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.ur
 export interface NodeSpec {
   id: string;
   natsUrl: string;
-  members: readonly string[];
+  /** A new cluster's static member list; without it the node joins through `join`, or waits. */
+  members?: readonly string[];
+  join?: string;
   dataDir: string;
   cluster?: string;
   storage?: 'lmdb' | 'memory';
@@ -38,7 +40,7 @@ export class NodeProcess {
 
   async start(): Promise<this> {
     const s = this.spec;
-    const args = [BIN, 'node', '--id', s.id, '--nats', s.natsUrl, '--cluster', s.cluster ?? 'local', '--data', s.dataDir, '--members', s.members.join(','), '--storage', s.storage ?? 'lmdb', ...(s.extraArgs ?? [])];
+    const args = [BIN, 'node', '--id', s.id, '--nats', s.natsUrl, '--cluster', s.cluster ?? 'local', '--data', s.dataDir, ...(s.members ? ['--members', s.members.join(',')] : []), ...(s.join ? ['--join', s.join] : []), '--storage', s.storage ?? 'lmdb', ...(s.extraArgs ?? [])];
     const env = { ...process.env, DKV_FAULTS: s.faults ? '1' : '', DKV_EXIT_WITH_STDIN: '1' };
     // stdin is a pipe only so that the node notices when this test process is gone.
     this.child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env });

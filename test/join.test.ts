@@ -1,0 +1,53 @@
+/**
+ * Growing a cluster while it serves (Dynamo §4.9): two nodes join a three-node cluster under a
+ * write load; afterwards every acknowledged write is readable and sits on exactly the N=3
+ * replicas the final ring names, and the new nodes hold their share.
+ */
+import test from 'ava';
+import { TestCluster } from './harness/cluster.ts';
+import { backgroundWriter, misplaced, placement, waitSettled } from './harness/membership.ts';
+import { waitFor } from './harness/wait.ts';
+
+let cluster: TestCluster;
+
+test.before(async () => {
+  cluster = await TestCluster.start({ nodes: 3 });
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+test.serial('join - two nodes join under writes; nothing acknowledged is lost and every key ends on its N=3 replicas', async (t) => {
+  const expected = new Map<string, string>();
+  for (let i = 0; i < 300; i++) {
+    const key = `before-${i}`;
+    await cluster.client.put(key, `${key}-value`);
+    expected.set(key, `${key}-value`);
+  }
+  const writer = backgroundWriter(cluster, 'during');
+  const startedAt = Date.now();
+  await Promise.all([cluster.addNode('n4', { join: 'n1' }), cluster.addNode('n5', { join: 'n1' })]);
+  // Writes keep flowing while the ring changes and the partitions move.
+  await waitFor('writes during the joins', () => writer.acked.size >= 50, { timeoutMs: 30_000 });
+  const settled = await waitSettled(cluster, ['n1', 'n2', 'n3', 'n4', 'n5']);
+  const settledMs = Date.now() - startedAt;
+  await waitFor('more writes after the joins', () => writer.acked.size >= 100, { timeoutMs: 30_000 });
+  await writer.stop();
+  t.deepEqual(writer.failures, [], 'no write failed during the joins');
+  for (const [k, v] of writer.acked) expected.set(k, v);
+
+  for (const [key, value] of expected) {
+    const got = await cluster.client.get(key);
+    t.deepEqual(got.values, [value], key);
+  }
+  const where = await placement(cluster, expected);
+  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  const share = (id: string) => [...where.values()].filter((on) => on.includes(id)).length;
+  // Each of five nodes replicates about 3/5 of the keys; the newcomers hold theirs.
+  for (const id of ['n4', 'n5']) t.true(share(id) > expected.size * 0.3, `${id} holds ${share(id)} of ${expected.size} keys`);
+  const owned = settled.members.map((m: any) => m.partitionsOwned).sort((a: number, b: number) => a - b);
+  t.deepEqual(owned, [12, 13, 13, 13, 13], 'Q=64 spread as Q/S or Q/S+1');
+  const received = cluster.nodes.flatMap((n) => n.logs.filter((l) => l.event === 'transfer-complete'));
+  t.log(`${expected.size} keys (${writer.acked.size} written during the joins); ring settled ${settledMs} ms after the joins began; ${received.length} partition transfers, ${received.reduce((s, l) => s + l.keys, 0)} keys moved`);
+});
