@@ -62,6 +62,7 @@ export interface NodeOptions {
   readonly start: Start;
   readonly gossipIntervalMs?: number;
   readonly transferKeysPerSecond?: number;
+  readonly transferPageKeys?: number;
   /** Called once this node has left the ring (after `dkv leave`); the CLI exits 0. */
   readonly onLeft?: () => void;
   readonly storage: 'lmdb' | 'memory';
@@ -196,6 +197,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     n: settings.n,
     storage,
     ...(opts.transferKeysPerSecond !== undefined ? { keysPerSecond: opts.transferKeysPerSecond } : {}),
+    ...(opts.transferPageKeys !== undefined ? { pageKeys: opts.transferPageKeys } : {}),
     table: () => table,
     setTable,
     ring: () => ring,

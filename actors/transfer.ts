@@ -49,6 +49,7 @@ export interface TransferDeps {
   readonly n: number;
   readonly storage: StorageEngine<StoredClock>;
   readonly keysPerSecond?: number;
+  readonly pageKeys?: number;
   table(): PartitionTable;
   setTable(table: PartitionTable): void;
   ring(): Ring | undefined;
@@ -70,6 +71,7 @@ export interface Transfer {
 export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
   const { log, nodeId } = deps;
   const rate = deps.keysPerSecond ?? TRANSFER_KEYS_PER_SECOND;
+  const pageKeys = deps.pageKeys ?? TRANSFER_PAGE_KEYS;
   const figures = { pages: 0, keysReceived: 0, partitionsReceived: 0, partitionsGiven: 0, sourceFailures: 0 };
   let nextPageAt = 0;
   let nextGiveCheckAt = 0;
@@ -105,7 +107,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
       if (source === nodeId || !deps.isUp(source)) continue;
       let reply: TransferReply;
       try {
-        reply = await ask(source, { type: 'page', p: h.partition, ...(h.cursor !== null ? { after: h.cursor } : {}), limit: TRANSFER_PAGE_KEYS, rv: deps.ringVersion() });
+        reply = await ask(source, { type: 'page', p: h.partition, ...(h.cursor !== null ? { after: h.cursor } : {}), limit: pageKeys, rv: deps.ringVersion() });
       } catch (err) {
         figures.sourceFailures++;
         log.warn({ event: 'transfer-source-failed', partition: h.partition, source, err: (err as Error).message }, `partition ${h.partition}: ${source} did not answer`);

@@ -68,6 +68,11 @@ export async function runDev(o: DevOptions): Promise<void> {
     child.once('exit', (code, signal) => {
       children.delete(id);
       if (stopping) return;
+      if (code === 0) {
+        // A node exits 0 only after `dkv leave` handed everything over: it is meant to stay down.
+        console.log(`node ${id} left the cluster and stopped (log: ${logPath})`);
+        return;
+      }
       const { budget, exhausted } = recordCrash(budgets.get(id) ?? restartBudget(NODE_RESTARTS_MAX, NODE_RESTART_WINDOW_MS), Date.now());
       budgets.set(id, budget);
       if (exhausted) {

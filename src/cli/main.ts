@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--join <id>', 'join a running cluster through this seed node (without either flag: wait for `dkv join ID`)')
     .addOption(new Option('--gossip-ms <ms>', 'membership gossip interval').env('DKV_GOSSIP_MS'))
     .addOption(new Option('--transfer-keys-per-s <n>', 'pace of partition transfers, in keys per second').env('DKV_TRANSFER_KEYS_PER_S'))
+    .addOption(new Option('--transfer-page-keys <n>', 'keys per transfer page (at most 200)').env('DKV_TRANSFER_PAGE_KEYS'))
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(new Option('--n <n>', 'replicas per key').env('DKV_N'))
     .addOption(new Option('--r <r>', 'read quorum').env('DKV_R'))

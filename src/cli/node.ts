@@ -22,6 +22,7 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     start,
     ...(o.gossipMs !== undefined ? { gossipIntervalMs: positiveInt('--gossip-ms', o.gossipMs) } : {}),
     ...(o.transferKeysPerS !== undefined ? { transferKeysPerSecond: positiveInt('--transfer-keys-per-s', o.transferKeysPerS) } : {}),
+    ...(o.transferPageKeys !== undefined ? { transferPageKeys: positiveInt('--transfer-page-keys', o.transferPageKeys) } : {}),
     onLeft: () => stop('left the ring'),
     storage: o.storage,
     dataDir: o.data,

@@ -1,0 +1,74 @@
+/**
+ * A transfer interrupted by a crash of the receiver resumes: a joining node is SIGKILLed in the
+ * middle of receiving a partition (its persisted cursor inside the partition), restarted on the
+ * same data, and the transfer completes from the cursor with nothing lost.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestCluster } from './harness/cluster.ts';
+import { backgroundWriter, misplaced, placement, sameValue, waitSettled } from './harness/membership.ts';
+import { waitFor } from './harness/wait.ts';
+
+let cluster: TestCluster;
+
+test.before(async () => {
+  cluster = await TestCluster.start({ nodes: 3 });
+});
+
+test.after.always(async () => {
+  await cluster?.stop();
+});
+
+/** The joiner's persisted partition table, as the node wrote it (undefined before the first write). */
+function tableOf(id: string): Array<{ partition: number; state: string; cursor: string | null; moved: number }> | undefined {
+  try {
+    return JSON.parse(readFileSync(join(cluster.dir, id, 'partitions.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+test.serial('transfer - a node SIGKILLed while receiving a partition resumes from its cursor after a restart; nothing is lost', async (t) => {
+  const expected = new Map<string, string>();
+  for (let i = 0; i < 600; i++) {
+    const key = `k-${i}`;
+    await cluster.client.put(key, `${key}-value`);
+    expected.set(key, `${key}-value`);
+  }
+  const writer = backgroundWriter(cluster, 'during');
+  // Slow, small pages so that the kill lands inside a partition.
+  const joiner = await cluster.addNode('n4', { join: 'n1', extraArgs: ['--transfer-keys-per-s', '30', '--transfer-page-keys', '3'] });
+  const atKill = await waitFor(
+    'n4 inside a partition transfer',
+    () => {
+      const table = tableOf('n4');
+      const inside = table?.find((h) => h.state === 'receiving' && h.cursor !== null);
+      const done = table?.filter((h) => h.state === 'complete').length ?? 0;
+      return inside !== undefined && done >= 2 ? { inside, done, receiving: table!.filter((h) => h.state === 'receiving').length } : false;
+    },
+    { timeoutMs: 60_000, intervalMs: 10 },
+  );
+  await joiner.kill('SIGKILL');
+  t.log(`killed n4 with ${atKill.done} partitions received, ${atKill.receiving} to go, partition ${atKill.inside.partition} at ${atKill.inside.moved} keys`);
+
+  // Back on the same data at full pace: it resumes, and the rest of the cluster never noticed.
+  joiner.spec.extraArgs = [];
+  await joiner.start();
+  const resumed = joiner.logs.find((l) => l.event === 'transfers-resumed');
+  t.truthy(resumed, 'the restarted node resumes from its persisted cursors');
+  t.true(resumed.partitions.some((p: any) => p.after > 0));
+  const settled = await waitSettled(cluster, ['n1', 'n2', 'n3', 'n4']);
+  await writer.stop();
+  t.deepEqual(writer.failures, [], 'no write failed while n4 came and went');
+  for (const [k, v] of writer.acked) expected.set(k, v);
+
+  for (const [key, value] of expected) {
+    const got = await cluster.client.get(key);
+    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
+  }
+  const where = await placement(cluster, expected);
+  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  t.true([...where.values()].filter((on) => on.includes('n4')).length > expected.size * 0.5, 'n4 holds its share');
+  t.log(`${expected.size} keys, ${writer.acked.size} written during the transfer`);
+});
