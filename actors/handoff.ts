@@ -57,6 +57,8 @@ export interface HandoffDeps {
   readonly health: Health;
   readonly outbox: Outbox;
   replicaSubject(node: string): string;
+  /** Where a hint kept for `owner` goes now: the owner while it replicates the partition, else its current replicas. */
+  deliverTo(partition: number, owner: string): string[];
   readonly log: Logger;
 }
 
@@ -131,10 +133,19 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     roundInFlight = batch.length;
     for (const h of batch) {
       const sent = encodeInternal(h.clock);
-      deps.outbox.call(deps.replicaSubject(h.owner), { op: 'replicate', p: h.partition, k: h.key, c: h.clock }, Date.now() + 5_000, (r) => {
-        if (!r.ok && r.unreachable) deps.health.observe(h.owner, r.unreachable);
-        nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok: r.ok });
-      });
+      // The ring may have moved the partition away from the owner the hint was kept for: the
+      // copy then goes to the partition's replicas now, and is dropped once they all have it.
+      const targets = deps.deliverTo(h.partition, h.owner);
+      let pending = targets.length;
+      let ok = pending > 0;
+      if (pending === 0) nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok: false });
+      for (const target of targets) {
+        deps.outbox.call(deps.replicaSubject(target), { op: 'replicate', p: h.partition, k: h.key, c: h.clock }, Date.now() + 5_000, (r) => {
+          if (!r.ok && r.unreachable) deps.health.observe(target, r.unreachable);
+          ok &&= r.ok;
+          if (--pending === 0) nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok });
+        });
+      }
     }
   };
 

@@ -185,6 +185,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     health,
     outbox,
     replicaSubject: (node) => subjects.replica(node),
+    deliverTo: (p, owner) => {
+      const replicas = ring ? ring.replicas(p, settings.n) : [owner];
+      return replicas.includes(owner) ? [owner] : [...replicas];
+    },
     log,
   });
   const heartbeat = spawnHeartbeat(supervisor, { nc, subjects, health, log });

@@ -55,7 +55,7 @@ test('format - status keeps the header line with the settings', (t) => {
 test('format - status table has the hint, delivery and reconnect columns', (t) => {
   const text = formatStatus(status);
   const header = text.split('\n')[1]!;
-  for (const column of ['NODE', 'STATE', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']) {
+  for (const column of ['NODE', 'STATE', 'MEMBER', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']) {
     t.true(header.includes(column), column);
   }
   // Columns line up: every row's HINTS cell starts under the header.
@@ -76,7 +76,7 @@ test('format - status table has the hint, delivery and reconnect columns', (t) =
 test('format - an unreachable member shows dashes, not undefined', (t) => {
   const text = formatStatus(status);
   const n3 = lineOf(text, 'n3 ');
-  t.regex(n3, /^n3\s+unreachable(\s+-){6}$/);
+  t.regex(n3, /^n3\s+unreachable(\s+-){7}$/);
   t.false(text.includes('undefined'));
   t.false(text.includes('NaN'));
 });
@@ -96,4 +96,30 @@ test('format - a lone node sees no peers; a reply without members is just the he
   t.true(lone.includes('n1 sees: no peers'));
   const empty = formatStatus({ cluster: 'demo', answeredBy: 'n1', settings: { n: 1, r: 1, w: 1, q: 8 } });
   t.is(empty.split('\n').length, 2);
+});
+
+test('format - membership: member status per node, the ring, and every transfer in progress', (t) => {
+  const withRing = {
+    ...status,
+    members: [
+      { ...status.members[0]!, status: 'valid', inRing: true },
+      { ...status.members[1]!, status: 'joining', inRing: true },
+      { node: 'n3', state: 'unreachable', status: 'leaving', inRing: false },
+    ],
+    ring: { q: 64, version: 4, nodes: ['n1', 'n2'] },
+    transfers: [
+      { node: 'n2', partition: 7, state: 'receiving', moved: 120, source: 'n3' },
+      { node: 'n3', partition: 9, state: 'giving', moved: 0 },
+    ],
+  };
+  const text = formatStatus(withRing);
+  const memberColumn = text.split('\n')[1]!.indexOf('MEMBER');
+  t.is(lineOf(text, 'n1 ').slice(memberColumn).split(/\s{2,}/)[0], 'valid');
+  t.is(lineOf(text, 'n2 ').slice(memberColumn).split(/\s{2,}/)[0], 'joining');
+  t.is(lineOf(text, 'n3 ').slice(memberColumn).split(/\s{2,}/)[0], 'leaving (out of ring)');
+  t.is(lineOf(text, 'ring version'), 'ring version 4: n1, n2');
+  t.is(lineOf(text, 'transfers'), 'transfers in progress (2):');
+  t.true(text.includes('  n2 receiving partition 7 from n3: 120 keys so far'));
+  t.true(text.includes('  n3 giving partition 9: waiting for its new replicas to confirm'));
+  t.true(formatStatus({ ...withRing, transfers: [] }).includes('transfers: none in progress'));
 });

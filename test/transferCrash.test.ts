@@ -55,6 +55,7 @@ test.serial('transfer - a node SIGKILLed while receiving a partition resumes fro
   // Back on the same data at full pace: it resumes, and the rest of the cluster never noticed.
   joiner.spec.extraArgs = [];
   await joiner.start();
+  t.true(joiner.logs.some((l) => l.event === 'membership-resumed'), 'the membership view is resumed from disk');
   const resumed = joiner.logs.find((l) => l.event === 'transfers-resumed');
   t.truthy(resumed, 'the restarted node resumes from its persisted cursors');
   t.true(resumed.partitions.some((p: any) => p.after > 0));

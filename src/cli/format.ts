@@ -10,6 +10,8 @@ interface StatusMember {
   backlog?: { hints: number; hintsMax?: number; full?: boolean; delivered?: number; deliveryFailures?: number };
   /** The member's own failure-detector view of its peers. */
   view?: readonly { node: string; status: string; sinceMs?: number; reason?: string; lastOkMs?: number }[];
+  status?: string;
+  inRing?: boolean;
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number };
 }
 
@@ -53,11 +55,12 @@ function viewLine(m: StatusMember): string {
 
 export function formatStatus(s: any): string {
   const members: StatusMember[] = s.members ?? [];
-  const rows: string[][] = [['NODE', 'STATE', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']];
+  const rows: string[][] = [['NODE', 'STATE', 'MEMBER', 'PARTITIONS OWNED', 'REPLICA PARTITIONS', 'HINTS', 'DELIVERED', 'RECONNECTS', 'UPTIME']];
   for (const m of members) {
     rows.push([
       String(m.node),
       String(m.state),
+      memberCell(m),
       String(m.partitionsOwned ?? '-'),
       String(m.replicaPartitions ?? '-'),
       hintsCell(m.backlog),
@@ -70,5 +73,24 @@ export function formatStatus(s: any): string {
   const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
   const st = s.settings ?? {};
   const views = members.map(viewLine);
-  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...views].join('\n');
+  const ring = s.ring?.version !== undefined ? [`ring version ${s.ring.version}: ${(s.ring.nodes ?? []).join(', ')}`] : [];
+  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...views].join('\n');
+}
+
+/** "valid", "joining", "leaving (out of ring)"; "-" when the reply has no membership. */
+function memberCell(m: StatusMember): string {
+  if (m.status === undefined) return '-';
+  return m.inRing === false && m.status !== 'joining' ? `${m.status} (out of ring)` : m.status;
+}
+
+/** One line per partition still moving: who receives it from whom and how far, or who still gives it. */
+function transferLines(transfers: unknown): string[] {
+  if (!Array.isArray(transfers)) return [];
+  if (transfers.length === 0) return ['transfers: none in progress'];
+  const lines = transfers.map((x: { node: string; partition: number; state: string; moved?: number; source?: string }) =>
+    x.state === 'receiving'
+      ? `  ${x.node} receiving partition ${x.partition} from ${x.source ?? '?'}: ${x.moved ?? 0} keys so far`
+      : `  ${x.node} giving partition ${x.partition}: waiting for its new replicas to confirm`,
+  );
+  return [`transfers in progress (${transfers.length}):`, ...lines];
 }
