@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { encodeContext } from '../src/context.ts';
-import { join, liveValues } from '../src/dvvset.ts';
+import { equal, join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
@@ -36,6 +36,8 @@ export const REPLICA_RETRIES_MAX = 2;
 const RETRY_BACKOFF_MS_BASE = 50;
 /** How long one replica attempt may take before it counts as a timeout (retried or replaced). */
 export const REPLICA_ATTEMPT_MS = 500;
+/** How long a read waits, after answering, for the replicas not heard from, before read repair. */
+const READ_REPAIR_WINDOW_MS = 200;
 
 export interface CoordinatorDeps {
   readonly nodeId: string;
@@ -61,6 +63,8 @@ export interface CoordinatorCounters {
   sloppy: number;
   retries: number;
   failures: number;
+  /** Replicas a read found stale and sent the reconciled version to. */
+  readRepairs: number;
 }
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */
@@ -83,6 +87,7 @@ type Msg =
   | { type: 'replied'; node: string; result: ReplicaResult }
   | { type: 'computed'; clock: StoredClock }
   | { type: 'forwarded'; body: object; replan?: boolean }
+  | { type: 'repair' }
   | { type: 'timeout' };
 
 interface State {
@@ -112,6 +117,10 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   const deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
   const needed = job.kind === 'get' ? (job.req.r ?? settings.r) : (job.req.w ?? settings.w);
   let timer: NodeJS.Timeout | undefined;
+  let repairTimer: NodeJS.Timeout | undefined;
+  /** What each owner answered to a read, for read repair: its version set, or null for none. */
+  const ownerReplies = new Map<string, StoredClock | null>();
+  let repaired = false;
   let answered = false;
   const answer = (body: object) => {
     if (answered) return;
@@ -127,6 +136,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       if (state.done) return state;
       const stopNow = (s: State): State => {
         if (timer) clearTimeout(timer);
+        if (repairTimer) clearTimeout(repairTimer);
         nact.stop(ctx.self);
         return { ...s, done: true };
       };
@@ -135,11 +145,23 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       const finish = (body: object, s: State): State => {
         answer(body);
         const settled = !s.quorum || s.quorum.ok + s.quorum.failed >= s.quorum.total;
-        return job.kind === 'get' || settled ? stopNow(s) : s;
+        if (job.kind !== 'get') return settled ? stopNow(s) : s;
+        // A read goes on after its answer for the replicas not heard from yet, briefly, then
+        // repairs the ones that were stale (Dynamo §5: read repair).
+        if (settled || 'error' in body) {
+          if (!('error' in body)) readRepair(ctx.self);
+          return stopNow(s);
+        }
+        repairTimer ??= setTimeout(() => nact.dispatch(ctx.self, { type: 'repair' }), READ_REPAIR_WINDOW_MS);
+        return s;
       };
       switch (msg.type) {
+        case 'repair':
+          readRepair(ctx.self);
+          return stopNow(state);
         case 'timeout':
           // Answered already, or past the client's own deadline (it has retried): just stop.
+          if (answered && job.kind === 'get') readRepair(ctx.self);
           if (answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs)) return stopNow(state);
           answer(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
           return stopNow(state);
@@ -270,6 +292,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object, s: State) => State): State {
     // Any answer, even a refusal, shows the node is there: only silence counts against it.
     if (node !== nodeId) health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');
+    if (job.kind === 'get' && result.ok && owners.includes(node)) ownerReplies.set(node, result.clock);
     if (!result.ok && node === nodeId && job.kind !== 'get' && state.written === undefined) {
       return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)), { ...state, quorum: undefined });
     }
@@ -309,6 +332,24 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     }
     if (job.kind === 'delete') return finish({ ok: true }, state);
     return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, job.req.context)) }, state);
+  }
+
+  /**
+   * Every owner that answered with less than the reconciled version set gets it. Owners that
+   * agree get nothing, so a read of consistent replicas writes nothing; an owner that did not
+   * answer is left to hinted handoff and anti-entropy.
+   */
+  function readRepair(self: any): void {
+    if (repaired || job.kind !== 'get') return;
+    repaired = true;
+    const seen = [...ownerReplies.values()].filter((c): c is StoredClock => c !== null);
+    if (seen.length === 0) return;
+    const merged = reconcile(seen);
+    for (const [node, clock] of ownerReplies) {
+      if (clock !== null && equal(clock, merged)) continue;
+      deps.counters.readRepairs++;
+      ask(node, { op: 'replicate', clock: merged }, self);
+    }
   }
 
   /** True when the failed replica was asked again or replaced, so the failure is not counted. */

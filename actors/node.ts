@@ -21,6 +21,10 @@ import { isPartitionTable, plan, type PartitionTable } from '../src/partitionTab
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
+import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
+import { MerkleTree } from '../src/merkle.ts';
+import { CONTEXT_ID_CHARS_MAX, isContextId } from '../src/context.ts';
+import { randomBytes } from 'node:crypto';
 import { openStorage } from '../src/storage/engine.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
@@ -31,13 +35,37 @@ import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
 import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
-import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type VnodeOp } from './vnode.ts';
+import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
 const STATS_TIMEOUT_MS = 500;
 /** A read passed on to another replica (read-through while receiving, or for a stale sender). */
 const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
+
+/**
+ * The identity this node's vnodes version with: the node ID plus a suffix drawn when its store
+ * was created. A node that lost its data comes back with a new suffix, so the counters it starts
+ * again from 1 never name the same dots as versions it issued before the loss (Riak's kv679:
+ * equal dots with different values make a merge drop one of them). A memory store is new at
+ * every start, and so is its identity.
+ */
+function storeIdentity(storeDir: string | undefined, id: string): string {
+  const fresh = () => `${id.slice(0, CONTEXT_ID_CHARS_MAX - 8)}.${randomBytes(5).toString('hex').slice(0, 7)}`;
+  if (storeDir === undefined) return fresh();
+  const file = join(storeDir, 'identity.json');
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { actorId?: unknown };
+    if (typeof saved.actorId === 'string' && isContextId(saved.actorId)) return saved.actorId;
+  } catch {
+    // No identity yet: a new store.
+  }
+  const actorId = fresh();
+  mkdirSync(storeDir, { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify({ actorId, createdAt: new Date().toISOString() }));
+  renameSync(`${file}.tmp`, file);
+  return actorId;
+}
 
 function loadTable(file: string, q: number): PartitionTable {
   let raw: unknown;
@@ -63,6 +91,10 @@ export interface NodeOptions {
   readonly gossipIntervalMs?: number;
   readonly transferKeysPerSecond?: number;
   readonly transferPageKeys?: number;
+  /** Anti-entropy: one exchange per interval (0 turns it off), repairs per second, tombstone grace. */
+  readonly aeIntervalMs?: number;
+  readonly aeKeysPerSecond?: number;
+  readonly tombstoneGraceMs?: number;
   /** Called once this node has left the ring (after `dkv leave`); the CLI exits 0. */
   readonly onLeft?: () => void;
   readonly storage: 'lmdb' | 'memory';
@@ -117,6 +149,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
   const viewMembers = () => (view ? view.members.filter((m) => m.status !== 'removed').map((m) => m.node) : []);
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
+  const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints') });
   const faults: Faults = { vnodeCrashes: 0 };
@@ -173,8 +206,12 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     });
     return true;
   };
+  const trees = new Map<number, TreeHolder>();
   const ensureVnode = (p: number) => {
-    if (!vnodes.has(p)) vnodes.set(p, spawnVnode(supervisor, p, { nodeId: id, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readThrough }));
+    if (vnodes.has(p)) return;
+    const tree: TreeHolder = { tree: new MerkleTree(), ready: false };
+    trees.set(p, tree);
+    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: actorId, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readThrough, tree }));
   };
 
   const handoff = spawnHandoff(supervisor, {
@@ -211,9 +248,29 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     dropVnode: (p) => {
       const ref = vnodes.get(p);
       vnodes.delete(p);
+      trees.delete(p);
       if (ref) nact.stop(ref);
     },
   });
+
+  const antiEntropy = spawnAntiEntropy(supervisor, {
+    nodeId: id,
+    nc,
+    subjects,
+    outbox,
+    log,
+    n: settings.n,
+    storage,
+    ...(opts.aeIntervalMs !== undefined ? { intervalMs: opts.aeIntervalMs } : {}),
+    ...(opts.aeKeysPerSecond !== undefined ? { keysPerSecond: opts.aeKeysPerSecond } : {}),
+    ...(opts.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: opts.tombstoneGraceMs } : {}),
+    table: () => table,
+    ring: () => ring,
+    isUp: (node) => health.isUp(node),
+    vnode: (p) => vnodes.get(p),
+    tree: (p) => trees.get(p),
+  });
+  if (opts.aeIntervalMs === 0) antiEntropy.stop();
 
   /** A new view: the ring, the peers to watch, and the partitions to receive or give away. */
   const onView = (next: View) => {
@@ -317,7 +374,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
-  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0 };
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0 };
   const gateway = spawnGateway(supervisor, {
     health,
     handoff: handoff.ref,
@@ -391,6 +448,23 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   );
 
   subs.push(
+    nc.subscribe(subjects.antiEntropy(id), {
+      callback: (err, msg) => {
+        if (err) return;
+        const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
+        let req: AeRequest;
+        try {
+          req = decodeInternal<AeRequest>(msg.data);
+          if (!req || !Number.isInteger(req.p) || req.p < 0 || req.p >= settings.q) throw new Error('not an anti-entropy request');
+        } catch (e) {
+          return respond({ error: `undecodable anti-entropy request: ${(e as Error).message}` });
+        }
+        antiEntropy.serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
+      },
+    }),
+  );
+
+  subs.push(
     nc.subscribe(subjects.transfer(id), {
       callback: (err, msg) => {
         if (err) return;
@@ -433,6 +507,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       }
       nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: current.replicas(op.p, settings.n), reply });
       return undefined;
+    }
+    if (op.op === 'reap') {
+      if (!isClock(op.c, isStoredValue)) return void reply({ ok: false, error: 'malformed replica operation' });
+      if (owns) return { type: 'reap', key: op.k, clock: op.c, reply };
+      return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
     }
     // A peer's clock is checked like client input: a malformed one must not reach storage.
     const known = viewMembers();
@@ -537,6 +616,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             outbox: outbox.stats,
             membership: { ...membership.figures, status: view ? memberOf(view, id)?.status : undefined },
             transfer: transfer.figures,
+            antiEntropy: antiEntropy.figures,
+            actorId,
             transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0] })),
           }),
         );
@@ -584,6 +665,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       heartbeat.stop();
       membership.stop();
       transfer.stop();
+      antiEntropy.stop();
       handoff.stop();
       outbox.close();
       try {

@@ -22,7 +22,9 @@ import type { ReplicaResult } from './vnode.ts';
 export type ReplicaOp =
   | { op: 'read'; p: number; k: string }
   /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
-  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] };
+  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] }
+  /** Delete the tombstone `c` if it is still exactly that (anti-entropy's reaper; actors/antiEntropy.ts). */
+  | { op: 'reap'; p: number; k: string; c: StoredClock };
 
 export interface ReplicaBatch {
   ops: ReplicaOp[];

@@ -11,6 +11,9 @@ import nact from 'nact';
 import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { coordinateWrite, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
+import { equal } from '../src/dvvset.ts';
+import { bucketOf, EMPTY_HASH, keyHash, MerkleTree } from '../src/merkle.ts';
+import { compareCodePoints } from '../src/storage/memory.ts';
 import type { VersionVector } from '../src/versionVector.ts';
 import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
@@ -35,7 +38,27 @@ export type VnodeOp =
       computed: (clock: StoredClock) => void;
       reply: Reply;
     }
-  | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply };
+  | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply }
+  /** Deletes a tombstone that every replica holds, if it is still exactly `clock` here. */
+  | { type: 'reap'; key: string; clock: StoredClock; reply: Reply };
+
+/** Internal: the next slice of a Merkle tree rebuild, once the storage is flushed. */
+type BuildMsg = { type: 'build'; generation: number };
+
+/** Keys hashed per rebuild turn: a few milliseconds, so client requests interleave. */
+const BUILD_CHUNK_KEYS = 1000;
+
+/**
+ * The partition's Merkle tree (src/merkle.ts), owned by the vnode: every write it makes updates
+ * it. Readable by the anti-entropy actor only when `ready`. `actorId` is the node's identity for
+ * the versions it coordinates (see actors/node.ts: a new one after a data loss).
+ */
+export interface TreeHolder {
+  tree: MerkleTree;
+  ready: boolean;
+  /** Asks the vnode to rebuild the tree from storage (suspected corrupt). */
+  rebuild?: () => void;
+}
 
 /** Test-only fault switches, shared by every vnode of a node; all zero unless a test arms them. */
 export interface Faults {
@@ -49,21 +72,23 @@ export interface VnodeDeps {
   readonly log: Logger;
   readonly now: () => number;
   /** Shared by every vnode of the node: restart intensity counts crashes across them (OTP style). */
-  readonly onCrash: CrashHandler<VnodeMsg>;
+  readonly onCrash: CrashHandler<VnodeMsg | BuildMsg>;
   /**
    * While this partition is still being received, a read merges the local copy with a former
    * replica's (see actors/transfer.ts); returns false when the partition is complete here.
    */
   readonly readThrough?: (partition: number, key: string, local: StoredClock | null, reply: Reply) => boolean;
+  readonly tree: TreeHolder;
 }
 
 /** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
-export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg> {
-  return restartWithIntensity<VnodeMsg>(log, {
+export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg | BuildMsg> {
+  return restartWithIntensity<VnodeMsg | BuildMsg>(log, {
     // Replies are idempotent at the receiver, so answering every op of a batch that crashed
     // half-way is safe: the ones already answered keep their first answer.
     onMessageLost: (msg, err) => {
       const lost = { ok: false as const, error: `vnode crashed: ${(err as Error).message}` };
+      if (msg.type === 'build') return; // a rebuild slice: the reset starts a new rebuild
       for (const op of msg.type === 'many' ? msg.ops : [msg]) op.reply(lost);
     },
   });
@@ -73,10 +98,71 @@ interface VnodeState {
   readonly partition: number;
 }
 
+function isTombstone(clock: StoredClock): boolean {
+  return clock.a.length === 0 && clock.e.every((e) => e[2].every((v) => v === null));
+}
+
 export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any {
-  const { storage, faults } = deps;
+  const { storage, faults, tree: holder } = deps;
+  /**
+   * A rebuild in progress: keys up to `cursor` are in the tree; `recent` are keys past it written
+   * since the current slice's flush began (their staged versions are not listed yet).
+   */
+  let build: { generation: number; cursor: string | undefined; recent: Set<string>; startedMs: number } | undefined;
+  let generation = 0;
+  let self: any;
+  const track = (key: string, before: StoredClock | undefined, after: StoredClock | undefined) => {
+    if (build !== undefined && (build.cursor === undefined || compareCodePoints(key, build.cursor) > 0)) {
+      build.recent.add(key);
+      return;
+    }
+    holder.tree.update(bucketOf(key), keyHash(key, before), keyHash(key, after));
+  };
+  const nextSlice = () => {
+    const b = build!;
+    b.recent = new Set();
+    const g = b.generation;
+    storage.flush().then(() => nact.dispatch(self, { type: 'build', generation: g } satisfies BuildMsg));
+  };
+  const startBuild = () => {
+    holder.ready = false;
+    holder.tree = new MerkleTree();
+    build = { generation: ++generation, cursor: undefined, recent: new Set(), startedMs: Date.now() };
+    nextSlice();
+  };
+  const buildSlice = (msg: BuildMsg) => {
+    const b = build;
+    if (b === undefined || b.generation !== msg.generation) return;
+    const listed: Array<[string, StoredClock]> = [];
+    for (const entry of storage.entries(partition, b.cursor)) {
+      listed.push(entry);
+      if (listed.length >= BUILD_CHUNK_KEYS) break;
+    }
+    const done = listed.length < BUILD_CHUNK_KEYS;
+    const last = done ? undefined : listed[listed.length - 1]![0];
+    const inSlice = (k: string) => (b.cursor === undefined || compareCodePoints(k, b.cursor) > 0) && (last === undefined || compareCodePoints(k, last) <= 0);
+    const seen = new Set<string>();
+    for (const [key, listedClock] of listed) {
+      seen.add(key);
+      // A key written since the flush: its staged version is the one to hash.
+      const clock = b.recent.has(key) ? storage.get(partition, key) : listedClock;
+      holder.tree.update(bucketOf(key), EMPTY_HASH, keyHash(key, clock));
+    }
+    for (const key of b.recent) {
+      if (seen.has(key) || !inSlice(key)) continue;
+      holder.tree.update(bucketOf(key), EMPTY_HASH, keyHash(key, storage.get(partition, key)));
+    }
+    if (!done) {
+      b.cursor = last;
+      return nextSlice();
+    }
+    build = undefined;
+    holder.ready = true;
+    deps.log.debug({ event: 'merkle-built', partition, keys: holder.tree.keys, ms: Date.now() - b.startedMs }, `partition ${partition}: Merkle tree built`);
+  };
   // A write is acknowledged without its clock: the coordinator already holds the version.
-  const persist = (key: string, clock: StoredClock, reply: Reply) => {
+  const persist = (key: string, before: StoredClock | undefined, clock: StoredClock, reply: Reply) => {
+    track(key, before, clock);
     storage.put(partition, key, clock).then(
       () => reply({ ok: true, clock: null }),
       (err: unknown) => reply({ ok: false, error: `storage write failed: ${(err as Error).message}` }),
@@ -94,25 +180,48 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         break;
       }
       case 'coordinate': {
-        const next = coordinateWrite(storage.get(partition, msg.key), msg.context, msg.value, deps.nodeId, deps.now());
-        persist(msg.key, next, msg.reply);
+        const before = storage.get(partition, msg.key);
+        const next = coordinateWrite(before, msg.context, msg.value, deps.nodeId, deps.now());
+        persist(msg.key, before, next, msg.reply);
         msg.computed(next);
         break;
       }
       case 'replicate': {
-        const next = mergeReplica(storage.get(partition, msg.key), msg.clock);
-        persist(msg.key, next, msg.reply);
+        const before = storage.get(partition, msg.key);
+        const next = mergeReplica(before, msg.clock);
+        persist(msg.key, before, next, msg.reply);
+        break;
+      }
+      case 'reap': {
+        const before = storage.get(partition, msg.key);
+        if (before === undefined || !isTombstone(before) || !equal(before, msg.clock)) {
+          msg.reply({ ok: false, error: 'changed since it was checked' });
+          break;
+        }
+        track(msg.key, before, undefined);
+        storage.remove(partition, msg.key).then(
+          () => msg.reply({ ok: true, clock: null }),
+          (err: unknown) => msg.reply({ ok: false, error: `storage remove failed: ${(err as Error).message}` }),
+        );
         break;
       }
     }
   };
-  const behaviour = (state: VnodeState, msg: VnodeMsg): VnodeState => {
-    if (msg.type === 'many') for (const op of msg.ops) one(op);
+  const behaviour = (state: VnodeState, msg: VnodeMsg | BuildMsg): VnodeState => {
+    if (msg.type === 'build') buildSlice(msg);
+    else if (msg.type === 'many') for (const op of msg.ops) one(op);
     else one(msg);
     return state;
   };
   return nact.spawn(parent, behaviour, `vnode-${partition}`, {
-    initialState: { partition },
+    // Built (again) whenever the vnode starts: after a process restart, and after a crash reset,
+    // since a crash may have interrupted an update.
+    initialStateFunc: (ctx: any) => {
+      self = ctx.self;
+      holder.rebuild = () => startBuild();
+      startBuild();
+      return { partition };
+    },
     onCrash: deps.onCrash,
-  });
+  } as any);
 }

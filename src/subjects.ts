@@ -49,6 +49,8 @@ export interface Subjects {
   membership(node: string): string;
   /** Partition transfers: pages of a partition's keys, and "is your copy complete?". */
   transfer(node: string): string;
+  /** Anti-entropy: Merkle tree hashes, the keys of some buckets, version sets of some keys. */
+  antiEntropy(node: string): string;
 }
 
 export function subjectsFor(cluster: string): Subjects {
@@ -72,5 +74,6 @@ export function subjectsFor(cluster: string): Subjects {
     ping: (node) => `${internal}.${node}.ping`,
     membership: (node) => `${internal}.${node}.membership`,
     transfer: (node) => `${internal}.${node}.transfer`,
+    antiEntropy: (node) => `${internal}.${node}.ae`,
   };
 }

@@ -9,6 +9,12 @@ function positiveInt(flag: string, raw: unknown): number {
   return n;
 }
 
+function nonNegativeInt(flag: string, raw: unknown): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${flag} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 export async function runNode(o: Record<string, any>): Promise<void> {
   if (o.join && o.members) throw new RangeError('--members and --join exclude each other: a new cluster or joining an existing one');
   const members = o.members ? String(o.members).split(',').map((s) => s.trim()).filter(Boolean) : [];
@@ -23,6 +29,9 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     ...(o.gossipMs !== undefined ? { gossipIntervalMs: positiveInt('--gossip-ms', o.gossipMs) } : {}),
     ...(o.transferKeysPerS !== undefined ? { transferKeysPerSecond: positiveInt('--transfer-keys-per-s', o.transferKeysPerS) } : {}),
     ...(o.transferPageKeys !== undefined ? { transferPageKeys: positiveInt('--transfer-page-keys', o.transferPageKeys) } : {}),
+    ...(o.aeIntervalMs !== undefined ? { aeIntervalMs: nonNegativeInt('--ae-interval-ms', o.aeIntervalMs) } : {}),
+    ...(o.aeKeysPerS !== undefined ? { aeKeysPerSecond: positiveInt('--ae-keys-per-s', o.aeKeysPerS) } : {}),
+    ...(o.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: nonNegativeInt('--tombstone-grace-ms', o.tombstoneGraceMs) } : {}),
     onLeft: () => stop('left the ring'),
     storage: o.storage,
     dataDir: o.data,
