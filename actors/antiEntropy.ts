@@ -31,7 +31,7 @@ import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
 import type { ReplicaResult, TreeHolder, VnodeOp } from './vnode.ts';
 
-export const AE_INTERVAL_MS = 100;
+export const AE_INTERVAL_MS = 1000;
 export const AE_KEYS_PER_SECOND = 2000;
 export const AE_BUCKETS_PER_EXCHANGE = 64;
 export const TOMBSTONE_GRACE_MS = 60 * 60 * 1000;

@@ -38,6 +38,8 @@ const RETRY_BACKOFF_MS_BASE = 50;
 export const REPLICA_ATTEMPT_MS = 500;
 /** How long a read waits, after answering, for the replicas not heard from, before read repair. */
 const READ_REPAIR_WINDOW_MS = 200;
+/** Versions younger than this are left to their own replication rather than read-repaired. */
+const READ_REPAIR_SETTLE_MS = 1000;
 
 export interface CoordinatorDeps {
   readonly nodeId: string;
@@ -345,8 +347,13 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     const seen = [...ownerReplies.values()].filter((c): c is StoredClock => c !== null);
     if (seen.length === 0) return;
     const merged = reconcile(seen);
+    const settledBefore = Date.now() - READ_REPAIR_SETTLE_MS;
     for (const [node, clock] of ownerReplies) {
       if (clock !== null && equal(clock, merged)) continue;
+      // Behind only on versions made within the last moment: the write is most likely still on
+      // its way to that replica, and repairing it would only write the same version twice.
+      const behindOnlyOnRecent = merged.e.every(([id, counter, , t]) => (clock?.e.find((e) => e[0] === id)?.[1] ?? 0) >= counter || t > settledBefore);
+      if (behindOnlyOnRecent) continue;
       deps.counters.readRepairs++;
       ask(node, { op: 'replicate', clock: merged }, self);
     }

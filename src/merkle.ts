@@ -8,13 +8,12 @@
  * hashes of all (key, version set) pairs below it: XOR makes an update O(DEPTH) (remove the old
  * pair's hash, add the new one's, on the path to the root) and the tree independent of the order
  * keys were added in, so an incremental tree and a rebuilt one are equal by construction.
- * Hashes are 64 bits (two 32-bit halves), MD5 of the key and the msgpack of its version set.
+ * Hashes are 64 bits (two 32-bit halves) of an MD5 of the key and the dots of its version set.
  *
  * Pure: no I/O. The exchange (`diffKeys`) is written against an interface so that the actor
  * plugs in NATS for the remote side and the tests plug in a direct call (and count bytes).
  */
 import { createHash } from 'node:crypto';
-import { encodeInternal } from './codec.ts';
 
 export const MERKLE_FANOUT = 16;
 export const MERKLE_DEPTH = 3;
@@ -31,11 +30,24 @@ export function bucketOf(key: string): number {
   return ((d[2]! << 4) | (d[3]! >> 4)) & (MERKLE_LEAVES - 1);
 }
 
-/** The hash of one (key, version set) pair; undefined (no entry) hashes to nothing. */
-export function keyHash(key: string, versions: unknown): Hash {
+/**
+ * The hash of one (key, version set) pair; undefined (no entry) hashes to nothing. A version set
+ * is named by its dots (actor, counter, how many values that actor's entry holds) and anonymous
+ * values: a dot names one value everywhere (a store that lost its data versions under a new
+ * identity, see actors/node.ts), so the value bytes need not be hashed on every write.
+ */
+export function keyHash(key: string, versions: DottedVersions | undefined): Hash {
   if (versions === undefined) return EMPTY_HASH;
-  const d = createHash('md5').update(key, 'utf8').update('\0').update(encodeInternal(versions)).digest();
+  let text = `${key}\0${versions.a.length}`;
+  for (const e of versions.e) text += `\0${e[0]}\0${e[1]}\0${e[2].length}`;
+  const d = createHash('md5').update(text, 'utf8').digest();
   return [d.readUInt32BE(0), d.readUInt32BE(4)];
+}
+
+/** The shape of a dvvset clock that keyHash reads (src/dvvset.ts `Clock`). */
+export interface DottedVersions {
+  readonly e: ReadonlyArray<readonly [string, number, readonly unknown[], number]>;
+  readonly a: readonly unknown[];
 }
 
 export function sameHash(a: Hash, b: Hash): boolean {
