@@ -123,3 +123,12 @@ test('format - membership: member status per node, the ring, and every transfer 
   t.true(text.includes('  n3 giving partition 9: waiting for its new replicas to confirm'));
   t.true(formatStatus({ ...withRing, transfers: [] }).includes('transfers: none in progress'));
 });
+
+test('format - one repair line per node that reports anti-entropy figures', (t) => {
+  const text = formatStatus({
+    ...status,
+    members: [{ ...status.members[0]!, requests: { ...status.members[0]!.requests, readRepairs: 4 }, antiEntropy: { exchanges: 120, agreeing: 118, keysRepaired: 3, keysPushed: 2, tombstonesReaped: 1 } }],
+  });
+  t.is(lineOf(text, 'n1 repair:'), 'n1 repair: 120 exchanges (118 agreeing), 3 keys pulled, 2 pushed, 4 read repairs, 1 tombstones reaped');
+  t.false(formatStatus(status).includes('repair:'), 'no line without figures');
+});

@@ -12,6 +12,8 @@ interface StatusMember {
   view?: readonly { node: string; status: string; sinceMs?: number; reason?: string; lastOkMs?: number }[];
   status?: string;
   inRing?: boolean;
+  antiEntropy?: { exchanges: number; agreeing: number; keysRepaired: number; keysPushed: number; tombstonesReaped: number };
+  requests?: { readRepairs?: number };
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number };
 }
 
@@ -74,7 +76,15 @@ export function formatStatus(s: any): string {
   const st = s.settings ?? {};
   const views = members.map(viewLine);
   const ring = s.ring?.version !== undefined ? [`ring version ${s.ring.version}: ${(s.ring.nodes ?? []).join(', ')}`] : [];
-  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...views].join('\n');
+  const repair = members.filter((m) => m.antiEntropy !== undefined).map(repairLine);
+  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...repair, ...views].join('\n');
+}
+
+/** "n1 repair: 120 exchanges (118 agreeing), 3 keys pulled, 2 pushed, 4 read repairs, 1 tombstone reaped". */
+function repairLine(m: StatusMember): string {
+  const ae = m.antiEntropy!;
+  const reads = m.requests?.readRepairs ?? 0;
+  return `${m.node} repair: ${ae.exchanges} exchanges (${ae.agreeing} agreeing), ${ae.keysRepaired} keys pulled, ${ae.keysPushed} pushed, ${reads} read repairs, ${ae.tombstonesReaped} tombstones reaped`;
 }
 
 /** "valid", "joining", "leaving (out of ring)"; "-" when the reply has no membership. */
