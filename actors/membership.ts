@@ -171,7 +171,7 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
       }
     };
     for (const change of deps.ownChanges(next)) apply(change);
-    if (claimantOf(next) === nodeId) {
+    if (claimantOf(next, deps.isUp) === nodeId) {
       if (pendingChanges(next).length > 0) apply({ kind: 'commit' });
       for (const m of next.members) if (m.status === 'exiting' && !deps.isUp(m.node)) apply({ kind: 'markRemoved', node: m.node });
     }
@@ -280,7 +280,7 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
 
   /** A staged change waits for the claimant's next round; telling it now saves a few rounds. */
   const pushToClaimant = (view: View) => {
-    const claimant = claimantOf(view);
+    const claimant = claimantOf(view, deps.isUp);
     if (claimant !== undefined && claimant !== nodeId) send(claimant, { type: 'gossip', view });
   };
 

@@ -114,7 +114,13 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
         continue;
       }
       if (!('entries' in reply)) continue; // the source does not hold a complete copy: try the next
-      await mergePage(h.partition, reply.entries);
+      try {
+        await mergePage(h.partition, reply.entries);
+      } catch (err) {
+        // The cursor stays where it was: the same page comes again on the next turn.
+        log.warn({ event: 'transfer-page-failed', partition: h.partition, source, err: (err as Error).message }, `partition ${h.partition}: a page from ${source} could not be stored`);
+        return;
+      }
       figures.pages++;
       figures.keysReceived += reply.entries.length;
       // Set against the newest table: the ring may have changed while the page was in flight.

@@ -193,13 +193,16 @@ function pendingChanges(view: View): PendingChange[] {
 
 /**
  * The node that should commit staged changes (Riak's claimant): the lowest ID among valid members
- * not marked down; failing that, among ring nodes not marked down; failing that, among ring
- * nodes. Every replica with the same view names the same claimant. Nothing here enforces it:
- * commit is lawful from anyone, only wasteful when two commit concurrently.
+ * not marked down (and, given `isUp`, believed up by the caller); failing that, among ring nodes
+ * not marked down; failing that, among ring nodes. Every replica with the same view and the same
+ * beliefs names the same claimant; nodes that disagree about who is up may both commit, which is
+ * lawful (the greater ring wins, the other's changes stay staged for the next commit), only
+ * wasteful. Without `isUp`, a claimant that is down would leave every change staged.
  */
-function claimantOf(view: View): string | undefined {
+function claimantOf(view: View, isUp: (node: string) => boolean = () => true): string | undefined {
   const inRing = new Set(view.ring.nodes);
   const tiers: ((m: Member) => boolean)[] = [
+    (m) => m.status === 'valid' && !m.downMarked && isUp(m.node),
     (m) => m.status === 'valid' && !m.downMarked,
     (m) => inRing.has(m.node) && !m.downMarked,
     (m) => inRing.has(m.node),

@@ -181,6 +181,14 @@ test('initialView - every member valid, the ring of initialAssignment, version 0
   t.throws(() => initialView(['a'], 12), { instanceOf: RangeError });
 });
 
+test('claimantOf - the lowest valid member believed up; with none up, the lowest valid one', (t) => {
+  const view = initialView(['n1', 'n2', 'n3'], 64);
+  t.is(claimantOf(view, (n) => n !== 'n1'), 'n2', 'a claimant that is down would leave every change staged');
+  t.is(claimantOf(view, (n) => n === 'n3'), 'n3');
+  t.is(claimantOf(view, () => false), 'n1');
+  t.is(claimantOf(markDown(view, 'n1', 'n2'), () => false), 'n2', 'a down mark still counts when nobody is believed up');
+});
+
 test('join - staged as joining, committed by claim, valid after handover', (t) => {
   const v0 = initialView(['a', 'b', 'c'], 16);
   const staged = stageJoin(v0, 'd', 'b');

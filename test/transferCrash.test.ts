@@ -73,3 +73,36 @@ test.serial('transfer - a node SIGKILLed while receiving a partition resumes fro
   t.true([...where.values()].filter((on) => on.includes('n4')).length > expected.size * 0.5, 'n4 holds its share');
   t.log(`${expected.size} keys, ${writer.acked.size} written during the transfer`);
 });
+
+test.serial('transfer - the node partitions are pulled from is SIGKILLed mid-transfer: the receiver goes on from another replica, nothing is lost', async (t) => {
+  const expected = new Map<string, string>();
+  for (let i = 0; i < 300; i++) {
+    const key = `src-${i}`;
+    await cluster.client.put(key, `${key}-value`);
+    expected.set(key, `${key}-value`);
+  }
+  const writer = backgroundWriter(cluster, 'during-source-crash');
+  const joiner = await cluster.addNode('n5', { join: 'n2', extraArgs: ['--transfer-keys-per-s', '600', '--transfer-page-keys', '10'] });
+  const source = await waitFor(
+    'n5 pulling a partition',
+    async () => (await cluster.client.status()).transfers.find((x: any) => x.node === 'n5' && x.state === 'receiving' && x.moved > 0)?.source,
+    { timeoutMs: 60_000, intervalMs: 20 },
+  );
+  const doneAtKill = joiner.logs.filter((l) => l.event === 'transfer-complete').length;
+  const victim = cluster.node(source);
+  await victim.kill('SIGKILL');
+  // The receiver goes on while its preferred source is gone: from the other former replicas.
+  await waitFor('n5 to complete more partitions without its source', () => joiner.logs.filter((l) => l.event === 'transfer-complete' && l.source !== source).length >= doneAtKill + 3, { timeoutMs: 60_000 });
+  await writer.stop();
+  t.deepEqual(writer.failures, [], 'no write failed while the source was down');
+  await victim.start();
+  const settled = await waitSettled(cluster, ['n1', 'n2', 'n3', 'n4', 'n5'], { timeoutMs: 90_000 });
+  for (const [k, v] of writer.acked) expected.set(k, v);
+  for (const [key, value] of expected) {
+    const got = await cluster.client.get(key);
+    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
+  }
+  const where = await placement(cluster, expected);
+  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  t.log(`killed ${source} (n5's source) after ${doneAtKill} partitions; ${expected.size} keys checked`);
+});
