@@ -607,7 +607,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
           encodeInternal({
             node: id,
             uptimeMs: Date.now() - startedAtMs,
-            replicaPartitions: vnodes.size,
+            replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
             backlog: { ...handoff.figures },
             view: health.view(),

@@ -109,6 +109,7 @@ test('format - membership: member status per node, the ring, and every transfer 
     ring: { q: 64, version: 4, nodes: ['n1', 'n2'] },
     transfers: [
       { node: 'n2', partition: 7, state: 'receiving', moved: 120, source: 'n3' },
+      { node: 'n2', partition: 8, state: 'receiving', moved: 0, source: 'n1' },
       { node: 'n3', partition: 9, state: 'giving', moved: 0 },
     ],
   };
@@ -118,9 +119,9 @@ test('format - membership: member status per node, the ring, and every transfer 
   t.is(lineOf(text, 'n2 ').slice(memberColumn).split(/\s{2,}/)[0], 'joining');
   t.is(lineOf(text, 'n3 ').slice(memberColumn).split(/\s{2,}/)[0], 'leaving (out of ring)');
   t.is(lineOf(text, 'ring version'), 'ring version 4: n1, n2');
-  t.is(lineOf(text, 'transfers'), 'transfers in progress (2):');
-  t.true(text.includes('  n2 receiving partition 7 from n3: 120 keys so far'));
-  t.true(text.includes('  n3 giving partition 9: waiting for its new replicas to confirm'));
+  t.is(lineOf(text, 'transfers'), 'transfers in progress (3 partitions):');
+  t.true(text.includes('\n  n2 receiving 2 partitions (now partition 7 from n3; 120 keys of unfinished partitions in)\n'), text);
+  t.true(text.includes('\n  n3 giving 1 partition: waiting for their new replicas to confirm'));
   t.true(formatStatus({ ...withRing, transfers: [] }).includes('transfers: none in progress'));
 });
 

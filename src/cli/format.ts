@@ -93,14 +93,29 @@ function memberCell(m: StatusMember): string {
   return m.inRing === false && m.status !== 'joining' ? `${m.status} (out of ring)` : m.status;
 }
 
-/** One line per partition still moving: who receives it from whom and how far, or who still gives it. */
+/**
+ * One line per node and direction: "n4 receiving 40 partitions (now partition 12 from n1; 120 keys
+ * of unfinished partitions in)",
+ * "n1 giving 14 partitions: waiting for their new replicas to confirm". `--json` has every one.
+ */
 function transferLines(transfers: unknown): string[] {
   if (!Array.isArray(transfers)) return [];
   if (transfers.length === 0) return ['transfers: none in progress'];
-  const lines = transfers.map((x: { node: string; partition: number; state: string; moved?: number; source?: string }) =>
-    x.state === 'receiving'
-      ? `  ${x.node} receiving partition ${x.partition} from ${x.source ?? '?'}: ${x.moved ?? 0} keys so far`
-      : `  ${x.node} giving partition ${x.partition}: waiting for its new replicas to confirm`,
-  );
-  return [`transfers in progress (${transfers.length}):`, ...lines];
+  type T = { node: string; partition: number; state: string; moved?: number; source?: string };
+  const groups = new Map<string, T[]>();
+  for (const x of transfers as T[]) {
+    const id = `${x.node}\0${x.state}`;
+    const list = groups.get(id);
+    if (list) list.push(x);
+    else groups.set(id, [x]);
+  }
+  const lines = [...groups.values()].map((list) => {
+    const { node, state } = list[0]!;
+    const count = `${list.length} partition${list.length === 1 ? '' : 's'}`;
+    if (state !== 'receiving') return `  ${node} giving ${count}: waiting for their new replicas to confirm`;
+    const moved = list.reduce((sum, x) => sum + (x.moved ?? 0), 0);
+    const current = list.find((x) => (x.moved ?? 0) > 0) ?? list[0]!;
+    return `  ${node} receiving ${count} (now partition ${current.partition} from ${current.source ?? '?'}${moved > 0 ? `; ${moved} keys of unfinished partitions in` : ''})`;
+  });
+  return [`transfers in progress (${transfers.length} partitions):`, ...lines];
 }
