@@ -3,7 +3,7 @@
  * the tests and the benchmark harness, so that nothing assumes a server already running.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export const INSTALL_HINT = 'nats-server is not installed. On Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y nats-server (or download it from the NATS project and put it on PATH, or set DKV_NATS_SERVER=/path/to/nats-server)';
@@ -30,7 +30,44 @@ export function ensureNatsServer(say: (line: string) => void = console.error): s
   throw new Error(INSTALL_HINT);
 }
 
-export function freePort(): Promise<number> {
+/**
+ * A loopback port nothing listens on, taken below the kernel's ephemeral range: a port the kernel
+ * handed out for `listen(0)` can be given to some process's outgoing connection before the server
+ * it was meant for binds it (seen as "address already in use" with many processes connecting),
+ * while ports below the range are only ever taken by a listener asking for them.
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const top = Math.max(PORT_FLOOR + 1000, low);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = PORT_FLOOR + Math.floor(Math.random() * (top - PORT_FLOOR));
+    if (await canListen(port)) return port;
+  }
+  return listenAny();
+}
+
+const PORT_FLOOR = 10_000;
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // Not Linux: the usual default.
+  }
+  return [32768, 60999];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function listenAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -69,8 +106,18 @@ export interface NatsServerOptions {
 }
 
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts, opts.port ?? (await freePort()));
+    } catch (err) {
+      // Someone took the port between choosing it and the bind: choose again (only if it was ours to choose).
+      if (opts.port !== undefined || attempt >= 5 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsServerHandle> {
   const bin = ensureNatsServer();
-  const port = opts.port ?? (await freePort());
   const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), ...(opts.args ?? [])], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
