@@ -447,39 +447,41 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }),
   );
 
-  subs.push(
-    nc.subscribe(subjects.antiEntropy(id), {
-      callback: (err, msg) => {
-        if (err) return;
-        const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
-        let req: AeRequest;
-        try {
-          req = decodeInternal<AeRequest>(msg.data);
-          if (!req || !Number.isInteger(req.p) || req.p < 0 || req.p >= settings.q) throw new Error('not an anti-entropy request');
-        } catch (e) {
-          return respond({ error: `undecodable anti-entropy request: ${(e as Error).message}` });
-        }
-        antiEntropy.serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
-      },
-    }),
-  );
-
-  subs.push(
-    nc.subscribe(subjects.transfer(id), {
-      callback: (err, msg) => {
-        if (err) return;
-        const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
-        let req: TransferRequest;
-        try {
-          req = decodeInternal<TransferRequest>(msg.data);
-          if (!req || !Number.isInteger(req.p) || req.p < 0 || req.p >= settings.q || (req.type !== 'page' && req.type !== 'state')) throw new Error('not a transfer request');
-          if (req.type === 'page' && (typeof req.limit !== 'number' || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('bad page request');
-        } catch (e) {
-          return respond({ error: `undecodable transfer request: ${(e as Error).message}` });
-        }
-        transfer.serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
-      },
-    }),
+  /**
+   * A node-to-node request subject whose requests are checked (`check` throws on a malformed one)
+   * and answered by an actor's `serve`; a malformed request gets an error reply, never an actor.
+   */
+  const serveInternal = <T>(subject: string, what: string, check: (req: T) => void, serve: (req: T) => Promise<object>) => {
+    subs.push(
+      nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) return;
+          const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
+          let req: T;
+          try {
+            req = decodeInternal<T>(msg.data);
+            check(req);
+          } catch (e) {
+            return respond({ error: `undecodable ${what} request: ${(e as Error).message}` });
+          }
+          serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
+        },
+      }),
+    );
+  };
+  const checkPartition = (req: { p?: unknown } | null) => {
+    if (!req || !Number.isInteger(req.p) || (req.p as number) < 0 || (req.p as number) >= settings.q) throw new Error(`partition must be an integer in [0, ${settings.q})`);
+  };
+  serveInternal<AeRequest>(subjects.antiEntropy(id), 'anti-entropy', checkPartition, (req) => antiEntropy.serve(req));
+  serveInternal<TransferRequest>(
+    subjects.transfer(id),
+    'transfer',
+    (req) => {
+      checkPartition(req);
+      if (req.type !== 'page' && req.type !== 'state') throw new Error('type must be "page" or "state"');
+      if (req.type === 'page' && (typeof req.limit !== 'number' || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('bad page request');
+    },
+    (req) => transfer.serve(req),
   );
 
   /**

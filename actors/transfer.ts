@@ -159,6 +159,9 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
     // then the vnode goes, then the data.
     deps.setTable(dropped(deps.table(), h.partition));
     deps.dropVnode(h.partition);
+    // entries() lists committed writes only: a write the vnode staged just before it stopped
+    // must be committed first, or it would outlive the partition here.
+    await deps.storage.flush();
     let removed = 0;
     for (const [key] of [...deps.storage.entries(h.partition)]) {
       await deps.storage.remove(h.partition, key);

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { TestCluster } from './harness/cluster.ts';
-import { backgroundWriter, misplaced, placement, sameValue, waitSettled } from './harness/membership.ts';
+import { backgroundWriter, checkData, waitSettled, writeKeys } from './harness/membership.ts';
 import { waitFor } from './harness/wait.ts';
 
 let cluster: TestCluster;
@@ -35,12 +35,7 @@ test.serial('join - membership requests that cannot be carried out are refused w
 });
 
 test.serial('join - two nodes join under writes; nothing acknowledged is lost and every key ends on its N=3 replicas', async (t) => {
-  const expected = new Map<string, string>();
-  for (let i = 0; i < 300; i++) {
-    const key = `before-${i}`;
-    await cluster.client.put(key, `${key}-value`);
-    expected.set(key, `${key}-value`);
-  }
+  const expected = await writeKeys(cluster, 'before', 300);
   const writer = backgroundWriter(cluster, 'during');
   const startedAt = Date.now();
   await Promise.all([cluster.addNode('n4', { join: 'n1' }), cluster.addNode('n5', { join: 'n1' })]);
@@ -53,12 +48,7 @@ test.serial('join - two nodes join under writes; nothing acknowledged is lost an
   t.deepEqual(writer.failures, [], 'no write failed during the joins');
   for (const [k, v] of writer.acked) expected.set(k, v);
 
-  for (const [key, value] of expected) {
-    const got = await cluster.client.get(key);
-    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
-  }
-  const where = await placement(cluster, expected);
-  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  const where = await checkData(t, cluster, settled, expected);
   const share = (id: string) => [...where.values()].filter((on) => on.includes(id)).length;
   // Each of five nodes replicates about 3/5 of the keys; the newcomers hold theirs.
   for (const id of ['n4', 'n5']) t.true(share(id) > expected.size * 0.3, `${id} holds ${share(id)} of ${expected.size} keys`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { LmdbStorage } from '../src/storage/lmdb.ts';
 import { TestCluster } from './harness/cluster.ts';
-import { backgroundWriter, misplaced, placement, sameValue, waitSettled } from './harness/membership.ts';
+import { backgroundWriter, checkData, waitSettled, writeKeys } from './harness/membership.ts';
 import { waitFor } from './harness/wait.ts';
 
 let cluster: TestCluster;
@@ -23,12 +23,7 @@ test.after.always(async () => {
 });
 
 test.serial('leave - a node leaves under writes: it hands everything over, exits, and every key keeps 3 replicas', async (t) => {
-  const expected = new Map<string, string>();
-  for (let i = 0; i < 300; i++) {
-    const key = `before-${i}`;
-    await cluster.client.put(key, `${key}-value`);
-    expected.set(key, `${key}-value`);
-  }
+  const expected = await writeKeys(cluster, 'before', 300);
   const leaver = cluster.node('n4');
   const writer = backgroundWriter(cluster, 'during');
   await waitFor('writes before the leave', () => writer.acked.size >= 20, { timeoutMs: 30_000 });
@@ -58,11 +53,6 @@ test.serial('leave - a node leaves under writes: it hands everything over, exits
   const n4 = settled.members.find((m: any) => m.node === 'n4');
   t.true(n4 === undefined || n4.status === 'exiting' || n4.status === 'removed', `n4 is ${n4?.status}`);
 
-  for (const [key, value] of expected) {
-    const got = await cluster.client.get(key, { r: 3 });
-    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
-  }
-  const where = await placement(cluster, expected);
-  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas, the three remaining nodes');
+  await checkData(t, cluster, settled, expected, { r: 3 });
   t.log(`${expected.size} keys (${writer.acked.size} written during the leave); ${handedOff.length} partitions handed off by n4`);
 });

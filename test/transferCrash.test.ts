@@ -7,7 +7,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestCluster } from './harness/cluster.ts';
-import { backgroundWriter, misplaced, placement, sameValue, waitSettled } from './harness/membership.ts';
+import { backgroundWriter, checkData, waitSettled, writeKeys } from './harness/membership.ts';
 import { waitFor } from './harness/wait.ts';
 
 let cluster: TestCluster;
@@ -30,12 +30,7 @@ function tableOf(id: string): Array<{ partition: number; state: string; cursor: 
 }
 
 test.serial('transfer - a node SIGKILLed while receiving a partition resumes from its cursor after a restart; nothing is lost', async (t) => {
-  const expected = new Map<string, string>();
-  for (let i = 0; i < 600; i++) {
-    const key = `k-${i}`;
-    await cluster.client.put(key, `${key}-value`);
-    expected.set(key, `${key}-value`);
-  }
+  const expected = await writeKeys(cluster, 'k', 600);
   const writer = backgroundWriter(cluster, 'during');
   // Slow, small pages so that the kill lands inside a partition.
   const joiner = await cluster.addNode('n4', { join: 'n1', extraArgs: ['--transfer-keys-per-s', '30', '--transfer-page-keys', '3'] });
@@ -64,23 +59,13 @@ test.serial('transfer - a node SIGKILLed while receiving a partition resumes fro
   t.deepEqual(writer.failures, [], 'no write failed while n4 came and went');
   for (const [k, v] of writer.acked) expected.set(k, v);
 
-  for (const [key, value] of expected) {
-    const got = await cluster.client.get(key);
-    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
-  }
-  const where = await placement(cluster, expected);
-  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  const where = await checkData(t, cluster, settled, expected);
   t.true([...where.values()].filter((on) => on.includes('n4')).length > expected.size * 0.5, 'n4 holds its share');
   t.log(`${expected.size} keys, ${writer.acked.size} written during the transfer`);
 });
 
 test.serial('transfer - the node partitions are pulled from is SIGKILLed mid-transfer: the receiver goes on from another replica, nothing is lost', async (t) => {
-  const expected = new Map<string, string>();
-  for (let i = 0; i < 300; i++) {
-    const key = `src-${i}`;
-    await cluster.client.put(key, `${key}-value`);
-    expected.set(key, `${key}-value`);
-  }
+  const expected = await writeKeys(cluster, 'src', 300);
   const writer = backgroundWriter(cluster, 'during-source-crash');
   const joiner = await cluster.addNode('n5', { join: 'n2', extraArgs: ['--transfer-keys-per-s', '600', '--transfer-page-keys', '10'] });
   const source = await waitFor(
@@ -98,11 +83,6 @@ test.serial('transfer - the node partitions are pulled from is SIGKILLed mid-tra
   await victim.start();
   const settled = await waitSettled(cluster, ['n1', 'n2', 'n3', 'n4', 'n5'], { timeoutMs: 90_000 });
   for (const [k, v] of writer.acked) expected.set(k, v);
-  for (const [key, value] of expected) {
-    const got = await cluster.client.get(key);
-    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
-  }
-  const where = await placement(cluster, expected);
-  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  await checkData(t, cluster, settled, expected);
   t.log(`killed ${source} (n5's source) after ${doneAtKill} partitions; ${expected.size} keys checked`);
 });

@@ -1,4 +1,5 @@
 /** Checks shared by the membership tests: the cluster's settled state, seen through `status` and `peek`. */
+import type { ExecutionContext } from 'ava';
 import { DkvClient } from '../../src/client.ts';
 import { Ring } from '../../src/ring.ts';
 import type { TestCluster } from './cluster.ts';
@@ -100,4 +101,29 @@ export function backgroundWriter(cluster: TestCluster, prefix: string): { acked:
  */
 export function sameValue(values: readonly string[], value: string): boolean {
   return values.length > 0 && values.every((v) => v === value);
+}
+
+/** Writes `count` keys `<prefix>-<i>` one by one; returns what each should hold. */
+export async function writeKeys(cluster: TestCluster, prefix: string, count: number): Promise<Map<string, string>> {
+  const expected = new Map<string, string>();
+  for (let i = 0; i < count; i++) {
+    const key = `${prefix}-${i}`;
+    await cluster.client.put(key, `${key}-value`);
+    expected.set(key, `${key}-value`);
+  }
+  return expected;
+}
+
+/**
+ * Every key reads back its value (default quorum), and sits on exactly the N=3 replicas the
+ * settled ring names, on no other node. Returns where each key is, for further checks.
+ */
+export async function checkData(t: ExecutionContext, cluster: TestCluster, settled: any, expected: ReadonlyMap<string, string>, opts: { r?: number } = {}): Promise<Map<string, string[]>> {
+  for (const [key, value] of expected) {
+    const got = await cluster.client.get(key, opts.r !== undefined ? { r: opts.r } : {});
+    t.true(sameValue(got.values, value), `${key}: ${JSON.stringify(got.values)}`);
+  }
+  const where = await placement(cluster, expected);
+  t.deepEqual(misplaced(settled, where), [], 'every key on exactly its 3 replicas');
+  return where;
 }
