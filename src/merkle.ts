@@ -3,17 +3,16 @@
  * to date incrementally on every write, so that an exchange never rebuilds anything.
  *
  * Shape: a root, then FANOUT children per node, DEPTH levels below the root; the last level has
- * LEAVES buckets. A key falls in the bucket named by bits of its MD5 that the partition number
- * does not use, so a partition's keys spread over every bucket. A node's hash is the XOR of the
+ * LEAVES buckets. A key's bucket comes from a hash independent of the MD5 bits that name its
+ * partition, so a partition's keys spread over every bucket. A node's hash is the XOR of the
  * hashes of all (key, version set) pairs below it: XOR makes an update O(DEPTH) (remove the old
  * pair's hash, add the new one's, on the path to the root) and the tree independent of the order
  * keys were added in, so an incremental tree and a rebuilt one are equal by construction.
- * Hashes are 64 bits (two 32-bit halves) of an MD5 of the key and the dots of its version set.
+ * Hashes are 64 bits (two 32-bit halves) of the key and the dots of its version set.
  *
  * Pure: no I/O. The exchange (`diffKeys`) is written against an interface so that the actor
  * plugs in NATS for the remote side and the tests plug in a direct call (and count bytes).
  */
-import { createHash } from 'node:crypto';
 
 export const MERKLE_FANOUT = 16;
 export const MERKLE_DEPTH = 3;
@@ -24,10 +23,13 @@ const FANOUT_BITS = 4;
 export type Hash = readonly [number, number];
 export const EMPTY_HASH: Hash = [0, 0];
 
-/** The bucket (leaf index) of a key: MD5 bits 16..27, below the 12 at most that partitionOf uses. */
+/**
+ * The bucket (leaf index) of a key: 12 bits of a fast 64-bit string hash. Buckets only need an
+ * even spread that every node computes alike, not MD5: the ring already spends one MD5 per
+ * request on the partition, and a second one per replica write showed in profiles.
+ */
 export function bucketOf(key: string): number {
-  const d = createHash('md5').update(key, 'utf8').digest();
-  return ((d[2]! << 4) | (d[3]! >> 4)) & (MERKLE_LEAVES - 1);
+  return hash64(key)[1] & (MERKLE_LEAVES - 1);
 }
 
 /**
@@ -40,8 +42,25 @@ export function keyHash(key: string, versions: DottedVersions | undefined): Hash
   if (versions === undefined) return EMPTY_HASH;
   let text = `${key}\0${versions.a.length}`;
   for (const e of versions.e) text += `\0${e[0]}\0${e[1]}\0${e[2].length}`;
-  const d = createHash('md5').update(text, 'utf8').digest();
-  return [d.readUInt32BE(0), d.readUInt32BE(4)];
+  return hash64(text);
+}
+
+/**
+ * A 64-bit non-cryptographic hash of a string's UTF-16 code units (two 32-bit lanes mixed with
+ * multiply-xorshift, after cyrb53). Nobody chooses keys to collide trees: a collision only hides
+ * a difference until either version changes again.
+ */
+export function hash64(text: string): Hash {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
 }
 
 /** The shape of a dvvset clock that keyHash reads (src/dvvset.ts `Clock`). */

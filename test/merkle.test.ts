@@ -1,7 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { encodeInternal } from '../src/codec.ts';
-import { bucketOf, diffKeys, keyHash, MERKLE_LEAVES, MerkleTree, type DottedVersions, type Hash, type TreeSide } from '../src/merkle.ts';
+import { bucketOf, diffKeys, hash64, keyHash, MERKLE_LEAVES, MerkleTree, type DottedVersions, type Hash, type TreeSide } from '../src/merkle.ts';
+import { partitionOf } from '../src/ring.ts';
 
 /** A version set with one dot: enough to tell versions apart, as the vnode's clocks do. */
 const version = (actor: string, counter: number): DottedVersions => ({ e: [[actor, counter, [new Uint8Array([counter])], 0]], a: [] });
@@ -102,11 +103,17 @@ test('merkle - the cost grows with the difference, not with the data: figures fo
   t.log(`${keys} keys per replica: agreeing replicas ${agreeing.bytes} bytes in ${agreeing.messages / 2} round trip; one differing key ${oneKey.bytes} bytes in ${oneKey.messages / 2} round trips (remote side's requests and replies, msgpack)`);
 });
 
-test('merkle - buckets use MD5 bits the partition number does not, so one partition spreads over all of them', (t) => {
+test('merkle - the keys of one partition spread over all buckets; a missing key hashes to nothing', (t) => {
   const seen = new Set<number>();
-  // Keys of one partition at Q=4096 share the top 12 bits; their buckets must still vary.
-  for (let i = 0; i < 20_000; i++) seen.add(bucketOf(`k${i}`));
-  t.true(seen.size > MERKLE_LEAVES * 0.95, `${seen.size} buckets used`);
+  let inPartition = 0;
+  for (let i = 0; inPartition < 20_000; i++) {
+    const key = `k${i}`;
+    if (partitionOf(key, 16) !== 5) continue;
+    inPartition++;
+    seen.add(bucketOf(key));
+  }
+  t.true(seen.size > MERKLE_LEAVES * 0.95, `${seen.size} buckets used by 20,000 keys of one partition`);
   t.throws(() => new MerkleTree().hash(4, 0), { instanceOf: RangeError });
   t.deepEqual(keyHash('k', undefined), [0, 0]);
+  t.notDeepEqual(hash64('ab'), hash64('ba'));
 });
