@@ -130,6 +130,8 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
       case 'clocks':
         if (!Array.isArray(req.keys) || req.keys.length > AE_BUCKETS_PER_EXCHANGE * 1024 || !req.keys.every((k) => typeof k === 'string')) return { error: 'bad clocks request' };
         return { clocks: req.keys.map((k) => [k, storage.get(req.p, k) ?? null]) };
+      default:
+        return { error: `unknown anti-entropy request type ${JSON.stringify((req as { type?: unknown }).type)}` };
     }
   };
 
@@ -184,9 +186,10 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     const repaired = await mergeLocal(p, incoming);
     // And the other way: what this node has, the peer merges (a replica write, like any other).
     let pushed = 0;
+    const theirsByKey = new Map(theirs);
     for (const key of keys) {
       const mine = storage.get(p, key);
-      const other = theirs.find((e) => e[0] === key)?.[1] ?? null;
+      const other = theirsByKey.get(key) ?? null;
       if (mine === undefined || (other !== null && equal(mine, other))) continue;
       const op = { op: 'replicate' as const, p, k: key, c: mine };
       figures.bytesSent += encodeInternal(op).length;

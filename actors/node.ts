@@ -479,7 +479,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     (req) => {
       checkPartition(req);
       if (req.type !== 'page' && req.type !== 'state') throw new Error('type must be "page" or "state"');
-      if (req.type === 'page' && (typeof req.limit !== 'number' || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('bad page request');
+      if (req.type === 'page' && (!Number.isInteger(req.limit) || req.limit < 1 || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('a page needs an integer limit >= 1 and a string cursor');
     },
     (req) => transfer.serve(req),
   );
