@@ -153,8 +153,14 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
     figures.gossipSent++;
     deps.nc.request(deps.subjects.membership(peer), encodeInternal(body), { timeout: GOSSIP_TIMEOUT_MS }).then(
       (reply) => {
-        const answer = decodeInternal<{ view?: unknown; error?: unknown }>(reply.data);
-        if (answer.view !== undefined) nact.dispatch(ref, { type: 'merge', view: answer.view, from: peer });
+        let answer: { view?: unknown } | null;
+        try {
+          answer = decodeInternal<{ view?: unknown } | null>(reply.data);
+        } catch {
+          figures.gossipFailed++; // an undecodable answer: a throw here would be an unhandled rejection
+          return;
+        }
+        if (answer?.view !== undefined) nact.dispatch(ref, { type: 'merge', view: answer.view, from: peer });
       },
       () => void figures.gossipFailed++,
     );
