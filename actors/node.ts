@@ -286,7 +286,13 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     const planned = plan(
       table,
       replicas,
-      (p) => (previous ? previous.replicas(p, settings.n).filter((x) => x !== id) : []),
+      (p) => {
+        // The former replicas, the ones that stop replicating it first: pulling from them takes
+        // the load off the nodes that keep serving the partition.
+        const before = previous ? previous.replicas(p, settings.n).filter((x) => x !== id) : [];
+        const now = current.replicas(p, settings.n);
+        return [...before.filter((x) => !now.includes(x)), ...before.filter((x) => now.includes(x))];
+      },
       (p) => current.preferenceList(p).filter((x) => x !== id),
       fresh,
     );

@@ -64,15 +64,21 @@ test.serial('transfer - a node SIGKILLed while receiving a partition resumes fro
   t.log(`${expected.size} keys, ${writer.acked.size} written during the transfer`);
 });
 
-test.serial('transfer - the node partitions are pulled from is SIGKILLed mid-transfer: the receiver goes on from another replica, nothing is lost', async (t) => {
+test.serial('transfer - the giving node a partition is pulled from is SIGKILLed mid-transfer: the receiver goes on from another replica, nothing is lost', async (t) => {
   const expected = await writeKeys(cluster, 'src', 300);
   const writer = backgroundWriter(cluster, 'during-source-crash');
   const joiner = await cluster.addNode('n5', { join: 'n2', extraArgs: ['--transfer-keys-per-s', '600', '--transfer-page-keys', '10'] });
-  const source = await waitFor(
+  const { source, giving } = await waitFor(
     'n5 pulling a partition',
-    async () => (await cluster.client.status()).transfers.find((x: any) => x.node === 'n5' && x.state === 'receiving' && x.moved > 0)?.source,
+    async () => {
+      const transfers = (await cluster.client.status()).transfers;
+      const pulled = transfers.find((x: any) => x.node === 'n5' && x.state === 'receiving' && x.moved > 0);
+      return pulled && { source: pulled.source as string, giving: transfers.some((x: any) => x.node === pulled.source && x.state === 'giving' && x.partition === pulled.partition) };
+    },
     { timeoutMs: 60_000, intervalMs: 20 },
   );
+  // Sources are the former replicas that give the partition up, first.
+  t.true(giving, `${source} gives up the partition n5 pulls from it`);
   const doneAtKill = joiner.logs.filter((l) => l.event === 'transfer-complete').length;
   const victim = cluster.node(source);
   await victim.kill('SIGKILL');
