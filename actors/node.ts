@@ -17,7 +17,7 @@ import { isClock } from '../src/dvvset.ts';
 import { ownedCounts, Ring } from '../src/ring.ts';
 import { mergeReplica } from '../src/replica.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
-import { isPartitionTable, plan, type PartitionTable } from '../src/partitionTable.ts';
+import { isPartitionTable, plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
@@ -140,14 +140,20 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   let table: PartitionTable = loadTable(tableFile, settings.q);
   // No table on disk: partitions of a static first ring start complete (nobody has data yet).
   let fresh = table.length === 0 && start.kind === 'members';
+  /** The table by partition, for the per-operation lookups (read-through). */
+  const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
+  let receiving = receivingOf(table);
   const setTable = (next: PartitionTable) => {
     if (next === table) return;
     table = next;
+    receiving = receivingOf(table);
     mkdirSync(opts.dataDir, { recursive: true });
     writeFileSync(`${tableFile}.tmp`, JSON.stringify(table));
     renameSync(`${tableFile}.tmp`, tableFile);
   };
-  const viewMembers = () => (view ? view.members.filter((m) => m.status !== 'removed').map((m) => m.node) : []);
+  /** Members of the view not removed; recomputed once per view, read on every replica write. */
+  let members: readonly string[] = [];
+  const viewMembers = () => members;
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
@@ -196,8 +202,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * so that a key written before the transfer is never reported missing by its new replica.
    */
   const readThrough = (p: number, key: string, local: StoredClock | null, reply: (r: ReplicaResult) => void): boolean => {
-    const h = table.find((e) => e.partition === p);
-    if (h?.state !== 'receiving') return false;
+    const h = receiving.get(p);
+    if (h === undefined) return false;
     const source = h.sources.find((s) => s !== id && health.isUp(s));
     if (source === undefined) return false;
     outbox.call(subjects.replica(source), { op: 'read', p, k: key }, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
@@ -275,6 +281,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   /** A new view: the ring, the peers to watch, and the partitions to receive or give away. */
   const onView = (next: View) => {
     view = next;
+    members = next.members.filter((m) => m.status !== 'removed').map((m) => m.node);
     const previous = ring;
     if (ring === undefined || ringVersion !== next.ring.version || ring.assignment.join() !== next.ring.assignment.join()) {
       ring = new Ring(next.ring.assignment);
