@@ -1,6 +1,7 @@
 /**
  * membership: one per node. Holds this node's membership view (src/membership.ts), gossips it to
- * one random peer per round (push-pull: the peer merges and answers with its merged view),
+ * one random peer per round, and to a configured seed when that peer was none (push-pull: the
+ * peer merges and answers with its merged view),
  * persists it so a restart resumes it, applies explicit changes (join, leave) and tells the node
  * when the view changed. Every node runs the same rules on the same converging view: the claimant
  * (lowest valid member) commits staged joins and leaves; a joiner marks itself valid once it holds
@@ -109,6 +110,8 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
   const figures: MembershipFigures = { rounds: 0, changedAtRound: 0, ringChangedAtRound: 0, ringVersion: -1, gossipSent: 0, gossipReceived: 0, gossipFailed: 0 };
   let current: View | undefined;
   let exited = false;
+  /** The nodes named in this node's configuration (its member list, or the seed it joins through). */
+  const configuredSeeds: readonly string[] = (deps.start.kind === 'members' ? deps.start.members : deps.start.kind === 'join' ? [deps.start.seed] : []).filter((x) => x !== nodeId);
 
   const persist = (view: View) => {
     mkdirSync(deps.dataDir, { recursive: true });
@@ -207,8 +210,14 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
         const after = adopt(before, duties(before), 'duties');
         afterChange(before, after);
         const peers = peersOf(after);
-        if (peers.length > 0) send(peers[Math.floor(Math.random() * peers.length)]!, { type: 'gossip', view: after });
-        else if (deps.start.kind === 'join' && memberOf(after, nodeId) === undefined) send(deps.start.seed, { type: 'join', node: nodeId });
+        if (peers.length > 0) {
+          const peer = peers[Math.floor(Math.random() * peers.length)]!;
+          send(peer, { type: 'gossip', view: after });
+          // Cassandra's rule: a round that did not reach a seed also tells one, so every node's
+          // view meets the seeds' often and no group of nodes can drift apart logically.
+          const seeds = configuredSeeds.filter((x) => peers.includes(x));
+          if (seeds.length > 0 && !seeds.includes(peer)) send(seeds[Math.floor(Math.random() * seeds.length)]!, { type: 'gossip', view: after });
+        } else if (deps.start.kind === 'join' && memberOf(after, nodeId) === undefined) send(deps.start.seed, { type: 'join', node: nodeId });
         return { view: after };
       }
       case 'merge': {
