@@ -27,7 +27,8 @@ const ROUTE_BACK_MS_MAX = 3_000;
 const NO_RESPONDERS_MS_MAX = 1_000;
 
 async function client(url: string): Promise<NatsConnection> {
-  return connect({ servers: url, ignoreClusterUpdates: true, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+  // waitOnFirstConnect: a first dial that fails (a reset under load) is retried like a reconnect.
+  return connect({ servers: url, ignoreClusterUpdates: true, maxReconnectAttempts: -1, reconnectTimeWait: 50, waitOnFirstConnect: true });
 }
 
 function collectInto(got: string[]): (err: Error | null, msg: Msg) => void {

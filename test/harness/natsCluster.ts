@@ -174,6 +174,7 @@ export class NatsPair {
         ignoreClusterUpdates: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 50,
+        waitOnFirstConnect: true,
       });
       nc.subscribe(`${PROBE_PREFIX}.${side}`, {
         callback: (_err, msg) => {
