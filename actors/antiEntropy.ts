@@ -23,13 +23,13 @@ import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { equal } from '../src/dvvset.ts';
 import { bucketOf, diffKeys, keyHash, MERKLE_DEPTH, MERKLE_LEAVES, type Hash, type TreeSide } from '../src/merkle.ts';
 import type { PartitionTable } from '../src/partitionTable.ts';
-import type { StoredClock } from '../src/replica.ts';
+import { isTombstone, lastEventMs, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import type { Subjects } from '../src/subjects.ts';
 import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
-import type { ReplicaResult, TreeHolder, VnodeOp } from './vnode.ts';
+import { mergeAll, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
 
 export const AE_INTERVAL_MS = 1000;
 export const AE_KEYS_PER_SECOND = 2000;
@@ -145,23 +145,10 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     return answer;
   };
 
-  const mergeLocal = (p: number, clocks: Array<[string, StoredClock]>): Promise<number> =>
-    new Promise((resolve) => {
-      const vnode = deps.vnode(p);
-      if (!vnode || clocks.length === 0) return resolve(0);
-      let pending = clocks.length;
-      let ok = 0;
-      const ops: VnodeOp[] = clocks.map(([key, clock]) => ({
-        type: 'replicate',
-        key,
-        clock,
-        reply: (r: ReplicaResult) => {
-          if (r.ok) ok++;
-          if (--pending === 0) resolve(ok);
-        },
-      }));
-      nact.dispatch(vnode, { type: 'many', ops });
-    });
+  const mergeLocal = async (p: number, clocks: Array<[string, StoredClock]>): Promise<number> => {
+    const vnode = deps.vnode(p);
+    return vnode ? (await mergeAll(vnode, clocks)).ok : 0;
+  };
 
   const exchange = async (p: number, peer: string, holder: TreeHolder): Promise<void> => {
     const sentBefore = figures.bytesSent + figures.bytesReceived;
@@ -231,7 +218,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     let scanned = 0;
     for (const [key, clock] of storage.entries(p)) {
       if (++scanned > REAP_SCAN_KEYS_MAX || candidates.length >= REAP_BATCH_MAX) break;
-      if (isTombstone(clock) && newest(clock) + grace <= now) candidates.push([key, clock]);
+      if (isTombstone(clock) && lastEventMs(clock) + grace <= now) candidates.push([key, clock]);
     }
     if (candidates.length === 0) return;
     const others = replicas.filter((r) => r !== nodeId);
@@ -285,16 +272,9 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
   };
 
   const ref = nact.spawn(parent, behaviour, 'anti-entropy', { initialState: null, onCrash: restartWithIntensity(log, {}) });
-  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), deps.intervalMs ?? AE_INTERVAL_MS);
-  timer.unref();
+  // An interval of 0 turns the exchanges off; this node still answers its peers' (serve).
+  const intervalMs = deps.intervalMs ?? AE_INTERVAL_MS;
+  const timer = intervalMs > 0 ? setInterval(() => nact.dispatch(ref, { type: 'tick' }), intervalMs) : undefined;
+  timer?.unref();
   return { ref, figures, serve, stop: () => clearInterval(timer) };
-}
-
-function isTombstone(clock: StoredClock): boolean {
-  return clock.a.length === 0 && clock.e.length > 0 && clock.e.every((e) => e[2].every((v) => v === null));
-}
-
-/** When the newest event in the version set happened here (entry timestamps). */
-function newest(clock: StoredClock): number {
-  return Math.max(0, ...clock.e.map((e) => e[3]));
 }

@@ -11,7 +11,8 @@
  * view, so a reset loses at most a change not yet gossiped, which the requester retries.
  */
 import nact from 'nact';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -113,17 +114,11 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
   /** The nodes named in this node's configuration (its member list, or the seed it joins through). */
   const configuredSeeds: readonly string[] = (deps.start.kind === 'members' ? deps.start.members : deps.start.kind === 'join' ? [deps.start.seed] : []).filter((x) => x !== nodeId);
 
-  const persist = (view: View) => {
-    mkdirSync(deps.dataDir, { recursive: true });
-    const file = join(deps.dataDir, VIEW_FILE);
-    writeFileSync(`${file}.tmp`, JSON.stringify(view));
-    renameSync(`${file}.tmp`, file);
-  };
 
   /** Every view change goes through here: persisted before anyone acts on it. */
   const adopt = (before: View | undefined, after: View, why: string): View => {
     if (before !== undefined && (before === after || equalViews(before, after))) return before;
-    persist(after);
+    writeJsonAtomic(join(deps.dataDir, VIEW_FILE), after);
     current = after;
     figures.changedAtRound = figures.rounds;
     if (after.ring.version !== figures.ringVersion) {

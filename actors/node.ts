@@ -18,7 +18,8 @@ import { ownedCounts, Ring } from '../src/ring.ts';
 import { mergeReplica } from '../src/replica.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
 import { isPartitionTable, plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
-import { readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
 import { spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
@@ -61,9 +62,7 @@ function storeIdentity(storeDir: string | undefined, id: string): string {
     // No identity yet: a new store.
   }
   const actorId = fresh();
-  mkdirSync(storeDir, { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify({ actorId, createdAt: new Date().toISOString() }));
-  renameSync(`${file}.tmp`, file);
+  writeJsonAtomic(file, { actorId, createdAt: new Date().toISOString() });
   return actorId;
 }
 
@@ -134,7 +133,6 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const subjects = subjectsFor(settings.cluster);
   // The ring follows the membership view (actors/membership.ts); undefined until this node is in one.
   let ring: Ring | undefined;
-  let view: View | undefined;
   let ringVersion = -1;
   const tableFile = join(opts.dataDir, 'partitions.json');
   let table: PartitionTable = loadTable(tableFile, settings.q);
@@ -147,13 +145,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     if (next === table) return;
     table = next;
     receiving = receivingOf(table);
-    mkdirSync(opts.dataDir, { recursive: true });
-    writeFileSync(`${tableFile}.tmp`, JSON.stringify(table));
-    renameSync(`${tableFile}.tmp`, tableFile);
+    writeJsonAtomic(tableFile, table);
   };
   /** Members of the view not removed; recomputed once per view, read on every replica write. */
   let members: readonly string[] = [];
-  const viewMembers = () => members;
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
@@ -276,18 +271,16 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     vnode: (p) => vnodes.get(p),
     tree: (p) => trees.get(p),
   });
-  if (opts.aeIntervalMs === 0) antiEntropy.stop();
 
   /** A new view: the ring, the peers to watch, and the partitions to receive or give away. */
   const onView = (next: View) => {
-    view = next;
     members = next.members.filter((m) => m.status !== 'removed').map((m) => m.node);
     const previous = ring;
     if (ring === undefined || ringVersion !== next.ring.version || ring.assignment.join() !== next.ring.assignment.join()) {
       ring = new Ring(next.ring.assignment);
     }
     ringVersion = next.ring.version;
-    health.setPeers(viewMembers());
+    health.setPeers(members);
     const current = ring;
     const replicas = next.ring.nodes.includes(id) ? current.replicaPartitions(id, settings.n) : [];
     const planned = plan(
@@ -339,6 +332,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     onExited: () => (opts.onLeft ?? (() => {}))(),
   });
 
+  const selfStatus = () => {
+    const v = membership.view();
+    return v ? memberOf(v, id)?.status : undefined;
+  };
+
   /** `dkv join` / `dkv leave`: checked here, staged by the membership actor, committed by the claimant. */
   const admin = async (kind: 'join' | 'leave', node: string): Promise<object> => {
     if (!isValidName(node)) throw new DkvError('bad_request', `node name ${JSON.stringify(node)} must be 1..64 characters of A-Z a-z 0-9 _ -`);
@@ -364,7 +362,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     const current = ring;
     if (!v || !current) throw new DkvError('unavailable', `${id} is not in a cluster yet`);
     const views = await Promise.all(
-      viewMembers().map(async (m) => {
+      members.map(async (m) => {
         try {
           const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: STATS_TIMEOUT_MS });
           return { ...decodeInternal<object>(reply.data), state: 'up' };
@@ -529,8 +527,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
     }
     // A peer's clock is checked like client input: a malformed one must not reach storage.
-    const known = viewMembers();
-    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && known.includes(o) && o !== id) : [];
+    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && members.includes(o) && o !== id) : [];
     if (op.op !== 'replicate' || !isClock(op.c, isStoredValue)) {
       reply({ ok: false, error: 'malformed replica operation' });
       return undefined;
@@ -629,7 +626,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             nats: natsFigures,
             requests: { ...counters, expired: expiredRequests },
             outbox: outbox.stats,
-            membership: { ...membership.figures, status: view ? memberOf(view, id)?.status : undefined },
+            membership: { ...membership.figures, status: selfStatus() },
             transfer: transfer.figures,
             antiEntropy: antiEntropy.figures,
             actorId,
@@ -669,7 +666,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   }
   await nc.flush();
   log.info(
-    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members: viewMembers(), replicaPartitions: vnodes.size, storage: storage.kind, settings },
+    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, settings },
     ring ? `node ${id} serving` : start.kind === 'join' ? `node ${id} asking ${start.seed} to join` : `node ${id} waiting to be joined (dkv join ${id})`,
   );
 

@@ -25,7 +25,7 @@ import type { Ring } from '../src/ring.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { restartWithIntensity } from './supervision.ts';
-import type { ReplicaResult, VnodeOp } from './vnode.ts';
+import { mergeAll } from './vnode.ts';
 
 export const TRANSFER_KEYS_PER_SECOND = 5000;
 /** Keys per page: a page of 100-byte values is some tens of kilobytes on the wire. */
@@ -82,24 +82,12 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
     return decodeInternal<TransferReply>(reply.data);
   };
 
-  const mergePage = (p: number, entries: Array<[string, StoredClock]>): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const vnode = deps.vnode(p);
-      if (!vnode) return reject(new Error(`no vnode for partition ${p}`));
-      let outstanding = entries.length;
-      if (outstanding === 0) return resolve();
-      let failed: string | undefined;
-      const ops: VnodeOp[] = entries.map(([key, clock]) => ({
-        type: 'replicate',
-        key,
-        clock,
-        reply: (r: ReplicaResult) => {
-          if (!r.ok) failed ??= r.error;
-          if (--outstanding === 0) (failed ? reject(new Error(failed)) : resolve());
-        },
-      }));
-      nact.dispatch(vnode, { type: 'many', ops });
-    });
+  const mergePage = async (p: number, entries: Array<[string, StoredClock]>): Promise<void> => {
+    const vnode = deps.vnode(p);
+    if (!vnode) throw new Error(`no vnode for partition ${p}`);
+    const { error } = await mergeAll(vnode, entries);
+    if (error !== undefined) throw new Error(error);
+  };
 
   const pull = async (h: Held): Promise<void> => {
     if (!startedAt.has(h.partition)) startedAt.set(h.partition, Date.now());

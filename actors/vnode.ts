@@ -10,7 +10,7 @@
 import nact from 'nact';
 import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
-import { coordinateWrite, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
+import { coordinateWrite, isTombstone, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
 import { equal } from '../src/dvvset.ts';
 import { bucketOf, EMPTY_HASH, keyHash, MerkleTree } from '../src/merkle.ts';
 import { compareCodePoints } from '../src/storage/memory.ts';
@@ -81,6 +81,30 @@ export interface VnodeDeps {
   readonly tree: TreeHolder;
 }
 
+/**
+ * Merges version sets into a vnode in one mailbox turn (a transfer page, anti-entropy's repairs);
+ * resolves once every write has settled, with how many succeeded and the first failure.
+ */
+export function mergeAll(vnode: any, entries: ReadonlyArray<readonly [string, StoredClock]>): Promise<{ ok: number; error?: string }> {
+  return new Promise((resolve) => {
+    let pending = entries.length;
+    let ok = 0;
+    let error: string | undefined;
+    if (pending === 0) return resolve({ ok });
+    const ops: VnodeOp[] = entries.map(([key, clock]) => ({
+      type: 'replicate',
+      key,
+      clock,
+      reply: (r: ReplicaResult) => {
+        if (r.ok) ok++;
+        else error ??= r.error;
+        if (--pending === 0) resolve(error === undefined ? { ok } : { ok, error });
+      },
+    }));
+    nact.dispatch(vnode, { type: 'many', ops });
+  });
+}
+
 /** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
 export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg | BuildMsg> {
   return restartWithIntensity<VnodeMsg | BuildMsg>(log, {
@@ -96,10 +120,6 @@ export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg | BuildMsg> {
 
 interface VnodeState {
   readonly partition: number;
-}
-
-function isTombstone(clock: StoredClock): boolean {
-  return clock.a.length === 0 && clock.e.every((e) => e[2].every((v) => v === null));
 }
 
 export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any {

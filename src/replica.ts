@@ -45,6 +45,16 @@ export function mergeReplica(current: StoredClock | undefined, incoming: StoredC
   return current === undefined ? incoming : sync(current, incoming);
 }
 
+/** A version set whose every value is a delete (and that has one at all). */
+export function isTombstone(clock: StoredClock): boolean {
+  return clock.a.length === 0 && clock.e.length > 0 && clock.e.every((e) => e[2].every((v) => v === null));
+}
+
+/** When this replica last saw an event of the version set (its entries' timestamps), in ms. */
+export function lastEventMs(clock: StoredClock): number {
+  return Math.max(0, ...clock.e.map((e) => e[3]));
+}
+
 export function reconcile(clocks: readonly StoredClock[]): StoredClock {
   return clocks.reduce<StoredClock>((acc, c) => sync(acc, c), emptyClock<StoredValue>());
 }
