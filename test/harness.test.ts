@@ -12,7 +12,7 @@
  *   After a restart of B likewise (about 1 s); after a restart of A about 0.3 s, since A dials
  *   its route as soon as it starts.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import net from 'node:net';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../src/cli/natsServer.ts';
@@ -29,6 +29,18 @@ const NO_RESPONDERS_MS_MAX = 1_000;
 async function client(url: string): Promise<NatsConnection> {
   // waitOnFirstConnect: a first dial that fails (a reset under load) is retried like a reconnect.
   return connect({ servers: url, ignoreClusterUpdates: true, maxReconnectAttempts: -1, reconnectTimeWait: 50, waitOnFirstConnect: true });
+}
+
+/** A routed two-server pair with one client on each side, stopped when the test ends. */
+async function routedPair(t: ExecutionContext): Promise<{ pair: NatsPair; a: NatsConnection; b: NatsConnection }> {
+  const pair = await NatsPair.start();
+  const [a, b] = [await client(pair.urlA), await client(pair.urlB)];
+  t.teardown(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await pair.stop();
+  });
+  await pair.waitRouted();
+  return { pair, a, b };
 }
 
 function collectInto(got: string[]): (err: Error | null, msg: Msg) => void {
@@ -59,13 +71,7 @@ async function crosses(from: NatsConnection, to: NatsConnection, subject: string
 }
 
 test('nats pair - messages cross A and B when routed, and the only route runs through the proxy', async (t) => {
-  const pair = await NatsPair.start();
-  const [a, b] = [await client(pair.urlA), await client(pair.urlB)];
-  t.teardown(async () => {
-    await Promise.all([a.close(), b.close()]);
-    await pair.stop();
-  });
-  await pair.waitRouted();
+  const { pair, a, b } = await routedPair(t);
 
   t.regex((await crosses(a, b, 'harness.a-to-b'))[0]!, /^m\d+$/);
   t.regex((await crosses(b, a, 'harness.b-to-a'))[0]!, /^m\d+$/);
@@ -79,13 +85,7 @@ test('nats pair - messages cross A and B when routed, and the only route runs th
 });
 
 test('nats pair - partition: requests across get "no responders" at once, and no route appears while cut', async (t) => {
-  const pair = await NatsPair.start();
-  const [a, b] = [await client(pair.urlA), await client(pair.urlB)];
-  t.teardown(async () => {
-    await Promise.all([a.close(), b.close()]);
-    await pair.stop();
-  });
-  await pair.waitRouted();
+  const { pair, a, b } = await routedPair(t);
 
   const cutAt = Date.now();
   pair.partition();
@@ -135,13 +135,7 @@ test('nats pair - partition: requests across get "no responders" at once, and no
 });
 
 test('nats pair - heal: messages cross again within one route re-dial', async (t) => {
-  const pair = await NatsPair.start();
-  const [a, b] = [await client(pair.urlA), await client(pair.urlB)];
-  t.teardown(async () => {
-    await Promise.all([a.close(), b.close()]);
-    await pair.stop();
-  });
-  await pair.waitRouted();
+  const { pair, a, b } = await routedPair(t);
   pair.partition();
   await pair.waitPartitioned();
 
@@ -157,13 +151,7 @@ test('nats pair - heal: messages cross again within one route re-dial', async (t
 });
 
 test('nats pair - restart of either server: the route comes back on the same ports and clients reconnect', async (t) => {
-  const pair = await NatsPair.start();
-  const [a, b] = [await client(pair.urlA), await client(pair.urlB)];
-  t.teardown(async () => {
-    await Promise.all([a.close(), b.close()]);
-    await pair.stop();
-  });
-  await pair.waitRouted();
+  const { pair, a, b } = await routedPair(t);
 
   for (const side of ['B', 'A'] as const) {
     const url = pair.url(side);

@@ -96,12 +96,6 @@ export class DkvTarget implements Target {
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
       const failure = started.find((s) => s.status === 'rejected');
       if (failure) throw (failure as PromiseRejectedResult).reason;
-    } catch (err) {
-      await Promise.all(nodes.map((c) => c.stop()));
-      await nats.stop();
-      throw err;
-    }
-    try {
       const nc = await connect(loadGeneratorConnection(nats.url, 'dkv-bench'));
       return new DkvTarget(opts, nats, nodes, nc, warnings);
     } catch (err) {
