@@ -52,7 +52,21 @@ export class NatsPair {
     this.servers = { A: a, B: b };
   }
 
+  /**
+   * Every port is chosen free, but another process may bind one before nats-server does (the
+   * client port is retried inside startNatsServer; the route and monitor ports are retried here).
+   */
   static async start(): Promise<NatsPair> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsPair.startOnce();
+      } catch (err) {
+        if (attempt >= 5 || !/address already in use/.test((err as Error).message)) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(): Promise<NatsPair> {
     const clusterPortB = await freePort();
     const proxy = await TcpProxy.start(clusterPortB);
     const clusterPortA = await freePort();
