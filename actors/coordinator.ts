@@ -1,8 +1,15 @@
 /**
- * coordinator: one short-lived actor per get/put/delete, like Riak's get/put FSM. It plans a
- * sloppy quorum (src/sloppy.ts: the first N reachable nodes of the preference list, hints for
- * the owners left out), fans out, folds each reply through src/quorum.ts, answers once and
- * stops. Replies and the deadline arrive as messages, so the actor never blocks on I/O.
+ * coordinator: one short-lived state machine per get/put/delete, like Riak's get/put FSM. It
+ * plans a sloppy quorum (src/sloppy.ts: the first N reachable nodes of the preference list, hints
+ * for the owners left out), fans out, folds each reply through src/quorum.ts, answers once and
+ * stops. Replies and the deadline arrive as messages, so it never blocks on I/O.
+ *
+ * It is an actor without nact: a mailbox of its own that runs each message to completion, one at
+ * a time, in the turn it arrives (a message sent while one is running waits for it). A nact actor
+ * per request cost a spawn, and a setImmediate, a context object and a promise per message, about
+ * six times per request: measured with `npm run bench` (docs/performance.md), a tenth of a node's
+ * CPU. The supervision contract is unchanged: a crash is logged as a decision with the actor path
+ * (`<gateway>/coordinator-<kind>-<n>`) and stops it.
  *
  * A replica that times out is asked again with backoff while the deadline allows; one that is
  * unreachable (or keeps timing out) is replaced by the next reachable node of the preference
@@ -28,7 +35,7 @@ import type { Subjects } from '../src/subjects.ts';
 import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
-import { stopOnCrash } from './supervision.ts';
+import { logDecision } from './supervision.ts';
 import type { ReplicaResult, VnodeMsg } from './vnode.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
@@ -85,6 +92,9 @@ export interface ForwardedWrite {
 /** What the client is sent: a protocol reply object, or an error reply. */
 export type Respond = (body: object) => void;
 
+/** Delivers a message to a coordinator's mailbox. */
+type Self = (msg: Msg) => void;
+
 type Msg =
   | { type: 'replied'; node: string; result: ReplicaResult }
   | { type: 'computed'; clock: StoredClock }
@@ -102,7 +112,7 @@ interface State {
 
 let sequence = 0;
 
-export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, respond: Respond): void {
+export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job: Job, respond: Respond): void {
   const { settings, nodeId, health } = deps;
   const ring = deps.ring();
   const partition = ring.partitionOf(job.req.key);
@@ -132,82 +142,101 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   };
   if (sloppy.hints.size > 0) deps.counters.sloppy++;
 
-  nact.spawn(
-    parent,
-    (state: State, msg: Msg, ctx: any): State => {
-      if (state.done) return state;
-      const stopNow = (s: State): State => {
-        if (timer) clearTimeout(timer);
-        if (repairTimer) clearTimeout(repairTimer);
-        nact.stop(ctx.self);
-        return { ...s, done: true };
-      };
-      // A write goes on after its answer until every replica asked has settled, so that a
-      // stand-in found late (the quorum was met first) still gets its copy and its hints.
-      const finish = (body: object, s: State): State => {
-        answer(body);
-        const settled = !s.quorum || s.quorum.ok + s.quorum.failed >= s.quorum.total;
-        if (job.kind !== 'get') return settled ? stopNow(s) : s;
-        // A read goes on after its answer for the replicas not heard from yet, briefly, then
-        // repairs the ones that were stale (Dynamo §5: read repair).
-        if (settled || 'error' in body) {
-          if (!('error' in body)) readRepair(ctx.self);
-          return stopNow(s);
-        }
-        repairTimer ??= setTimeout(() => nact.dispatch(ctx.self, { type: 'repair' }), READ_REPAIR_WINDOW_MS);
-        return s;
-      };
-      switch (msg.type) {
-        case 'repair':
-          readRepair(ctx.self);
-          return stopNow(state);
-        case 'timeout':
-          // Answered already, or past the client's own deadline (it has retried): just stop.
-          if (answered && job.kind === 'get') readRepair(ctx.self);
-          if (answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs)) return stopNow(state);
-          answer(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
-          return stopNow(state);
-        case 'forwarded':
-          if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return stopNow(state);
-          if (msg.replan) {
-            // Every node it was forwarded to is gone: plan again with what was just learned, and
-            // coordinate here if this node is now among the nodes to write to.
-            sloppy = plan(preference, settings.n, isUp);
-            asked = new Set(sloppy.targets);
-            hintsFor = new Map(sloppy.hints);
-            if (sloppy.targets.includes(nodeId)) {
-              coordinateAnyway = true;
-              ownersPending.clear();
-              return start(state, ctx.self);
-            }
-          }
-          answer(msg.body);
-          return stopNow(state);
-        case 'computed':
-          return onComputed(state, msg.clock, ctx.self);
-        case 'replied':
-          return onReply(state, msg.node, msg.result, ctx.self, finish);
+  const id = ++sequence;
+  /** The mailbox: messages that arrived while one was running. */
+  const mailbox: Msg[] = [];
+  let running = false;
+  let state: State = { clocks: [], done: false };
+  const stopNow = (s: State): State => {
+    if (timer) clearTimeout(timer);
+    if (repairTimer) clearTimeout(repairTimer);
+    return { ...s, done: true };
+  };
+  const crashed = (err: unknown) => {
+    try {
+      answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)));
+    } catch {
+      // The reply path itself failed; the log line below is all that is left to do.
+    }
+    logDecision(deps.log, `${parentPath}/coordinator-${job.kind}-${id}`, err, 'stop');
+    mailbox.length = 0;
+    state = stopNow(state);
+  };
+  /** Runs `first` (or the next queued message) to completion, then whatever arrived meanwhile. */
+  const run = (first: (s: State) => State) => {
+    running = true;
+    try {
+      state = first(state);
+      while (mailbox.length > 0 && !state.done) state = receive(state, mailbox.shift()!);
+    } catch (err) {
+      crashed(err);
+    } finally {
+      running = false;
+    }
+  };
+  const self: Self = (msg) => {
+    if (state.done) return;
+    if (running) mailbox.push(msg);
+    else run((s) => receive(s, msg));
+  };
+
+  function receive(state: State, msg: Msg): State {
+    if (state.done) return state;
+    // A write goes on after its answer until every replica asked has settled, so that a
+    // stand-in found late (the quorum was met first) still gets its copy and its hints.
+    const finish = (body: object, s: State): State => {
+      answer(body);
+      const settled = !s.quorum || s.quorum.ok + s.quorum.failed >= s.quorum.total;
+      if (job.kind !== 'get') return settled ? stopNow(s) : s;
+      // A read goes on after its answer for the replicas not heard from yet, briefly, then
+      // repairs the ones that were stale (Dynamo §5: read repair).
+      if (settled || 'error' in body) {
+        if (!('error' in body)) readRepair(self);
+        return stopNow(s);
       }
-    },
-    `coordinator-${job.kind}-${++sequence}`,
-    {
-      // The fan-out happens while the actor is created, not in a first mailbox turn: one
-      // event-loop turn less for every request.
-      initialStateFunc: (ctx: any) => {
-        timer = setTimeout(() => nact.dispatch(ctx.self, { type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
-        return start({ clocks: [], done: false }, ctx.self);
-      },
-      onCrash: stopOnCrash<Msg>(deps.log, (_msg, err) => answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)))),
-    },
-  );
+      repairTimer ??= setTimeout(() => self({ type: 'repair' }), READ_REPAIR_WINDOW_MS);
+      return s;
+    };
+    switch (msg.type) {
+      case 'repair':
+        readRepair(self);
+        return stopNow(state);
+      case 'timeout':
+        // Answered already, or past the client's own deadline (it has retried): just stop.
+        if (answered && job.kind === 'get') readRepair(self);
+        if (answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs)) return stopNow(state);
+        answer(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
+        return stopNow(state);
+      case 'forwarded':
+        if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return stopNow(state);
+        if (msg.replan) {
+          // Every node it was forwarded to is gone: plan again with what was just learned, and
+          // coordinate here if this node is now among the nodes to write to.
+          sloppy = plan(preference, settings.n, isUp);
+          asked = new Set(sloppy.targets);
+          hintsFor = new Map(sloppy.hints);
+          if (sloppy.targets.includes(nodeId)) {
+            coordinateAnyway = true;
+            ownersPending.clear();
+            return start(state, self);
+          }
+        }
+        answer(msg.body);
+        return stopNow(state);
+      case 'computed':
+        return onComputed(state, msg.clock, self);
+      case 'replied':
+        return onReply(state, msg.node, msg.result, self, finish);
+    }
+  }
 
   type Ask = { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock };
 
-  function ask(node: string, message: Ask, self: any): void {
-    const reply = (result: ReplicaResult) => nact.dispatch(self, { type: 'replied', node, result });
+  function ask(node: string, message: Ask, self: Self): void {
+    const reply = (result: ReplicaResult) => self({ type: 'replied', node, result });
     const key = job.req.key;
     if (node === nodeId) {
-      const computed = (clock: StoredClock) => nact.dispatch(self, { type: 'computed', clock });
+      const computed = (clock: StoredClock) => self({ type: 'computed', clock });
       const vnode = deps.vnode(partition);
       const selfHints = message.op === 'coordinate' ? (hintsFor.get(nodeId) ?? []) : [];
       if (vnode && selfHints.length > 0 && message.op === 'coordinate') {
@@ -247,11 +276,10 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     deps.outbox.call(deps.subjects.replica(node), op, Math.min(deadlineMs, Date.now() + REPLICA_ATTEMPT_MS), reply);
   }
 
-  function start(state: State, self: any): State {
+  function start(state: State, self: Self): State {
     if (sloppy.targets.length < needed) {
       answer(errorReply(new DkvError('unavailable', `the cluster has ${sloppy.targets.length} nodes, ${needed} replicas required`)));
-      setImmediate(() => nact.stop(self));
-      return { ...state, done: true };
+      return stopNow(state);
     }
     const q = quorum(sloppy.targets.length, needed);
     if (job.kind === 'get') {
@@ -276,7 +304,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   }
 
   /** The local replica made the new version: replicate it now, while it is committed locally. */
-  function onComputed(state: State, clock: StoredClock, self: any): State {
+  function onComputed(state: State, clock: StoredClock, self: Self): State {
     for (const other of asked) if (other !== nodeId) ask(other, { op: 'replicate', clock }, self);
     return { ...state, written: clock };
   }
@@ -291,7 +319,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   /** Why each counted failure failed, for the `unavailable` message. */
   const failedWith = new Map<string, string>();
 
-  function onReply(state: State, node: string, result: ReplicaResult, self: any, finish: (b: object, s: State) => State): State {
+  function onReply(state: State, node: string, result: ReplicaResult, self: Self, finish: (b: object, s: State) => State): State {
     // Any answer, even a refusal, shows the node is there: only silence counts against it.
     if (node !== nodeId) health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');
     if (job.kind === 'get' && result.ok && owners.includes(node)) ownerReplies.set(node, result.clock);
@@ -341,7 +369,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
    * agree get nothing, so a read of consistent replicas writes nothing; an owner that did not
    * answer is left to hinted handoff and anti-entropy.
    */
-  function readRepair(self: any): void {
+  function readRepair(self: Self): void {
     if (repaired || job.kind !== 'get') return;
     repaired = true;
     const seen = [...ownerReplies.values()].filter((c): c is StoredClock => c !== null);
@@ -360,7 +388,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
   }
 
   /** True when the failed replica was asked again or replaced, so the failure is not counted. */
-  function retryOrReplace(node: string, result: Extract<ReplicaResult, { ok: false }>, state: State, self: any): boolean {
+  function retryOrReplace(node: string, result: Extract<ReplicaResult, { ok: false }>, state: State, self: Self): boolean {
     const again: Ask = job.kind === 'get' ? { op: 'read' } : { op: 'replicate', clock: state.written! };
     if (job.kind !== 'get' && state.written === undefined) return false;
     const tried = retries.get(node) ?? 0;
@@ -402,7 +430,7 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
     }
   }
 
-  function forward(kind: ForwardedWrite['kind'], req: WriteRequest, self: any): void {
+  function forward(kind: ForwardedWrite['kind'], req: WriteRequest, self: Self): void {
     const body: ForwardedWrite = { op: 'coordinate', kind, req, clientDeadlineMs: deadlineMs };
     (async (): Promise<{ type: 'forwarded'; body: object; replan?: boolean }> => {
       let lastError: ErrorReply | undefined;
@@ -427,6 +455,10 @@ export function spawnCoordinator(parent: any, deps: CoordinatorDeps, job: Job, r
       }
       const failed = lastError ?? errorReply(new DkvError('timeout', 'deadline passed before the write could be forwarded'));
       return { type: 'forwarded', body: failed, replan: lastError !== undefined && allGone };
-    })().then((m) => nact.dispatch(self, m));
+    })().then((m) => self(m));
   }
+
+  // The deadline timer and the fan-out, in the turn the request arrived.
+  timer = setTimeout(() => self({ type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
+  run((s) => start(s, self));
 }

@@ -5,8 +5,8 @@
  *
  * The gateway is stateless, so it handles each message at once in the NATS callback instead of
  * queueing it: a nact mailbox takes one message per event-loop turn, and one mailbox in front of
- * every request of the node would make that the node's throughput. The actor stays as the parent
- * of the coordinators and as the owner of the policy.
+ * every request of the node would make that the node's throughput. The actor stays as the owner
+ * of the policy, and its path is the coordinators' parent in supervision lines.
  *
  * Policy: resume. The gateway holds no state a restart could repair; the message that crashed
  * it is answered `internal`, the decision is logged like any other, and the next one is taken.
@@ -62,17 +62,17 @@ export interface Gateway {
 export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const limits: Limits = { n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax };
 
-  const handleClient = (self: any, kind: ClientKind, msg: Msg) => {
+  const handleClient = (kind: ClientKind, msg: Msg) => {
     const clientDeadlineMs = clientDeadline(msg);
     const respond = jsonResponder(msg, deps.outbox);
     try {
       switch (kind) {
         case 'get':
-          return spawnCoordinator(self, deps, { kind: 'get', req: parseGet(msg.data, limits), clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, { kind: 'get', req: parseGet(msg.data, limits), clientDeadlineMs }, respond);
         case 'put':
-          return spawnCoordinator(self, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
         case 'delete':
-          return spawnCoordinator(self, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
         case 'peek': {
           const req = parsePeek(msg.data, limits);
           return peek(req.key, req.encoding, respond);
@@ -106,20 +106,20 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     nact.dispatch(vnode, { type: 'read', key, reply: answer });
   };
 
-  const handleForwarded = (self: any, msg: Msg) => {
+  const handleForwarded = (msg: Msg) => {
     const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
     const body = decodeInternal<ForwardedWrite>(msg.data);
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
-    spawnCoordinator(self, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);
+    spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);
   };
 
   const self = nact.spawn(parent, (state: null) => state, 'gateway', { initialState: null, onCrash: resumeOnCrash(deps.log, () => {}) });
   const path = String((self as any).path);
   const handle = (m: GatewayMsg): void => {
     try {
-      if (m.type === 'client') handleClient(self, m.kind, m.msg);
-      else handleForwarded(self, m.msg);
+      if (m.type === 'client') handleClient(m.kind, m.msg);
+      else handleForwarded(m.msg);
     } catch (err) {
       logDecision(deps.log, path, err, 'resume');
       const body = errorReply(new DkvError('internal', `gateway crashed: ${(err as Error).message}`));
