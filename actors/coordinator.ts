@@ -36,7 +36,8 @@ import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
 import { logDecision } from './supervision.ts';
-import type { ReplicaResult, VnodeMsg } from './vnode.ts';
+import type { Faults, ReplicaResult, VnodeOp } from './vnode.ts';
+import type { VnodeMail } from './vnodeMail.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
@@ -58,8 +59,11 @@ export interface CoordinatorDeps {
   readonly outbox: Outbox;
   readonly health: Health;
   readonly handoff: any;
+  readonly faults: Faults;
   ring(): Ring;
   vnode(partition: number): any | undefined;
+  /** Operations for this node's vnodes, coalesced per turn (actors/vnodeMail.ts). */
+  readonly vnodeMail: VnodeMail;
 }
 
 /** Per-node request figures, reported by `status`. */
@@ -246,16 +250,16 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
           nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: hintLostLogger(deps.log, key, selfHints, nodeId) } satisfies HandoffMsg);
           computed(clock);
         };
-        return nact.dispatch(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed: alsoHint } satisfies VnodeMsg);
+        return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed: alsoHint });
       }
       if (vnode) {
-        const local: VnodeMsg =
+        const local: VnodeOp =
           message.op === 'read'
             ? { type: 'read', key, reply }
             : message.op === 'coordinate'
               ? { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed }
               : { type: 'replicate', key, clock: message.clock, reply };
-        return nact.dispatch(vnode, local);
+        return deps.vnodeMail.send(vnode, local);
       }
       // This node stands in for unreachable owners: its hint store is its replica.
       const standFor = hintsFor.get(nodeId) ?? owners.filter((o) => !isUp(o)).slice(0, 1);
@@ -277,6 +281,10 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
   }
 
   function start(state: State, self: Self): State {
+    if (deps.faults.coordinatorCrashes > 0) {
+      deps.faults.coordinatorCrashes -= 1;
+      throw new Error(`injected coordinator fault (${job.kind} of ${JSON.stringify(job.req.key)})`);
+    }
     if (sloppy.targets.length < needed) {
       answer(errorReply(new DkvError('unavailable', `the cluster has ${sloppy.targets.length} nodes, ${needed} replicas required`)));
       return stopNow(state);

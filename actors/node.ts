@@ -36,6 +36,7 @@ import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
 import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
+import { VnodeMail } from './vnodeMail.ts';
 import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
@@ -153,7 +154,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints') });
-  const faults: Faults = { vnodeCrashes: 0 };
+  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0 };
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
@@ -191,6 +192,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   });
 
   const vnodes = new Map<number, any>();
+  const vnodeMail = new VnodeMail();
   const onVnodeCrash = vnodePolicy(log);
   /**
    * A read of a partition still being received: the local copy merged with a former replica's,
@@ -398,6 +400,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     log,
     ring: () => ring!,
     vnode: (p) => vnodes.get(p),
+    vnodeMail,
+    faults,
     status,
     admin,
   });
@@ -571,8 +575,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
 
   // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
-  // batch per sender per turn, one vnode message per partition in it, and one answer once every
-  // operation has settled.
+  // batch per sender per turn, one vnode message per partition for all batches of a socket read
+  // and this node's own coordinators (vnodeMail), and one answer once every operation has settled.
   subs.push(
     nc.subscribe(subjects.replica(id), {
       callback: (err, msg) => {
@@ -590,21 +594,14 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         const results: Array<ReplicaResult | undefined> = new Array(ops.length);
         let outstanding = ops.length;
         if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
-        const byPartition = new Map<number, VnodeOp[]>();
         ops.forEach((op, i) => {
           const vmsg = replicaOp(op, (r) => {
             if (results[i] !== undefined) return; // answered already (a crash answers all ops)
             results[i] = r;
             if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
           }, stale);
-          if (!vmsg) return;
-          const list = byPartition.get(op.p);
-          if (list) list.push(vmsg);
-          else byPartition.set(op.p, [vmsg]);
+          if (vmsg) vnodeMail.send(vnodes.get(op.p), vmsg);
         });
-        for (const [p, list] of byPartition) {
-          nact.dispatch(vnodes.get(p), list.length === 1 ? list[0]! : { type: 'many', ops: list });
-        }
       },
     }),
   );
@@ -643,12 +640,19 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         callback: (err, msg) => {
           if (err) return;
           try {
-            const body = JSON.parse(new TextDecoder().decode(msg.data)) as { vnodeCrashes?: unknown };
-            if (typeof body.vnodeCrashes !== 'number' || !Number.isInteger(body.vnodeCrashes) || body.vnodeCrashes < 0) {
-              throw new DkvError('bad_request', '"vnodeCrashes" must be a non-negative integer');
-            }
-            faults.vnodeCrashes = body.vnodeCrashes;
-            log.warn({ event: 'fault-armed', vnodeCrashes: faults.vnodeCrashes }, 'test fault switch armed');
+            const body = JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, unknown>;
+            const count = (name: keyof Faults): number | undefined => {
+              const v = body?.[name];
+              if (v === undefined) return undefined;
+              if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new DkvError('bad_request', `"${name}" must be a non-negative integer`);
+              return v;
+            };
+            const vnodeCrashes = count('vnodeCrashes');
+            const coordinatorCrashes = count('coordinatorCrashes');
+            if (vnodeCrashes === undefined && coordinatorCrashes === undefined) throw new DkvError('bad_request', 'say "vnodeCrashes" or "coordinatorCrashes"');
+            if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
+            if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
+            log.warn({ event: 'fault-armed', ...faults }, 'test fault switch armed');
             jsonResponder(msg)({ ok: true });
           } catch (e) {
             jsonResponder(msg)(errorReply(e instanceof SyntaxError ? new DkvError('bad_request', e.message) : e));

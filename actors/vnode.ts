@@ -63,6 +63,8 @@ export interface TreeHolder {
 /** Test-only fault switches, shared by every vnode of a node; all zero unless a test arms them. */
 export interface Faults {
   vnodeCrashes: number;
+  /** Coordinators that throw when they start, before asking any replica (actors/coordinator.ts). */
+  coordinatorCrashes: number;
 }
 
 export interface VnodeDeps {

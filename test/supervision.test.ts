@@ -47,3 +47,30 @@ test('supervision - a vnode crashing past its restart intensity escalates and th
   await n1.waitUnsubscribed();
   t.true((await cluster.client.put('still-writable', 'yes')).ok);
 });
+
+test('supervision - a crashed coordinator answers its request internal, logs a stop, and the node serves the next request', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3, faults: true });
+  t.teardown(() => cluster.stop());
+  const n1 = cluster.node('n1');
+  const armed = await cluster.client.raw('dkv.local.internal.n1.fault', { coordinatorCrashes: 1 });
+  t.true(armed.ok);
+  // The queue group spreads requests over the nodes: put until n1 coordinates one.
+  let crashedKey: string | undefined;
+  for (let i = 0; i < 200 && crashedKey === undefined; i++) {
+    const reply = await cluster.client.raw('dkv.local.put', { key: `k${i}`, value: 'v' });
+    if (reply.error) {
+      t.is(reply.error.code, 'internal');
+      t.regex(reply.error.message, /coordinator crashed: injected coordinator fault/);
+      crashedKey = `k${i}`;
+    } else t.true(reply.ok);
+  }
+  if (crashedKey === undefined) return t.fail('n1 coordinated none of 200 puts');
+  const line = await waitFor('a supervision line on n1', () => n1.supervisionLines()[0]);
+  t.is(line.decision, 'stop');
+  t.regex(line.actor, /gateway\/coordinator-put-\d+$/);
+  // It crashed before asking any replica: nothing of that put was written.
+  t.false((await cluster.client.get(crashedKey, { r: 3 })).found);
+  // And every node, n1 included, coordinates the next requests.
+  for (let i = 0; i < 30; i++) t.true((await cluster.client.put(`after-${i}`, 'v', { w: 3 })).ok);
+  t.is(n1.supervisionLines().length, 1);
+});
