@@ -78,6 +78,9 @@ export interface CoordinatorCounters {
   failures: number;
   /** Replicas a read found stale and sent the reconciled version to. */
   readRepairs: number;
+  /** Batch requests (the client library's pipeline) and the get/put/delete requests they held. */
+  batches: number;
+  batchedOps: number;
 }
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */

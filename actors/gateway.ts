@@ -17,14 +17,14 @@ import { encodeContext } from '../src/context.ts';
 import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import { encodeValue, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits } from '../src/protocol.ts';
+import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision, resumeOnCrash } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
 
-export type ClientKind = 'get' | 'put' | 'delete' | 'peek' | 'status' | 'join' | 'leave';
+export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'join' | 'leave';
 
 export type GatewayMsg =
   | { type: 'client'; kind: ClientKind; msg: Msg }
@@ -73,6 +73,8 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
           return spawnCoordinator(path, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
         case 'delete':
           return spawnCoordinator(path, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
+        case 'batch':
+          return batch(parseBatch(msg.data, limits), clientDeadlineMs, respond);
         case 'peek': {
           const req = parsePeek(msg.data, limits);
           return peek(req.key, req.encoding, respond);
@@ -91,6 +93,27 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     } catch (err) {
       respond(errorReply(err));
     }
+  };
+
+  /** Each request of a batch gets its own coordinator; one reply carries every answer, in order. */
+  const batch = (ops: ReturnType<typeof parseBatch>, clientDeadlineMs: number | undefined, respond: Respond) => {
+    const results: object[] = new Array(ops.length);
+    let outstanding = ops.length;
+    deps.counters.batches++;
+    deps.counters.batchedOps += ops.length;
+    ops.forEach((op, i) => {
+      const answer: Respond = (body) => {
+        if (results[i] !== undefined) return;
+        results[i] = body;
+        if (--outstanding === 0) respond({ results });
+      };
+      if (op instanceof DkvError) return answer(errorReply(op));
+      try {
+        spawnCoordinator(path, deps, op.kind === 'get' ? { kind: 'get', req: op.req, clientDeadlineMs } : { kind: op.kind, req: op.req, forwarded: false, clientDeadlineMs }, answer);
+      } catch (err) {
+        answer(errorReply(err));
+      }
+    });
   };
 
   const peek = (key: string, encoding: Encoding, respond: Respond) => {

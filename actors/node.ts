@@ -387,7 +387,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
-  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0 };
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, batches: 0, batchedOps: 0 };
   const gateway = spawnGateway(supervisor, {
     health,
     handoff: handoff.ref,
@@ -432,6 +432,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     client(subjects.get, 'get', true);
     client(subjects.put, 'put', true);
     client(subjects.delete, 'delete', true);
+    client(subjects.batch, 'batch', true);
     client(subjects.status, 'status', true);
     client(subjects.adminJoin, 'join', true);
     client(subjects.adminLeave, 'leave', true);

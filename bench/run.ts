@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeMachine, machineLine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -56,7 +56,7 @@ const program = new Command('bench')
   .option('--w <n>', 'dkv write quorum', int('w', 1, 16), 2)
   .addOption(new Option('--storage <engine>', 'dkv storage engine').choices(['lmdb', 'memory']).default('lmdb'))
   .option('--rounds <n>', 'rounds; the table shows medians', int('rounds', 1, 99), 3)
-  .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, 'dkv,jetstream,echo')
+  .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, 'dkv,dkv-client,jetstream,echo')
   .option('--seed <n>', 'workload seed', int('seed', 0), 1)
   .option('--quick', 'smoke check: 1 round, 2000 ops, 1000 keys, short warm-up, no minimum duration (flags given explicitly win)')
   .option('--scaling-keys <list>', 'mode: one suite per key count, e.g. 10000,100000,1000000 (dkv + peer)', intList('scaling-keys', 1))
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const base = (label: string, over: Partial<SuiteConfig>, defaultTargets: string): SuiteConfig => {
     const keys = over.keys ?? o.keys;
     const targets = parseTargets(explicit('targets') ? o.targets : defaultTargets);
-    const wantsProfile = o.cpuProf && targets.includes('dkv');
+    const wantsProfile = o.cpuProf && targets.some((t) => t.startsWith('dkv'));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     return {
@@ -149,10 +149,10 @@ async function main(): Promise<void> {
   };
 
   const suites: SuiteConfig[] = [];
-  for (const keys of o.scalingKeys ?? []) suites.push(base(`keys=${keys}`, { keys, preloadKeys: Math.min(keys, o.preloadKeysMax ?? keys) }, 'dkv,jetstream'));
-  for (const nodes of o.clusterSizes ?? []) suites.push(base(`nodes=${nodes}`, { nodes }, 'dkv'));
-  for (const q of o.quorums ?? []) suites.push(base(`R=${q.r}/W=${q.w}`, { r: q.r, w: q.w }, 'dkv'));
-  if (suites.length === 0) suites.push(base('default', {}, 'dkv,jetstream,echo'));
+  for (const keys of o.scalingKeys ?? []) suites.push(base(`keys=${keys}`, { keys, preloadKeys: Math.min(keys, o.preloadKeysMax ?? keys) }, 'dkv-client,jetstream'));
+  for (const nodes of o.clusterSizes ?? []) suites.push(base(`nodes=${nodes}`, { nodes }, 'dkv,dkv-client'));
+  for (const q of o.quorums ?? []) suites.push(base(`R=${q.r}/W=${q.w}`, { r: q.r, w: q.w }, 'dkv,dkv-client'));
+  if (suites.length === 0) suites.push(base('default', {}, 'dkv,dkv-client,jetstream,echo'));
 
   const machine = describeMachine(o.dataDir);
   const commandLine = process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench';
@@ -194,8 +194,8 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
   out.push(summaryTable(s));
   const rs = ratios(s);
   out.push(...ratioLines(rs));
-  const tl = targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))]);
-  if (tl) out.push(tl);
+  const tls = DKV_TARGETS.map((subject) => targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))], subject)).filter((l) => l !== undefined);
+  out.push(...tls);
   if (s.some((x) => x.spreadLarge)) out.push(`! spread between rounds above 15% (marked !): treat those medians with care, or run more rounds`);
   for (const f of result.failures) out.push(`! ${f.target} BROKE after round ${f.round} workload ${f.workload} and was not measured further:\n  ${f.problems.join('\n  ')}`);
   const errors = s.filter((x) => x.errorCount > 0);

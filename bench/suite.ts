@@ -18,7 +18,7 @@ import type { Target } from './targets/target.ts';
 import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 
-export const TARGET_NAMES = ['dkv', 'jetstream', 'echo'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface SuiteConfig {
@@ -78,7 +78,18 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
   const settings = { keys: cfg.keys, valueBytes: cfg.valueBytes };
   switch (name) {
     case 'dkv':
-      return DkvTarget.start({ ...settings, nodes: cfg.nodes, n: cfg.n, r: cfg.r, w: cfg.w, storage: cfg.storage, dataDir: join(dir, 'dkv'), ...(cfg.cpuProfDir ? { cpuProfDir: cfg.cpuProfDir } : {}) });
+    case 'dkv-client':
+      return DkvTarget.start({
+        ...settings,
+        via: name === 'dkv' ? 'protocol' : 'client',
+        nodes: cfg.nodes,
+        n: cfg.n,
+        r: cfg.r,
+        w: cfg.w,
+        storage: cfg.storage,
+        dataDir: join(dir, name),
+        ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+      });
     case 'jetstream':
       return JetStreamTarget.start({ ...settings, dataDir: join(dir, 'jetstream') });
     case 'echo':
@@ -154,7 +165,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const before = cpuSnapshot(t.processes);
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
-          if (t.name === 'dkv') dkvWindows.push({ startMicros, endMicros: nowMicros() });
+          if (t.name.startsWith('dkv')) dkvWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);

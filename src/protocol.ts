@@ -50,18 +50,24 @@ function parseBody(data: Uint8Array, limits: Limits): Map<string, unknown> {
   if (data.length > requestBytesMax(limits)) {
     throw new DkvError('too_large', `request of ${data.length} bytes exceeds ${requestBytesMax(limits)} bytes`);
   }
+  return fields(parseJson(data));
+}
+
+function parseJson(data: Uint8Array): unknown {
   let text: string;
   try {
     text = textDecoder.decode(data);
   } catch {
     throw bad('request body is not valid UTF-8');
   }
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    return JSON.parse(text);
   } catch (err) {
     throw bad(`malformed JSON: ${(err as Error).message}`);
   }
+}
+
+function fields(parsed: unknown): Map<string, unknown> {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw bad('request body must be a JSON object');
   }
@@ -131,7 +137,10 @@ function typeName(v: unknown): string {
 }
 
 export function parseGet(data: Uint8Array, limits: Limits): GetRequest {
-  const body = parseBody(data, limits);
+  return getFrom(parseBody(data, limits), limits);
+}
+
+function getFrom(body: Map<string, unknown>, limits: Limits): GetRequest {
   const key = validateKey(body.get('key'), limits);
   const encoding = encodingOf(body);
   const r = quorumField(body, 'r', limits);
@@ -139,7 +148,10 @@ export function parseGet(data: Uint8Array, limits: Limits): GetRequest {
 }
 
 export function parsePut(data: Uint8Array, limits: Limits): WriteRequest {
-  const body = parseBody(data, limits);
+  return putFrom(parseBody(data, limits), limits);
+}
+
+function putFrom(body: Map<string, unknown>, limits: Limits): WriteRequest {
   const key = validateKey(body.get('key'), limits);
   const encoding = encodingOf(body);
   const w = quorumField(body, 'w', limits);
@@ -149,7 +161,10 @@ export function parsePut(data: Uint8Array, limits: Limits): WriteRequest {
 }
 
 export function parseDelete(data: Uint8Array, limits: Limits): WriteRequest {
-  const body = parseBody(data, limits);
+  return deleteFrom(parseBody(data, limits), limits);
+}
+
+function deleteFrom(body: Map<string, unknown>, limits: Limits): WriteRequest {
   const key = validateKey(body.get('key'), limits);
   const encoding = encodingOf(body);
   const w = quorumField(body, 'w', limits);
@@ -202,4 +217,34 @@ export interface GetReply {
 
 export function getReply(key: string, live: readonly Uint8Array[], context: string, encoding: Encoding): GetReply {
   return { key, found: live.length > 0, values: live.map((v) => encodeValue(v, encoding)), context };
+}
+
+/**
+ * `dkv.<cluster>.batch`: several get/put/delete requests in one message, as the client library
+ * pipelines them. Each element of `ops` is the body of the single request plus `"op"`; each is
+ * validated on its own, so one bad element is answered with its own error and the others go on.
+ */
+export const BATCH_OPS_MAX = 1024;
+
+export type BatchOp = { kind: 'get'; req: GetRequest } | { kind: 'put' | 'delete'; req: WriteRequest };
+
+export function parseBatch(data: Uint8Array, limits: Limits): Array<BatchOp | DkvError> {
+  const bytesMax = BATCH_OPS_MAX * requestBytesMax(limits);
+  if (data.length > bytesMax) throw new DkvError('too_large', `batch of ${data.length} bytes exceeds ${bytesMax} bytes`);
+  const ops = fields(parseJson(data)).get('ops');
+  if (!Array.isArray(ops)) throw bad(`"ops" must be an array, got ${typeName(ops)}`);
+  if (ops.length === 0 || ops.length > BATCH_OPS_MAX) throw bad(`"ops" must hold 1..${BATCH_OPS_MAX} requests, got ${ops.length}`);
+  return ops.map((raw): BatchOp | DkvError => {
+    try {
+      const body = fields(raw);
+      const op = body.get('op');
+      if (op === 'get') return { kind: 'get', req: getFrom(body, limits) };
+      if (op === 'put') return { kind: 'put', req: putFrom(body, limits) };
+      if (op === 'delete') return { kind: 'delete', req: deleteFrom(body, limits) };
+      throw bad(`"op" must be "get", "put" or "delete", got ${JSON.stringify(op) ?? 'nothing'}`);
+    } catch (err) {
+      if (err instanceof DkvError) return err;
+      throw err;
+    }
+  });
 }

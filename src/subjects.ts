@@ -27,6 +27,8 @@ export interface Subjects {
   readonly get: string;
   readonly put: string;
   readonly delete: string;
+  /** Several get/put/delete requests in one message (the client library's pipeline). */
+  readonly batch: string;
   readonly status: string;
   readonly adminJoin: string;
   readonly adminLeave: string;
@@ -61,6 +63,7 @@ export function subjectsFor(cluster: string): Subjects {
     get: `${root}.get`,
     put: `${root}.put`,
     delete: `${root}.delete`,
+    batch: `${root}.batch`,
     status: `${root}.status`,
     adminJoin: `${root}.admin.join`,
     adminLeave: `${root}.admin.leave`,

@@ -176,6 +176,56 @@ for (const row of table) {
   });
 }
 
+// The batch subject (the client library's pipeline): a bad batch is one error reply; a bad
+// element is answered with its own error in its place, and the other elements are served.
+const BATCH = 'dkv.local.batch';
+const batchWide: Array<[string, unknown]> = [
+  ['non-JSON bytes', enc.encode('GET / HTTP/1.1')],
+  ['truncated JSON', enc.encode('{"ops": [{"op": "get", "key": "x"}')],
+  ['invalid UTF-8 bytes', bytes(0x7b, 0x22, 0x6f, 0x70, 0x73, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d)],
+  ['an empty payload', new Uint8Array(0)],
+  ['a JSON array', [{ op: 'put', key: PLAIN, value: 'overwritten!' }]],
+  ['JSON null', null],
+  ['no "ops"', {}],
+  ['"ops" that is an object', { ops: { op: 'put', key: PLAIN, value: 'overwritten!' } }],
+  ['"ops" that is empty', { ops: [] }],
+  ['1025 ops', { ops: Array.from({ length: 1025 }, () => ({ op: 'put', key: PLAIN, value: 'overwritten!' })) }],
+];
+for (const [name, body] of batchWide) {
+  test.serial(`bad input - ${BATCH}: ${name} is bad_request`, async (t) => {
+    const reply = await cluster.client.raw(BATCH, body);
+    const shown = JSON.stringify(reply).slice(0, 300);
+    t.deepEqual(Object.keys(reply ?? {}), ['error'], shown);
+    t.is(reply.error.code, 'bad_request', shown);
+    t.true(typeof reply.error.message === 'string' && reply.error.message.length > 0, shown);
+  });
+}
+
+// Every bad get/put/delete body of the table, as an element of a batch, next to a good get. A
+// batch as a whole is bounded by NATS's payload limit, not per element, so the rows about the
+// whole request's size do not apply; bodies that are raw bytes are batch-wide rows above.
+const elementRows = table.filter((r) => (r.op === 'get' || r.op === 'put' || r.op === 'delete') && !(r.body instanceof Uint8Array) && !r.name.startsWith('a request of'));
+for (const row of elementRows) {
+  test.serial(`bad input - ${BATCH} element: ${row.op} with ${row.name} is ${row.code}`, async (t) => {
+    const body = typeof row.body === 'function' ? (row.body as () => unknown)() : row.body;
+    const element = body !== null && typeof body === 'object' && !Array.isArray(body) ? { op: row.op, ...body } : body;
+    const reply = await cluster.client.raw(BATCH, { ops: [element, { op: 'get', key: PLAIN }] });
+    const shown = JSON.stringify(reply).slice(0, 300);
+    t.is(reply.results?.length, 2, shown);
+    t.deepEqual(Object.keys(reply.results[0]), ['error'], shown);
+    t.is(reply.results[0].error.code, row.code, shown);
+    t.true(reply.results[0].error.message.length > 0, shown);
+    t.deepEqual(reply.results[1], recordedGets.get(PLAIN));
+  });
+}
+
+test.serial('bad input - a batch element without a known "op" is bad_request', async (t) => {
+  for (const op of [undefined, 'GET', 'peek', 'status', 7]) {
+    const reply = await cluster.client.raw(BATCH, { ops: [{ op, key: PLAIN, value: 'overwritten!' }] });
+    t.is(reply.results?.[0]?.error?.code, 'bad_request', JSON.stringify(reply));
+  }
+});
+
 test.serial('bad input - the same bad requests reach every node: peek on n2 and n3', async (t) => {
   for (const node of ['n2', 'n3']) {
     const subject = `dkv.local.node.${node}.peek`;

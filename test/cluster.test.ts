@@ -1,6 +1,7 @@
 import test from 'ava';
 import { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
+import { DkvClient } from '../src/client.ts';
 
 let cluster: TestCluster;
 
@@ -101,4 +102,43 @@ test.serial('cluster - status lists every member up with ring ownership', async 
   t.true(s.members.every((m: any) => m.state === 'up'));
   t.is(s.members.reduce((sum: number, m: any) => sum + m.partitionsOwned, 0), 64);
   t.is(s.ring.owners.length, 64);
+});
+
+const batchFigures = async () => {
+  const members = (await cluster.client.status()).members;
+  return { batches: members.reduce((s: number, m: any) => s + m.requests.batches, 0), ops: members.reduce((s: number, m: any) => s + m.requests.batchedOps, 0) };
+};
+
+test.serial('cluster - the client pipelines: calls of one turn travel as one batch and each gets its own answer', async (t) => {
+  const before = await batchFigures();
+  const keys = Array.from({ length: 200 }, (_, i) => `pipelined ${i}`);
+  const puts = await Promise.all(keys.map((k, i) => cluster.client.put(k, `v${i}`, { w: 3 })));
+  t.true(puts.every((p) => p.ok && typeof p.context === 'string'));
+  const mid = await batchFigures();
+  t.is(mid.ops - before.ops, 200);
+  t.true(mid.batches - before.batches <= 2, `${mid.batches - before.batches} batches for 200 puts`);
+  // Mixed kinds in one turn, an error among them: each call settles on its own reply.
+  const [got, missing, bad, deleted] = await Promise.allSettled([
+    cluster.client.get('pipelined 7'),
+    cluster.client.get('pipelined never'),
+    cluster.client.put('pipelined bad', 'x', { w: 9 }),
+    cluster.client.delete('pipelined 8', { context: puts[8]!.context }),
+  ]);
+  t.deepEqual(got.status === 'fulfilled' && got.value.values, ['v7']);
+  t.is(missing.status === 'fulfilled' && missing.value.found, false);
+  t.is(bad.status === 'rejected' && (bad.reason as any).code, 'bad_request');
+  t.is(deleted.status, 'fulfilled');
+  t.false((await cluster.client.get('pipelined 8')).found);
+  t.false((await cluster.client.get('pipelined bad')).found);
+  const after = await batchFigures();
+  t.is(after.ops - mid.ops, 4 + 2, 'the mixed batch, then two single gets');
+});
+
+test.serial('cluster - a client with pipeline off sends each call on its own subject', async (t) => {
+  const client = await DkvClient.connect({ servers: cluster.nats.url, pipeline: false });
+  t.teardown(() => client.close());
+  const before = await batchFigures();
+  await Promise.all(Array.from({ length: 20 }, (_, i) => client.put(`unpipelined ${i}`, 'v')));
+  t.deepEqual(await batchFigures(), before);
+  t.deepEqual((await client.get('unpipelined 3')).values, ['v']);
 });

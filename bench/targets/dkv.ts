@@ -1,7 +1,9 @@
 /**
- * dkv through its public protocol (DESIGN.md §3): JSON bodies over NATS request/reply on
- * `dkv.<cluster>.get` / `.put`, exactly what any client sends. (The TypeScript client library,
- * src/client.ts, sends the same JSON request, so it has no faster path to measure separately.)
+ * dkv, reached two ways (two targets, each with a cluster of its own):
+ * - `dkv`: its public protocol (DESIGN.md §3), JSON bodies over NATS request/reply on
+ *   `dkv.<cluster>.get` / `.put`, exactly what any client sends, one request per operation;
+ * - `dkv-client`: the TypeScript client library (src/client.ts), which pipelines: the operations
+ *   started in one event-loop turn travel as one request on `dkv.<cluster>.batch`.
  *
  * The cluster is `nodes` real `dkv node` processes with lmdb storage on a nats-server of their
  * own. Updates carry the context of the last reply seen for that key, as a read-modify-write
@@ -13,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { subjectsFor } from '../../src/subjects.ts';
+import { DkvClient } from '../../src/client.ts';
+import { DkvError } from '../../src/errors.ts';
 import type { WatchedProcess } from '../cpu.ts';
 import { Child, cleanEnv } from '../processes.ts';
 import { isValueOf, keyName, valueFor } from '../workload.ts';
@@ -24,6 +28,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const CLUSTER = 'local';
 
 export interface DkvOptions extends TargetSettings {
+  readonly via: 'protocol' | 'client';
   readonly nodes: number;
   readonly n: number;
   readonly r: number;
@@ -38,7 +43,9 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class DkvTarget implements Target {
-  readonly name = 'dkv';
+  readonly name: string;
+  /** The client library, for `via: 'client'`. */
+  private readonly client?: DkvClient;
   readonly description: string;
   readonly processes: WatchedProcess[];
   /** Key index → the context of the last reply for that key. */
@@ -58,7 +65,9 @@ export class DkvTarget implements Target {
     const subjects = subjectsFor(CLUSTER);
     this.getSubject = subjects.get;
     this.putSubject = subjects.put;
-    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage, JSON request/reply`;
+    this.name = opts.via === 'client' ? 'dkv-client' : 'dkv';
+    if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS);
+    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}`;
     this.processes = [
       { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
       ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
@@ -113,13 +122,8 @@ export class DkvTarget implements Target {
 
   async read(keyIndex: number): Promise<OpOutcome> {
     const key = keyName(keyIndex);
-    let reply: any;
-    try {
-      const msg = await this.nc.request(this.getSubject, encoder.encode(JSON.stringify({ key })), { timeout: REQUEST_TIMEOUT_MS });
-      reply = JSON.parse(decoder.decode(msg.data));
-    } catch (err) {
-      return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
-    }
+    const reply = await this.request(this.getSubject, { key });
+    if (typeof reply === 'string') return reply;
     if (reply?.error) return String(reply.error.code ?? 'bad_reply');
     if (typeof reply?.context !== 'string' || !Array.isArray(reply.values)) return 'bad_reply';
     this.contexts.set(keyIndex, reply.context);
@@ -137,17 +141,24 @@ export class DkvTarget implements Target {
     const key = keyName(keyIndex);
     const context = this.contexts.get(keyIndex);
     const body = context === undefined ? { key, value: valueFor(key, version, this.opts.valueBytes) } : { key, value: valueFor(key, version, this.opts.valueBytes), context };
-    let reply: any;
-    try {
-      const msg = await this.nc.request(this.putSubject, encoder.encode(JSON.stringify(body)), { timeout: REQUEST_TIMEOUT_MS });
-      reply = JSON.parse(decoder.decode(msg.data));
-    } catch (err) {
-      return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
-    }
+    const reply = await this.request(this.putSubject, body);
+    if (typeof reply === 'string') return reply;
     if (reply?.error) return String(reply.error.code ?? 'bad_reply');
     if (reply?.ok !== true || typeof reply.context !== 'string') return 'bad_reply';
     this.contexts.set(keyIndex, reply.context);
     return undefined;
+  }
+
+  /** The reply (an error reply included), or the harness's code for a request that failed. */
+  private async request(subject: string, body: { key: string; value?: string; context?: string }): Promise<any> {
+    try {
+      if (this.client) return await (body.value === undefined ? this.client.get(body.key) : this.client.put(body.key, body.value, body.context === undefined ? {} : { context: body.context }));
+      const msg = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: REQUEST_TIMEOUT_MS });
+      return JSON.parse(decoder.decode(msg.data));
+    } catch (err) {
+      if (err instanceof DkvError) return err.code === 'timeout' && /no reply/.test(err.message) ? 'client_timeout' : err.code;
+      return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
+    }
   }
 
   health(): string[] {
