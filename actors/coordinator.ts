@@ -30,13 +30,13 @@ import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
 import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
-import { plan, replacement } from '../src/sloppy.ts';
+import { plan, replacement, type Plan } from '../src/sloppy.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
 import { logDecision } from './supervision.ts';
-import type { Faults, ReplicaResult, VnodeOp } from './vnode.ts';
+import type { Faults, Reply, ReplicaResult, VnodeOp } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
@@ -97,10 +97,8 @@ export interface ForwardedWrite {
 }
 
 /** What the client is sent: a protocol reply object, or an error reply. */
+/** What the client is sent: a protocol reply object, or an error reply. */
 export type Respond = (body: object) => void;
-
-/** Delivers a message to a coordinator's mailbox. */
-type Self = (msg: Msg) => void;
 
 type Msg =
   | { type: 'replied'; node: string; result: ReplicaResult }
@@ -109,151 +107,214 @@ type Msg =
   | { type: 'repair' }
   | { type: 'timeout' };
 
-interface State {
-  readonly quorum?: Quorum;
-  readonly clocks: StoredClock[];
-  /** The coordinated version, once the local replica has made it (writes only). */
-  readonly written?: StoredClock;
-  readonly done: boolean;
-}
+type Ask = { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock };
 
 let sequence = 0;
 
 export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job: Job, respond: Respond): void {
-  const { settings, nodeId, health } = deps;
-  const ring = deps.ring();
-  const partition = ring.partitionOf(job.req.key);
-  const preference = ring.preferenceList(partition);
-  const owners = preference.slice(0, settings.n);
-  const isUp = (node: string) => health.isUp(node);
-  // Re-planned once when every node a write was forwarded to turned out gone (see forward).
-  let sloppy = plan(preference, settings.n, isUp);
-  let asked = new Set(sloppy.targets);
-  let hintsFor = new Map(sloppy.hints);
-  let coordinateAnyway = false;
-  const retries = new Map<string, number>();
-  const createdMs = Date.now();
-  const deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
-  const needed = job.kind === 'get' ? (job.req.r ?? settings.r) : (job.req.w ?? settings.w);
-  let timer: NodeJS.Timeout | undefined;
-  let repairTimer: NodeJS.Timeout | undefined;
+  new Coordinator(parentPath, deps, job, respond).begin();
+}
+
+/**
+ * A class rather than closures: tsx compiles with esbuild's keepNames, which wraps every named
+ * closure in a `__name` call each time it is created; a dozen per request showed in profiles.
+ */
+class Coordinator {
+  readonly #id = ++sequence;
+  readonly #partition: number;
+  readonly #preference: readonly string[];
+  readonly #owners: readonly string[];
+  readonly #isUp: (node: string) => boolean;
+  // Re-planned once when every node a write was forwarded to turned out gone (see #forward).
+  #sloppy: Plan;
+  #asked: Set<string>;
+  #hintsFor: Map<string, readonly string[]>;
+  #coordinateAnyway = false;
+  #retries: Map<string, number> | undefined;
+  readonly #createdMs = Date.now();
+  readonly #deadlineMs: number;
+  readonly #needed: number;
+  #timer: NodeJS.Timeout | undefined;
+  #repairTimer: NodeJS.Timeout | undefined;
   /** What each owner answered to a read, for read repair: its version set, or null for none. */
-  const ownerReplies = new Map<string, StoredClock | null>();
-  let repaired = false;
-  let answered = false;
-  const answer = (body: object) => {
-    if (answered) return;
-    answered = true;
-    if ('error' in body) deps.counters.failures++;
-    respond(body);
-  };
-  if (sloppy.hints.size > 0) deps.counters.sloppy++;
-
-  const id = ++sequence;
+  readonly #ownerReplies = new Map<string, StoredClock | null>();
+  #repaired = false;
+  #answered = false;
+  // The state proper.
+  #quorum: Quorum | undefined;
+  #clocks: StoredClock[] = [];
+  /** The coordinated version, once the local replica has made it (writes only). */
+  #written: StoredClock | undefined;
+  #done = false;
   /** The mailbox: messages that arrived while one was running. */
-  const mailbox: Msg[] = [];
-  let running = false;
-  let state: State = { clocks: [], done: false };
-  const stopNow = (s: State): State => {
-    if (timer) clearTimeout(timer);
-    if (repairTimer) clearTimeout(repairTimer);
-    return { ...s, done: true };
-  };
-  const crashed = (err: unknown) => {
-    try {
-      answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)));
-    } catch {
-      // The reply path itself failed; the log line below is all that is left to do.
-    }
-    logDecision(deps.log, `${parentPath}/coordinator-${job.kind}-${id}`, err, 'stop');
-    mailbox.length = 0;
-    state = stopNow(state);
-  };
-  /** Runs `first` (or the next queued message) to completion, then whatever arrived meanwhile. */
-  const run = (first: (s: State) => State) => {
-    running = true;
-    try {
-      state = first(state);
-      while (mailbox.length > 0 && !state.done) state = receive(state, mailbox.shift()!);
-    } catch (err) {
-      crashed(err);
-    } finally {
-      running = false;
-    }
-  };
-  const self: Self = (msg) => {
-    if (state.done) return;
-    if (running) mailbox.push(msg);
-    else run((s) => receive(s, msg));
-  };
+  readonly #mailbox: Msg[] = [];
+  #running = false;
+  /**
+   * A stand-in that has no copy knows nothing about the key: its "not found" is held back until
+   * every owner asked has answered (Riak's notfound_ok, for stand-ins only). Otherwise, in a
+   * partition, empty stand-ins could outvote the one owner that has the value.
+   */
+  readonly #ownersPending: Set<string>;
+  #heldBackEmpty = 0;
+  /** Why each counted failure failed, for the `unavailable` message. */
+  readonly #failedWith = new Map<string, string>();
 
-  function receive(state: State, msg: Msg): State {
-    if (state.done) return state;
-    // A write goes on after its answer until every replica asked has settled, so that a
-    // stand-in found late (the quorum was met first) still gets its copy and its hints.
-    const finish = (body: object, s: State): State => {
-      answer(body);
-      const settled = !s.quorum || s.quorum.ok + s.quorum.failed >= s.quorum.total;
-      if (job.kind !== 'get') return settled ? stopNow(s) : s;
-      // A read goes on after its answer for the replicas not heard from yet, briefly, then
-      // repairs the ones that were stale (Dynamo §5: read repair).
-      if (settled || 'error' in body) {
-        if (!('error' in body)) readRepair(self);
-        return stopNow(s);
-      }
-      repairTimer ??= setTimeout(() => self({ type: 'repair' }), READ_REPAIR_WINDOW_MS);
-      return s;
-    };
-    switch (msg.type) {
-      case 'repair':
-        readRepair(self);
-        return stopNow(state);
-      case 'timeout':
-        // Answered already, or past the client's own deadline (it has retried): just stop.
-        if (answered && job.kind === 'get') readRepair(self);
-        if (answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= deadlineMs)) return stopNow(state);
-        answer(errorReply(new DkvError('timeout', `deadline of ${Math.round(deadlineMs - createdMs)} ms passed: ${state.quorum ? describe(state.quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)));
-        return stopNow(state);
-      case 'forwarded':
-        if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return stopNow(state);
-        if (msg.replan) {
-          // Every node it was forwarded to is gone: plan again with what was just learned, and
-          // coordinate here if this node is now among the nodes to write to.
-          sloppy = plan(preference, settings.n, isUp);
-          asked = new Set(sloppy.targets);
-          hintsFor = new Map(sloppy.hints);
-          if (sloppy.targets.includes(nodeId)) {
-            coordinateAnyway = true;
-            ownersPending.clear();
-            return start(state, self);
-          }
-        }
-        answer(msg.body);
-        return stopNow(state);
-      case 'computed':
-        return onComputed(state, msg.clock, self);
-      case 'replied':
-        return onReply(state, msg.node, msg.result, self, finish);
+  constructor(
+    private readonly parentPath: string,
+    private readonly deps: CoordinatorDeps,
+    private readonly job: Job,
+    private readonly respond: Respond,
+  ) {
+    const { settings, health } = deps;
+    const ring = deps.ring();
+    this.#partition = ring.partitionOf(job.req.key);
+    this.#preference = ring.preferenceList(this.#partition);
+    this.#owners = this.#preference.slice(0, settings.n);
+    this.#isUp = (node) => health.isUp(node);
+    this.#sloppy = plan(this.#preference, settings.n, this.#isUp);
+    this.#asked = new Set(this.#sloppy.targets);
+    this.#hintsFor = new Map(this.#sloppy.hints);
+    this.#deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
+    this.#needed = job.kind === 'get' ? (job.req.r ?? settings.r) : (job.req.w ?? settings.w);
+    this.#ownersPending = new Set(job.kind === 'get' ? this.#owners.filter((o) => this.#asked.has(o)) : []);
+    if (this.#sloppy.hints.size > 0) deps.counters.sloppy++;
+  }
+
+  /** The deadline timer and the fan-out, in the turn the request arrived. */
+  begin(): void {
+    this.#timer = setTimeout(() => this.send({ type: 'timeout' }), Math.max(0, this.#deadlineMs - Date.now()));
+    this.#run(undefined);
+  }
+
+  /** Delivers a message: at once, or after the message being handled (one at a time). */
+  send(msg: Msg): void {
+    if (this.#done) return;
+    if (this.#running) this.#mailbox.push(msg);
+    else this.#run(msg);
+  }
+
+  /** Handles `first` (undefined: start), then whatever arrived meanwhile. */
+  #run(first: Msg | undefined): void {
+    this.#running = true;
+    try {
+      if (first === undefined) this.#start();
+      else this.#receive(first);
+      while (this.#mailbox.length > 0 && !this.#done) this.#receive(this.#mailbox.shift()!);
+    } catch (err) {
+      this.#crashed(err);
+    } finally {
+      this.#running = false;
     }
   }
 
-  type Ask = { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock };
+  /** Policy: stop. Answer the request `internal`, log the decision with the actor path. */
+  #crashed(err: unknown): void {
+    try {
+      this.#answer(errorReply(new DkvError('internal', `coordinator crashed: ${(err as Error).message}`)));
+    } catch {
+      // The reply path itself failed; the log line below is all that is left to do.
+    }
+    logDecision(this.deps.log, `${this.parentPath}/coordinator-${this.job.kind}-${this.#id}`, err, 'stop');
+    this.#mailbox.length = 0;
+    this.#stop();
+  }
 
-  function ask(node: string, message: Ask, self: Self): void {
-    const reply = (result: ReplicaResult) => self({ type: 'replied', node, result });
+  #stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#repairTimer) clearTimeout(this.#repairTimer);
+    this.#done = true;
+  }
+
+  #answer(body: object): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    if ('error' in body) this.deps.counters.failures++;
+    this.respond(body);
+  }
+
+  #receive(msg: Msg): void {
+    if (this.#done) return;
+    const job = this.job;
+    switch (msg.type) {
+      case 'repair':
+        this.#readRepair();
+        return this.#stop();
+      case 'timeout':
+        // Answered already, or past the client's own deadline (it has retried): just stop.
+        if (this.#answered && job.kind === 'get') this.#readRepair();
+        if (this.#answered || (job.clientDeadlineMs !== undefined && job.clientDeadlineMs <= this.#deadlineMs)) return this.#stop();
+        this.#answer(
+          errorReply(new DkvError('timeout', `deadline of ${Math.round(this.#deadlineMs - this.#createdMs)} ms passed: ${this.#quorum ? describe(this.#quorum, job.kind === 'get' ? 'read' : 'write') : 'no replica answered'}`)),
+        );
+        return this.#stop();
+      case 'forwarded':
+        if (job.clientDeadlineMs !== undefined && Date.now() >= job.clientDeadlineMs) return this.#stop();
+        if (msg.replan) {
+          // Every node it was forwarded to is gone: plan again with what was just learned, and
+          // coordinate here if this node is now among the nodes to write to.
+          this.#sloppy = plan(this.#preference, this.deps.settings.n, this.#isUp);
+          this.#asked = new Set(this.#sloppy.targets);
+          this.#hintsFor = new Map(this.#sloppy.hints);
+          if (this.#sloppy.targets.includes(this.deps.nodeId)) {
+            this.#coordinateAnyway = true;
+            this.#ownersPending.clear();
+            return this.#start();
+          }
+        }
+        this.#answer(msg.body);
+        return this.#stop();
+      case 'computed':
+        return this.#onComputed(msg.clock);
+      case 'replied':
+        return this.#onReply(msg.node, msg.result);
+    }
+  }
+
+  /**
+   * A write goes on after its answer until every replica asked has settled, so that a stand-in
+   * found late (the quorum was met first) still gets its copy and its hints.
+   */
+  #finish(body: object): void {
+    this.#answer(body);
+    const q = this.#quorum;
+    const settled = !q || q.ok + q.failed >= q.total;
+    if (this.job.kind !== 'get') {
+      if (settled) this.#stop();
+      return;
+    }
+    // A read goes on after its answer for the replicas not heard from yet, briefly, then
+    // repairs the ones that were stale (Dynamo §5: read repair).
+    if (settled || 'error' in body) {
+      if (!('error' in body)) this.#readRepair();
+      return this.#stop();
+    }
+    this.#repairTimer ??= setTimeout(() => this.send({ type: 'repair' }), READ_REPAIR_WINDOW_MS);
+  }
+
+  #ask(node: string, message: Ask): void {
+    const { deps, job } = this;
+    const partition = this.#partition;
+    const nodeId = deps.nodeId;
     const key = job.req.key;
     if (node === nodeId) {
-      const computed = (clock: StoredClock) => self({ type: 'computed', clock });
+      const reply: Reply = (result) => this.send({ type: 'replied', node, result });
+      const computed = (clock: StoredClock) => this.send({ type: 'computed', clock });
       const vnode = deps.vnode(partition);
-      const selfHints = message.op === 'coordinate' ? (hintsFor.get(nodeId) ?? []) : [];
+      const selfHints = message.op === 'coordinate' ? (this.#hintsFor.get(nodeId) ?? []) : [];
       if (vnode && selfHints.length > 0 && message.op === 'coordinate') {
         // An owner that also keeps hints (fewer reachable nodes than N): the new version goes to
         // its vnode, which is the copy the quorum counts, and to its hint store as well.
-        const alsoHint = (clock: StoredClock) => {
-          nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: hintLostLogger(deps.log, key, selfHints, nodeId) } satisfies HandoffMsg);
-          computed(clock);
-        };
-        return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: message.req.context, value: message.req.value, reply, computed: alsoHint });
+        return deps.vnodeMail.send(vnode, {
+          type: 'coordinate',
+          key,
+          context: message.req.context,
+          value: message.req.value,
+          reply,
+          computed: (clock) => {
+            nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: selfHints, clock, reply: hintLostLogger(deps.log, key, selfHints, nodeId) } satisfies HandoffMsg);
+            computed(clock);
+          },
+        });
       }
       if (vnode) {
         const local: VnodeOp =
@@ -265,7 +326,8 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
         return deps.vnodeMail.send(vnode, local);
       }
       // This node stands in for unreachable owners: its hint store is its replica.
-      const standFor = hintsFor.get(nodeId) ?? owners.filter((o) => !isUp(o)).slice(0, 1);
+      const owners = this.#owners;
+      const standFor = this.#hintsFor.get(nodeId) ?? owners.filter((o) => !this.#isUp(o)).slice(0, 1);
       const local: HandoffMsg =
         message.op === 'read'
           ? { type: 'read', partition, key, owners, reply }
@@ -274,105 +336,103 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
             : { type: 'hint', partition, key, owners: standFor, clock: message.clock, reply };
       return nact.dispatch(deps.handoff, local);
     }
-    const hints = hintsFor.get(node);
+    const hints = this.#hintsFor.get(node);
     const op: ReplicaOp =
       message.op === 'replicate'
         ? { op: 'replicate', p: partition, k: key, c: message.clock, ...(hints?.length ? { h: [...hints] } : {}) }
         : { op: 'read', p: partition, k: key };
     // One attempt gets a slice of the deadline, so a silent replica can be retried, then replaced.
-    deps.outbox.call(deps.subjects.replica(node), op, Math.min(deadlineMs, Date.now() + REPLICA_ATTEMPT_MS), reply);
+    deps.outbox.call(deps.subjects.replica(node), op, Math.min(this.#deadlineMs, Date.now() + REPLICA_ATTEMPT_MS), (result) => this.send({ type: 'replied', node, result }));
   }
 
-  function start(state: State, self: Self): State {
+  #start(): void {
+    const { deps, job } = this;
     if (deps.faults.coordinatorCrashes > 0) {
       deps.faults.coordinatorCrashes -= 1;
       throw new Error(`injected coordinator fault (${job.kind} of ${JSON.stringify(job.req.key)})`);
     }
-    if (sloppy.targets.length < needed) {
-      answer(errorReply(new DkvError('unavailable', `the cluster has ${sloppy.targets.length} nodes, ${needed} replicas required`)));
-      return stopNow(state);
+    const targets = this.#sloppy.targets;
+    if (targets.length < this.#needed) {
+      this.#answer(errorReply(new DkvError('unavailable', `the cluster has ${targets.length} nodes, ${this.#needed} replicas required`)));
+      return this.#stop();
     }
-    const q = quorum(sloppy.targets.length, needed);
+    const q = quorum(targets.length, this.#needed);
     if (job.kind === 'get') {
       deps.counters.gets++;
-      for (const node of sloppy.targets) ask(node, { op: 'read' }, self);
-      return { ...state, quorum: q };
+      this.#quorum = q;
+      for (const node of targets) this.#ask(node, { op: 'read' });
+      return;
     }
     // Dynamo §6.4: a write is coordinated by one of the nodes that will hold it; a node that
     // receives a forwarded write coordinates it whatever its own view, so writes never bounce.
     // A stand-in coordinates only when no owner is reachable: owners version with their own
     // durable counters.
-    const ownerTarget = sloppy.targets.find((x) => owners.includes(x) && isUp(x));
-    const coordinatesHere = sloppy.targets.includes(nodeId) && (owners.includes(nodeId) || ownerTarget === undefined);
-    if (!coordinatesHere && !job.forwarded && !coordinateAnyway) {
+    const nodeId = deps.nodeId;
+    const owners = this.#owners;
+    const ownerTarget = targets.find((x) => owners.includes(x) && this.#isUp(x));
+    const coordinatesHere = targets.includes(nodeId) && (owners.includes(nodeId) || ownerTarget === undefined);
+    if (!coordinatesHere && !job.forwarded && !this.#coordinateAnyway) {
       deps.counters.forwardedWrites++;
-      forward(job.kind, job.req, self);
-      return state;
+      return this.#forward(job.kind, job.req);
     }
     deps.counters.writes++;
-    ask(nodeId, { op: 'coordinate', req: job.req }, self);
-    return { ...state, quorum: q };
+    this.#quorum = q;
+    this.#ask(nodeId, { op: 'coordinate', req: job.req });
   }
 
   /** The local replica made the new version: replicate it now, while it is committed locally. */
-  function onComputed(state: State, clock: StoredClock, self: Self): State {
-    for (const other of asked) if (other !== nodeId) ask(other, { op: 'replicate', clock }, self);
-    return { ...state, written: clock };
+  #onComputed(clock: StoredClock): void {
+    for (const other of this.#asked) if (other !== this.deps.nodeId) this.#ask(other, { op: 'replicate', clock });
+    this.#written = clock;
   }
 
-  /**
-   * A stand-in that has no copy knows nothing about the key: its "not found" is held back until
-   * every owner asked has answered (Riak's notfound_ok, for stand-ins only). Otherwise, in a
-   * partition, empty stand-ins could outvote the one owner that has the value.
-   */
-  const ownersPending = new Set(job.kind === 'get' ? owners.filter((o) => asked.has(o)) : []);
-  let heldBackEmpty = 0;
-  /** Why each counted failure failed, for the `unavailable` message. */
-  const failedWith = new Map<string, string>();
-
-  function onReply(state: State, node: string, result: ReplicaResult, self: Self, finish: (b: object, s: State) => State): State {
+  #onReply(node: string, result: ReplicaResult): void {
+    const { deps, job } = this;
+    const nodeId = deps.nodeId;
     // Any answer, even a refusal, shows the node is there: only silence counts against it.
-    if (node !== nodeId) health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');
-    if (job.kind === 'get' && result.ok && owners.includes(node)) ownerReplies.set(node, result.clock);
-    if (!result.ok && node === nodeId && job.kind !== 'get' && state.written === undefined) {
-      return finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)), { ...state, quorum: undefined });
+    if (node !== nodeId) deps.health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');
+    const isOwner = this.#owners.includes(node);
+    if (job.kind === 'get' && result.ok && isOwner) this.#ownerReplies.set(node, result.clock);
+    if (!result.ok && node === nodeId && job.kind !== 'get' && this.#written === undefined) {
+      this.#quorum = undefined;
+      return this.#finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
     }
-    if (!result.ok && node !== nodeId && retryOrReplace(node, result, state, self)) return state;
-    if (job.kind === 'get' && result.ok && !result.clock && !owners.includes(node) && ownersPending.size > 0) {
-      heldBackEmpty++;
-      return state;
+    if (!result.ok && node !== nodeId && this.#retryOrReplace(node, result)) return;
+    if (job.kind === 'get' && result.ok && !result.clock && !isOwner && this.#ownersPending.size > 0) {
+      this.#heldBackEmpty++;
+      return;
     }
-    ownersPending.delete(node);
-    if (!result.ok) failedWith.set(node, result.error);
-    let next = fold(state, result);
-    while (ownersPending.size === 0 && heldBackEmpty > 0 && verdict(next.quorum!) === 'waiting') {
-      heldBackEmpty--;
-      next = fold(next, { ok: true, clock: null });
+    this.#ownersPending.delete(node);
+    if (!result.ok) this.#failedWith.set(node, result.error);
+    this.#fold(result);
+    while (this.#ownersPending.size === 0 && this.#heldBackEmpty > 0 && verdict(this.#quorum!) === 'waiting') {
+      this.#heldBackEmpty--;
+      this.#fold({ ok: true, clock: null });
     }
-    return conclude(next, finish);
+    this.#conclude();
   }
 
-  function fold(state: State, result: ReplicaResult): State {
-    const q = record(state.quorum!, result.ok);
-    const clocks = job.kind === 'get' && result.ok && result.clock ? [...state.clocks, result.clock] : state.clocks;
-    return { ...state, quorum: q, clocks };
+  #fold(result: ReplicaResult): void {
+    this.#quorum = record(this.#quorum!, result.ok);
+    if (this.job.kind === 'get' && result.ok && result.clock) this.#clocks.push(result.clock);
   }
 
-  function conclude(state: State, finish: (b: object, s: State) => State): State {
-    const q = state.quorum!;
+  #conclude(): void {
+    const { job } = this;
+    const q = this.#quorum!;
     const v = verdict(q);
-    if (v === 'waiting') return state;
+    if (v === 'waiting') return;
     const what = job.kind === 'get' ? 'read' : 'write';
     if (v === 'failed') {
-      const why = [...failedWith].map(([n, e]) => `${n}: ${e}`).join('; ');
-      return finish(errorReply(new DkvError('unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`)), state);
+      const why = [...this.#failedWith].map(([n, e]) => `${n}: ${e}`).join('; ');
+      return this.#finish(errorReply(new DkvError('unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`)));
     }
     if (job.kind === 'get') {
-      const merged = reconcile(state.clocks);
-      return finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding), state);
+      const merged = reconcile(this.#clocks);
+      return this.#finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding));
     }
-    if (job.kind === 'delete') return finish({ ok: true }, state);
-    return finish({ ok: true, context: encodeContext(putReplyContext(state.written!, job.req.context)) }, state);
+    if (job.kind === 'delete') return this.#finish({ ok: true });
+    return this.#finish({ ok: true, context: encodeContext(putReplyContext(this.#written!, job.req.context)) });
   }
 
   /**
@@ -380,47 +440,60 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
    * agree get nothing, so a read of consistent replicas writes nothing; an owner that did not
    * answer is left to hinted handoff and anti-entropy.
    */
-  function readRepair(self: Self): void {
-    if (repaired || job.kind !== 'get') return;
-    repaired = true;
-    const seen = [...ownerReplies.values()].filter((c): c is StoredClock => c !== null);
+  #readRepair(): void {
+    if (this.#repaired || this.job.kind !== 'get') return;
+    this.#repaired = true;
+    const seen = [...this.#ownerReplies.values()].filter((c): c is StoredClock => c !== null);
     if (seen.length === 0) return;
     const merged = reconcile(seen);
     const settledBefore = Date.now() - READ_REPAIR_SETTLE_MS;
-    for (const [node, clock] of ownerReplies) {
+    for (const [node, clock] of this.#ownerReplies) {
       if (clock !== null && equal(clock, merged)) continue;
       // Behind only on versions made within the last moment: the write is most likely still on
       // its way to that replica, and repairing it would only write the same version twice.
       const behindOnlyOnRecent = merged.e.every(([id, counter, , t]) => (clock?.e.find((e) => e[0] === id)?.[1] ?? 0) >= counter || t > settledBefore);
       if (behindOnlyOnRecent) continue;
-      deps.counters.readRepairs++;
-      ask(node, { op: 'replicate', clock: merged }, self);
+      this.deps.counters.readRepairs++;
+      this.#ask(node, { op: 'replicate', clock: merged });
     }
   }
 
   /** True when the failed replica was asked again or replaced, so the failure is not counted. */
-  function retryOrReplace(node: string, result: Extract<ReplicaResult, { ok: false }>, state: State, self: Self): boolean {
-    const again: Ask = job.kind === 'get' ? { op: 'read' } : { op: 'replicate', clock: state.written! };
-    if (job.kind !== 'get' && state.written === undefined) return false;
-    const tried = retries.get(node) ?? 0;
+  #retryOrReplace(node: string, result: Extract<ReplicaResult, { ok: false }>): boolean {
+    const { deps, job } = this;
+    if (job.kind !== 'get' && this.#written === undefined) return false;
+    const again: Ask = job.kind === 'get' ? { op: 'read' } : { op: 'replicate', clock: this.#written! };
+    this.#retries ??= new Map();
+    const tried = this.#retries.get(node) ?? 0;
     const backoffMs = RETRY_BACKOFF_MS_BASE * 2 ** tried;
-    if (result.unreachable === 'timeout' && tried < REPLICA_RETRIES_MAX && deadlineMs - Date.now() > backoffMs * 2) {
-      retries.set(node, tried + 1);
+    if (result.unreachable === 'timeout' && tried < REPLICA_RETRIES_MAX && this.#deadlineMs - Date.now() > backoffMs * 2) {
+      this.#retries.set(node, tried + 1);
       deps.counters.retries++;
-      setTimeout(() => ask(node, again, self), backoffMs);
+      setTimeout(() => {
+        // The retry runs as its own turn, like a message: a crash in it follows the policy.
+        if (!this.#done) this.#guarded(() => this.#ask(node, again));
+      }, backoffMs);
       return true;
     }
-    const next = replacement(preference, settings.n, asked, node, hintsFor.get(node) ?? [], isUp);
+    const next = replacement(this.#preference, deps.settings.n, this.#asked, node, this.#hintsFor.get(node) ?? [], this.#isUp);
     if (!next) {
-      if (job.kind !== 'get') keepOrphanedHints(node, state.written!);
+      if (job.kind !== 'get') this.#keepOrphanedHints(node, this.#written!);
       return false;
     }
-    ownersPending.delete(node);
-    asked.add(next.node);
-    hintsFor.set(next.node, next.hints);
+    this.#ownersPending.delete(node);
+    this.#asked.add(next.node);
+    this.#hintsFor.set(next.node, next.hints);
     deps.counters.sloppy++;
-    ask(next.node, again, self);
+    this.#ask(next.node, again);
     return true;
+  }
+
+  #guarded(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.#crashed(err);
+    }
   }
 
   /**
@@ -428,26 +501,32 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
    * would never get this write. A node already holding it keeps those hints instead. Outside the
    * quorum count, since that node has answered already; its hint store is durable on its own.
    */
-  function keepOrphanedHints(failed: string, clock: StoredClock): void {
-    const orphans = [...(hintsFor.get(failed) ?? []), ...(owners.includes(failed) ? [failed] : [])];
-    hintsFor.delete(failed);
-    const keeper = [...asked].find((x) => x !== failed && isUp(x) && !orphans.includes(x));
+  #keepOrphanedHints(failed: string, clock: StoredClock): void {
+    const { deps, job } = this;
+    const orphans = [...(this.#hintsFor.get(failed) ?? []), ...(this.#owners.includes(failed) ? [failed] : [])];
+    this.#hintsFor.delete(failed);
+    const keeper = [...this.#asked].find((x) => x !== failed && this.#isUp(x) && !orphans.includes(x));
     if (!keeper || orphans.length === 0) return;
     const logged = hintLostLogger(deps.log, job.req.key, orphans, keeper);
-    if (keeper === nodeId) {
-      nact.dispatch(deps.handoff, { type: 'hint', partition, key: job.req.key, owners: orphans, clock, reply: logged } satisfies HandoffMsg);
+    if (keeper === deps.nodeId) {
+      nact.dispatch(deps.handoff, { type: 'hint', partition: this.#partition, key: job.req.key, owners: orphans, clock, reply: logged } satisfies HandoffMsg);
     } else {
-      deps.outbox.call(deps.subjects.replica(keeper), { op: 'replicate', p: partition, k: job.req.key, c: clock, h: orphans }, deadlineMs, logged);
+      deps.outbox.call(deps.subjects.replica(keeper), { op: 'replicate', p: this.#partition, k: job.req.key, c: clock, h: orphans }, this.#deadlineMs, logged);
     }
   }
 
-  function forward(kind: ForwardedWrite['kind'], req: WriteRequest, self: Self): void {
+  #forward(kind: ForwardedWrite['kind'], req: WriteRequest): void {
+    const deps = this.deps;
+    const nodeId = deps.nodeId;
+    const deadlineMs = this.#deadlineMs;
+    const owners = this.#owners;
+    const targets = this.#sloppy.targets;
     const body: ForwardedWrite = { op: 'coordinate', kind, req, clientDeadlineMs: deadlineMs };
     (async (): Promise<{ type: 'forwarded'; body: object; replan?: boolean }> => {
       let lastError: ErrorReply | undefined;
       let allGone = true;
-      // Owners first: they coordinate with their own counters (see start).
-      const candidates = [...sloppy.targets.filter((x) => x !== nodeId && owners.includes(x)), ...sloppy.targets.filter((x) => x !== nodeId && !owners.includes(x))];
+      // Owners first: they coordinate with their own counters (see #start).
+      const candidates = [...targets.filter((x) => x !== nodeId && owners.includes(x)), ...targets.filter((x) => x !== nodeId && !owners.includes(x))];
       for (const [i, node] of candidates.entries()) {
         const remaining = deadlineMs - Date.now();
         if (remaining <= 0) break;
@@ -455,21 +534,17 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
         const hopMs = Math.max(1, Math.floor(remaining / (candidates.length - i)));
         try {
           const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: hopMs });
-          health.observe(node, 'ok');
+          deps.health.observe(node, 'ok');
           return { type: 'forwarded', body: decodeInternal<object>(reply.data) };
         } catch (err) {
           const gone = isNoResponders(err);
           allGone &&= gone;
-          health.observe(node, gone ? 'no-responders' : 'timeout');
+          deps.health.observe(node, gone ? 'no-responders' : 'timeout');
           lastError = errorReply(new DkvError('unavailable', `forwarding to ${node} failed: ${(err as Error).message}`));
         }
       }
       const failed = lastError ?? errorReply(new DkvError('timeout', 'deadline passed before the write could be forwarded'));
       return { type: 'forwarded', body: failed, replan: lastError !== undefined && allGone };
-    })().then((m) => self(m));
+    })().then((m) => this.send(m));
   }
-
-  // The deadline timer and the fan-out, in the turn the request arrived.
-  timer = setTimeout(() => self({ type: 'timeout' }), Math.max(0, deadlineMs - Date.now()));
-  run((s) => start(s, self));
 }
