@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
+import { LmdbStorage } from '../src/storage/lmdb.ts';
 
 const kinds: StorageKind[] = ['lmdb', 'memory'];
 
@@ -243,3 +244,42 @@ function killAfterAcks(child: ReturnType<typeof spawn>, min: number, deadlineMs:
     });
   });
 }
+
+test('storage(lmdb) - the cache of decoded values never serves a stale or dropped value', async (t) => {
+  const path = join(tempDir(t), 'data.db');
+  // Three cached values for twenty keys: most reads miss, evict, and come back from disk.
+  const s = new LmdbStorage<unknown>(path, { cachedValuesMax: 3 });
+  t.teardown(() => s.close());
+  const model = new Map<string, unknown>();
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 20; i++) {
+      const key = `k${(i * 7 + round) % 20}`;
+      if ((i + round) % 6 === 5) {
+        void s.remove(1, key);
+        model.delete(key);
+      } else {
+        void s.put(1, key, { round, i });
+        model.set(key, { round, i });
+      }
+      t.deepEqual(s.get(1, key), model.get(key), `staged ${key}`);
+    }
+    await s.flush();
+    for (let i = 0; i < 20; i++) t.deepEqual(s.get(1, `k${i}`), model.get(`k${i}`), `round ${round} k${i}`);
+    for (let i = 19; i >= 0; i--) t.deepEqual(s.get(1, `k${i}`), model.get(`k${i}`), `again, round ${round} k${i}`);
+  }
+  t.is(s.count(1), model.size);
+});
+
+test('storage(lmdb) - a write lmdb refuses leaves the cached value as it was', async (t) => {
+  const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'));
+  t.teardown(() => s.close());
+  await s.put(1, 'k', 'kept');
+  t.is(s.get(1, 'k'), 'kept');
+  // A key past lmdb's key size limit is refused at once.
+  await t.throwsAsync(async () => s.put(1, 'x'.repeat(4000), 'too long a key'));
+  t.is(s.get(1, 'x'.repeat(4000)), undefined);
+  t.is(s.get(1, 'k'), 'kept');
+  // And the engine goes on (this also lets lmdb finish the commit it had queued before close).
+  await s.put(1, 'k', 'next');
+  t.is(s.get(1, 'k'), 'next');
+});

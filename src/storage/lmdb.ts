@@ -10,6 +10,13 @@ const mapSizeBytesInitial = 256 * 1024 * 1024;
 
 type DbKey = [partition: number, key: string];
 
+/**
+ * Decoded values kept per engine, oldest dropped first. A zipfian workload reads and writes a
+ * few keys most of the time; for those, a read is a Map lookup instead of lmdb's read and a
+ * msgpack decode. Values are immutable once handed over (see StorageEngine), so sharing is safe.
+ */
+const CACHED_VALUES_MAX = 50_000;
+
 /** A write handed to lmdb but not yet durable; `value` undefined means a removal. */
 interface Staged<T> {
   value: T | undefined;
@@ -36,10 +43,18 @@ export class LmdbStorage<T> implements StorageEngine<T> {
    * which blocks `put` when too many writes are outstanding.
    */
   readonly #staged = new Map<string, Staged<T>>();
-  /** Durability promises of writes in progress, for flush(). */
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Durable values of recently used keys (see CACHED_VALUES_MAX); a staged write shadows its entry. */
+  readonly #cache = new Map<string, T>();
+  /**
+   * The newest write's durability. lmdb commits in call order, so once it has settled every
+   * earlier write has too: flush() waits for this one only.
+   */
+  #last: Promise<void> = Promise.resolve();
 
-  constructor(path: string) {
+  readonly #cachedValuesMax: number;
+
+  constructor(path: string, opts: { cachedValuesMax?: number } = {}) {
+    this.#cachedValuesMax = opts.cachedValuesMax ?? CACHED_VALUES_MAX;
     mkdirSync(path, { recursive: true });
     this.#db = open<T, DbKey>({
       path,
@@ -56,9 +71,14 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   }
 
   get(partition: number, key: string): T | undefined {
-    const staged = this.#staged.get(stagedId(partition, key));
+    const id = stagedId(partition, key);
+    const staged = this.#staged.get(id);
     if (staged) return staged.value;
-    return this.#db.get([partition, key]);
+    const cached = this.#cache.get(id);
+    if (cached !== undefined) return cached;
+    const stored = this.#db.get([partition, key]);
+    if (stored !== undefined) this.#remember(id, stored);
+    return stored;
   }
 
   put(partition: number, key: string, value: T): Promise<void> {
@@ -83,9 +103,8 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   }
 
   async flush(): Promise<void> {
-    // lmdb commits in call order, so the writes in flight now cover everything staged so far.
     // A failed write already rejected its own put; flush only waits.
-    await Promise.allSettled([...this.#inFlight]);
+    await this.#last;
   }
 
   async close(): Promise<void> {
@@ -99,21 +118,37 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     const id = stagedId(partition, key);
     const staged: Staged<T> = { value };
     this.#staged.set(id, staged);
-    const durable = (async () => {
-      try {
-        await written;
-        await (written.flushed ?? this.#db.flushed);
-      } finally {
+    // With overlappingSync off, the commit promise resolves after the fsync; `flushed` is kept
+    // for the day that option changes.
+    const durable = (written.flushed && written.flushed !== written ? written.then(() => written.flushed) : written).then(
+      () => {
         // A newer write to the key may have been staged meanwhile; it owns the entry now.
-        if (this.#staged.get(id) === staged) this.#staged.delete(id);
-      }
-    })();
-    this.#inFlight.add(durable);
-    const settle = () => void this.#inFlight.delete(durable);
-    durable.then(settle, settle);
+        if (this.#staged.get(id) !== staged) return;
+        this.#staged.delete(id);
+        if (value === undefined) this.#cache.delete(id);
+        else this.#remember(id, value);
+      },
+      (err: unknown) => {
+        if (this.#staged.get(id) === staged) {
+          this.#staged.delete(id);
+          this.#cache.delete(id); // what is on disk now is not known here: read it again
+        }
+        throw err;
+      },
+    ) as Promise<void>;
+    // Also marks the promise handled: a caller that drops a failed write's promise must not
+    // bring the process down (the failure is the caller's to report).
+    this.#last = durable.catch(ignore);
     return durable;
   }
+
+  #remember(id: string, value: T): void {
+    if (this.#cache.size >= this.#cachedValuesMax && !this.#cache.has(id)) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(id, value);
+  }
 }
+
+function ignore(): void {}
 
 /** Partition numbers contain no '/', so the first '/' separates partition from key. */
 function stagedId(partition: number, key: string): string {
