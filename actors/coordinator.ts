@@ -62,6 +62,8 @@ export interface CoordinatorDeps {
   readonly faults: Faults;
   ring(): Ring;
   vnode(partition: number): any | undefined;
+  /** Reads this node's replica of the partition at once; false when it holds none (see actors/node.ts). */
+  readReplica(partition: number, key: string, reply: Reply): boolean;
   /** Operations for this node's vnodes, coalesced per turn (actors/vnodeMail.ts). */
   readonly vnodeMail: VnodeMail;
 }
@@ -298,6 +300,7 @@ class Coordinator {
     const key = job.req.key;
     if (node === nodeId) {
       const reply: Reply = (result) => this.send({ type: 'replied', node, result });
+      if (message.op === 'read' && deps.readReplica(partition, key, reply)) return;
       const computed = (clock: StoredClock) => this.send({ type: 'computed', clock });
       const vnode = deps.vnode(partition);
       const selfHints = message.op === 'coordinate' ? (this.#hintsFor.get(nodeId) ?? []) : [];

@@ -209,6 +209,18 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     });
     return true;
   };
+  /**
+   * A replica read, answered in the caller's turn instead of a place in the vnode's mailbox:
+   * storage.get already sees every write a vnode has staged, and a read changes nothing, so it
+   * needs no ordering with the writes queued behind it (those are concurrent with it anyway).
+   * Returns false when this node holds no replica of the partition.
+   */
+  const readReplica = (p: number, key: string, reply: (r: ReplicaResult) => void): boolean => {
+    if (!vnodes.has(p)) return false;
+    const local = storage.get(p, key) ?? null;
+    if (!readThrough(p, key, local, reply)) reply({ ok: true, clock: local });
+    return true;
+  };
   const trees = new Map<number, TreeHolder>();
   const ensureVnode = (p: number) => {
     if (vnodes.has(p)) return;
@@ -400,6 +412,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     log,
     ring: () => ring!,
     vnode: (p) => vnodes.get(p),
+    readReplica,
     vnodeMail,
     faults,
     status,
@@ -517,7 +530,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }
     const owns = vnodes.has(op.p);
     if (op.op === 'read') {
-      if (owns) return { type: 'read', key: op.k, reply };
+      if (readReplica(op.p, op.k, reply)) return undefined;
       if (stale !== undefined) {
         // The sender's ring still has this node as a replica: ask one that is, under this ring.
         const to = current.replicas(op.p, settings.n).find((x) => x !== id && x !== stale && health.isUp(x));

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -14,9 +15,17 @@ test('supervision - a crashed vnode is reset, the decision is logged, and the ne
   await cluster.client.put('before-crash', 'v1', { w: 3 });
 
   await armVnodeCrashes(cluster, 'n1', 1);
-  // r=3 reaches n1's vnode: its crash costs this read one replica, which must then be answered.
-  const during = await cluster.client.get('before-crash', { r: 2 });
-  t.deepEqual(during.values, ['v1']);
+  // Every write reaches n1's vnode (N=3 of 3 nodes). Coordinated elsewhere, the crash costs the
+  // write one replica, which must then be answered, and w=2 is met by the other two; coordinated
+  // by n1, the write fails as a whole, before any version was made.
+  const during = await cluster.client.put('during-crash', 'v3', { w: 2 }).then(
+    (r) => r.ok,
+    (err: DkvError) => {
+      t.is(err.code, 'internal');
+      t.regex(err.message, /coordinating replica n1 could not write: vnode crashed: injected vnode fault/);
+      return false;
+    },
+  );
 
   const line = await waitFor('a supervision line on n1', () => n1.supervisionLines()[0]);
   t.is(line.decision, 'reset');
@@ -26,6 +35,7 @@ test('supervision - a crashed vnode is reset, the decision is logged, and the ne
   await cluster.client.put('after-crash', 'v2', { w: 3 });
   t.deepEqual((await cluster.client.get('after-crash', { r: 3 })).values, ['v2']);
   t.deepEqual((await cluster.client.peek('n1', 'before-crash')).values, ['v1']);
+  t.deepEqual((await cluster.client.get('during-crash', { r: 3 })).values, during ? ['v3'] : []);
 });
 
 test('supervision - a vnode crashing past its restart intensity escalates and the node exits non-zero', async (t) => {
