@@ -6,7 +6,7 @@
  * Pure: no I/O, no clock, no randomness. The same member history always yields the same ring,
  * so every node can compute it from the gossiped member list alone.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const DEFAULT_Q = 64;
 const Q_MIN = 1;
@@ -49,7 +49,8 @@ function partitionOf(key: string, q: number): number {
   assertValidQ(q);
   const bits = 31 - Math.clz32(q);
   // Q <= 4096 needs at most 12 bits, so the first two bytes of the digest suffice.
-  const top16 = createHash('md5').update(key, 'utf8').digest().readUInt16BE(0);
+  // One-shot hash: no Hash object per key (half the cost of createHash on the request path).
+  const top16 = hash('md5', key, 'buffer').readUInt16BE(0);
   return top16 >>> (16 - bits);
 }
 

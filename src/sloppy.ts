@@ -14,8 +14,12 @@ export interface Plan {
   readonly hints: ReadonlyMap<string, readonly string[]>;
 }
 
+const NO_HINTS: ReadonlyMap<string, readonly string[]> = new Map();
+
 export function plan(preferenceList: readonly string[], n: number, isUp: (node: string) => boolean): Plan {
   const owners = preferenceList.slice(0, n);
+  // The common case, on every request: every owner is up.
+  if (owners.every(isUp)) return { targets: owners, hints: NO_HINTS };
   const reachable = preferenceList.filter(isUp).slice(0, n);
   const missing = owners.filter((o) => !reachable.includes(o));
   const standIns = reachable.filter((t) => !owners.includes(t));
