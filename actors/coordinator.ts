@@ -28,7 +28,8 @@ import { equal, join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
-import { putReplyContext, reconcile, type StoredClock } from '../src/replica.ts';
+import { putReplyContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
+import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import { plan, replacement, type Plan } from '../src/sloppy.ts';
 import type { Subjects } from '../src/subjects.ts';
@@ -64,6 +65,8 @@ export interface CoordinatorDeps {
   vnode(partition: number): any | undefined;
   /** Reads this node's replica of the partition at once; false when it holds none (see actors/node.ts). */
   readReplica(partition: number, key: string, reply: Reply): boolean;
+  /** This node's copy at once: null for none, undefined when it holds no complete replica. */
+  localCopy(partition: number, key: string): StoredClock | null | undefined;
   /** Operations for this node's vnodes, coalesced per turn (actors/vnodeMail.ts). */
   readonly vnodeMail: VnodeMail;
 }
@@ -80,6 +83,8 @@ export interface CoordinatorCounters {
   failures: number;
   /** Replicas a read found stale and sent the reconciled version to. */
   readRepairs: number;
+  /** Replica reads answered "same as your copy" instead of with a version set. */
+  sameReads: number;
   /** Batch requests (the client library's pipeline) and the get/put/delete requests they held. */
   batches: number;
   batchedOps: number;
@@ -160,6 +165,12 @@ class Coordinator {
   #heldBackEmpty = 0;
   /** Why each counted failure failed, for the `unavailable` message. */
   readonly #failedWith = new Map<string, string>();
+  /**
+   * A read's own copy, taken before asking anyone, and its digest: the other replicas send
+   * theirs only when it differs (most reads of replicas in agreement move no version set).
+   */
+  #localCopy: StoredClock | null | undefined;
+  #localDigest: Hash | undefined;
 
   constructor(
     private readonly parentPath: string,
@@ -300,6 +311,7 @@ class Coordinator {
     const key = job.req.key;
     if (node === nodeId) {
       const reply: Reply = (result) => this.send({ type: 'replied', node, result });
+      if (message.op === 'read' && this.#localCopy !== undefined) return reply({ ok: true, clock: this.#localCopy });
       if (message.op === 'read' && deps.readReplica(partition, key, reply)) return;
       const computed = (clock: StoredClock) => this.send({ type: 'computed', clock });
       const vnode = deps.vnode(partition);
@@ -343,7 +355,7 @@ class Coordinator {
     const op: ReplicaOp =
       message.op === 'replicate'
         ? { op: 'replicate', p: partition, k: key, c: message.clock, ...(hints?.length ? { h: [...hints] } : {}) }
-        : { op: 'read', p: partition, k: key };
+        : { op: 'read', p: partition, k: key, ...(this.#localDigest ? { d: this.#localDigest } : {}) };
     // One attempt gets a slice of the deadline, so a silent replica can be retried, then replaced.
     deps.outbox.call(deps.subjects.replica(node), op, Math.min(this.#deadlineMs, Date.now() + REPLICA_ATTEMPT_MS), (result) => this.send({ type: 'replied', node, result }));
   }
@@ -363,6 +375,10 @@ class Coordinator {
     if (job.kind === 'get') {
       deps.counters.gets++;
       this.#quorum = q;
+      if (targets.includes(deps.nodeId)) {
+        this.#localCopy = deps.localCopy(this.#partition, job.req.key);
+        if (this.#localCopy !== undefined) this.#localDigest = readDigest(job.req.key, this.#localCopy);
+      }
       for (const node of targets) this.#ask(node, { op: 'read' });
       return;
     }
@@ -391,6 +407,11 @@ class Coordinator {
 
   #onReply(node: string, result: ReplicaResult): void {
     const { deps, job } = this;
+    if (result.ok && result.same) {
+      // The same version set as this node's own copy, which was not sent back.
+      result = this.#localDigest !== undefined ? { ok: true, clock: this.#localCopy! } : { ok: false, error: `${node} answered "same" to a read that sent no digest` };
+      deps.counters.sameReads++;
+    }
     const nodeId = deps.nodeId;
     // Any answer, even a refusal, shows the node is there: only silence counts against it.
     if (node !== nodeId) deps.health.observe(node, !result.ok && result.unreachable ? result.unreachable : 'ok');

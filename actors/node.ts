@@ -12,10 +12,9 @@ import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
-import { isStoredValue, type StoredClock } from '../src/replica.ts';
+import { isStoredValue, mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
 import { isClock } from '../src/dvvset.ts';
 import { ownedCounts, Ring } from '../src/ring.ts';
-import { mergeReplica } from '../src/replica.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
 import { isPartitionTable, plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import { readFileSync } from 'node:fs';
@@ -215,12 +214,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * needs no ordering with the writes queued behind it (those are concurrent with it anyway).
    * Returns false when this node holds no replica of the partition.
    */
-  const readReplica = (p: number, key: string, reply: (r: ReplicaResult) => void): boolean => {
+  const readReplica = (p: number, key: string, reply: (r: ReplicaResult) => void, digest?: unknown): boolean => {
     if (!vnodes.has(p)) return false;
     const local = storage.get(p, key) ?? null;
-    if (!readThrough(p, key, local, reply)) reply({ ok: true, clock: local });
+    if (readThrough(p, key, local, reply)) return true;
+    reply(digest !== undefined && sameDigest(readDigest(key, local), digest) ? { ok: true, clock: null, same: true } : { ok: true, clock: local });
     return true;
   };
+  /** This node's copy, when it holds the partition and is not still receiving it; else undefined. */
+  const localCopy = (p: number, key: string): StoredClock | null | undefined => (vnodes.has(p) && !receiving.has(p) ? (storage.get(p, key) ?? null) : undefined);
   const trees = new Map<number, TreeHolder>();
   const ensureVnode = (p: number) => {
     if (vnodes.has(p)) return;
@@ -399,7 +401,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
-  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, batches: 0, batchedOps: 0 };
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0 };
   const gateway = spawnGateway(supervisor, {
     health,
     handoff: handoff.ref,
@@ -413,6 +415,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     ring: () => ring!,
     vnode: (p) => vnodes.get(p),
     readReplica,
+    localCopy,
     vnodeMail,
     faults,
     status,
@@ -530,7 +533,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }
     const owns = vnodes.has(op.p);
     if (op.op === 'read') {
-      if (readReplica(op.p, op.k, reply)) return undefined;
+      if (readReplica(op.p, op.k, reply, op.d)) return undefined;
       if (stale !== undefined) {
         // The sender's ring still has this node as a replica: ask one that is, under this ring.
         const to = current.replicas(op.p, settings.n).find((x) => x !== id && x !== stale && health.isUp(x));

@@ -20,7 +20,8 @@ import type { StoredClock } from '../src/replica.ts';
 import type { ReplicaResult } from './vnode.ts';
 
 export type ReplicaOp =
-  | { op: 'read'; p: number; k: string }
+  /** `d`: the asker's digest of its own copy (src/replica.ts readDigest): answer `same` if equal. */
+  | { op: 'read'; p: number; k: string; d?: readonly [number, number] }
   /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
   | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] }
   /** Delete the tombstone `c` if it is still exactly that (anti-entropy's reaper; actors/antiEntropy.ts). */

@@ -18,7 +18,11 @@ import type { VersionVector } from '../src/versionVector.ts';
 import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
 /** `unreachable` says why a peer did not answer, for the failure detector. */
-export type ReplicaResult = { ok: true; clock: StoredClock | null } | { ok: false; error: string; unreachable?: 'no-responders' | 'timeout' };
+/**
+ * `same`: a read whose asker sent its own copy's digest found the same version set here, and
+ * answers without sending it (`clock` is then null).
+ */
+export type ReplicaResult = { ok: true; clock: StoredClock | null; same?: true } | { ok: false; error: string; unreachable?: 'no-responders' | 'timeout' };
 export type Reply = (result: ReplicaResult) => void;
 
 /**

@@ -4,6 +4,7 @@
  */
 import { emptyClock, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
 import type { VersionVector } from './versionVector.ts';
+import { keyHash, type Hash } from './merkle.ts';
 
 /**
  * Dynamo §4.4 truncates clocks; an entry is only dropped after it has been idle this long, and
@@ -57,4 +58,19 @@ export function lastEventMs(clock: StoredClock): number {
 
 export function reconcile(clocks: readonly StoredClock[]): StoredClock {
   return clocks.reduce<StoredClock>((acc, c) => sync(acc, c), emptyClock<StoredValue>());
+}
+
+/**
+ * A read's digest of a replica's version set (none: `null`), for reads that ask "send it only if
+ * it differs from mine". Equal digests mean equal dots (the same 64-bit hash the Merkle trees
+ * use), and a dot names one value forever, so the asker may use its own copy. Undefined when the
+ * set holds undotted values, whose identity the hash does not cover.
+ */
+export function readDigest(key: string, clock: StoredClock | null): Hash | undefined {
+  if (clock !== null && clock.a.length > 0) return undefined;
+  return keyHash(key, clock ?? undefined);
+}
+
+export function sameDigest(a: Hash | undefined, b: unknown): boolean {
+  return a !== undefined && Array.isArray(b) && b.length === 2 && a[0] === b[0] && a[1] === b[1];
 }

@@ -142,3 +142,16 @@ test.serial('cluster - a client with pipeline off sends each call on its own sub
   t.deepEqual(await batchFigures(), before);
   t.deepEqual((await client.get('unpipelined 3')).values, ['v']);
 });
+
+test.serial('cluster - a read of agreeing replicas moves no version set: the others answer "same as yours"', async (t) => {
+  const sameReads = async () => (await cluster.client.status()).members.reduce((s: number, m: any) => s + m.requests.sameReads, 0);
+  await cluster.client.put('digest read', 'a', { w: 3 });
+  await cluster.client.put('digest read', 'b', { w: 3 }); // a sibling: two values to not send
+  const before = await sameReads();
+  const got = await cluster.client.get('digest read', { r: 3 });
+  t.deepEqual([...got.values].sort(), ['a', 'b']);
+  t.is((await sameReads()) - before, 2, 'both other replicas answered "same"');
+  const missing = await cluster.client.get('digest read never written', { r: 3 });
+  t.false(missing.found);
+  t.is((await sameReads()) - before, 4, 'a key nobody holds reads "same" too');
+});

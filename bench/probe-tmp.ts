@@ -1,0 +1,15 @@
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { DkvTarget } from './targets/dkv.ts';
+const dir = mkdtempSync('/tmp/probe-');
+const storage = (process.argv[2] ?? 'lmdb') as 'lmdb' | 'memory';
+const t = await DkvTarget.start({ via: 'client', keys: 5000, valueBytes: 100, nodes: 3, n: 3, r: 2, w: 2, storage, dataDir: dir });
+for (let i = 0; i < 5000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => t.update(i + j, 0)));
+const pids = t.processes.filter((p) => p.role === 'dkv-nodes').map((p) => p.pid);
+const stat = () => pids.map((pid) => { const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return [Number(f[11]), Number(f[12])]; });
+const s0 = stat();
+let n = 0; const t0 = Date.now();
+await Promise.all(Array.from({ length: 64 }, async () => { while (Date.now() - t0 < 5000) { const k = Math.floor(Math.random() ** 4 * 5000); if (n++ % 2) await t.read(k); else await t.update(k, n); } }));
+const s1 = stat();
+const u = s1.reduce((a, x, i) => a + x[0]! - s0[i]![0]!, 0) / 100, sy = s1.reduce((a, x, i) => a + x[1]! - s0[i]![1]!, 0) / 100;
+console.log(storage, 'ops/s', Math.round(n / 5), 'node user s/1k ops', (u / n * 1000).toFixed(3), 'sys', (sy / n * 1000).toFixed(3));
+await t.stop();
