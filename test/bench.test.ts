@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { median, spread } from '../bench/report.ts';
+import { median, ratios, spread, targetLine, type Summary } from '../bench/report.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
 
@@ -190,4 +190,43 @@ test('profile - self time per function, idle left out, only inside the measured 
 test('profile - the main thread\'s file is told apart from the loader thread\'s', (t) => {
   t.true(isMainThreadProfile('n1/CPU.20261126.115918.18539.0.001.cpuprofile'));
   t.false(isMainThreadProfile('n1/CPU.20261126.115918.18539.1.002.cpuprofile'));
+});
+
+const row = (target: string, workload: string, throughput: number, p999Ms: number, errorCount = 0): Summary => ({
+  target,
+  workload,
+  rounds: 3,
+  throughput,
+  p50Ms: 1,
+  p99Ms: 2,
+  p999Ms,
+  cpuSecondsPerKiloOps: throughput > 0 ? 1000 / throughput : 0,
+  rssPeakBytes: 0,
+  errors: errorCount ? { timeout: errorCount } : {},
+  errorCount,
+  spread: { throughput: 0, p99Ms: 0, p999Ms: 0 },
+  spreadLarge: false,
+});
+
+test('report - each way of reaching dkv is held to the goal against the peer on its own', (t) => {
+  const summaries = [row('dkv', 'A', 8_000, 30), row('dkv-client', 'A', 36_000, 20), row('jetstream', 'A', 50_000, 10), row('echo', 'A', 55_000, 8)];
+  const rs = ratios(summaries);
+  // Each dkv target against each other target, never against the other dkv target.
+  t.deepEqual(rs.map((r) => `${r.subject}/${r.against}`).sort(), ['dkv-client/echo', 'dkv-client/jetstream', 'dkv/echo', 'dkv/jetstream']);
+  t.is(rs.find((r) => r.subject === 'dkv' && r.against === 'jetstream')!.throughput, 0.16);
+  t.regex(targetLine(rs, summaries, [], 'dkv')!, /target for dkv .*: not met \(0\.16x, 3\.00x\)/);
+  t.regex(targetLine(rs, summaries, [], 'dkv-client')!, /target for dkv-client .*: met \(0\.72x, 2\.00x\)/);
+  // A p99.9 above 3x fails the goal even at full throughput.
+  const slow = [row('dkv-client', 'A', 40_000, 31), row('jetstream', 'A', 50_000, 10)];
+  t.regex(targetLine(ratios(slow), slow, [], 'dkv-client')!, /: not met/);
+});
+
+test('report - errors or a broken process make the goal line NOT VALID, for the target concerned only', (t) => {
+  const summaries = [row('dkv', 'A', 8_000, 30, 2), row('dkv-client', 'A', 36_000, 20), row('jetstream', 'A', 50_000, 10)];
+  const rs = ratios(summaries);
+  t.regex(targetLine(rs, summaries, [], 'dkv')!, /NOT VALID, dkv had 2 error replies/);
+  t.regex(targetLine(rs, summaries, [], 'dkv-client')!, /: met/);
+  t.regex(targetLine(rs, summaries, ['dkv-client'], 'dkv-client')!, /NOT VALID, dkv-client broke/);
+  t.regex(targetLine(rs, summaries, ['jetstream'], 'dkv-client')!, /NOT VALID, jetstream broke/);
+  t.is(targetLine(rs, summaries, [], 'nothing'), undefined);
 });
