@@ -133,3 +133,10 @@ test('format - one repair line per node that reports anti-entropy figures', (t) 
   t.is(lineOf(text, 'n1 repair:'), 'n1 repair: 120 exchanges (118 agreeing), 3 keys pulled, 2 pushed, 4 read repairs, 1 tombstones reaped');
   t.false(formatStatus(status).includes('repair:'), 'no line without figures');
 });
+
+test('format - one requests line per node: requests, batches and reads answered "same"', (t) => {
+  const requests = { gets: 4489, writes: 6283, forwardedWrites: 12, failures: 3, readRepairs: 0, sameReads: 8012, batches: 1303, batchedOps: 10772 };
+  const text = formatStatus({ ...status, members: [{ ...status.members[0]!, requests }] });
+  t.is(lineOf(text, 'n1 requests:'), 'n1 requests: 4489 gets, 6283 writes (12 forwarded), 3 failed; 1303 batches of 10772 calls; 8012 replica reads answered same');
+  t.false(formatStatus({ ...status, members: [{ node: 'n1', state: 'unreachable' }] }).includes('requests:'), 'no line for a member without figures');
+});

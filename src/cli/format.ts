@@ -13,7 +13,7 @@ interface StatusMember {
   status?: string;
   inRing?: boolean;
   antiEntropy?: { exchanges: number; agreeing: number; keysRepaired: number; keysPushed: number; tombstonesReaped: number };
-  requests?: { readRepairs?: number };
+  requests?: { gets?: number; writes?: number; forwardedWrites?: number; failures?: number; readRepairs?: number; sameReads?: number; batches?: number; batchedOps?: number };
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number };
 }
 
@@ -77,7 +77,8 @@ export function formatStatus(s: any): string {
   const views = members.map(viewLine);
   const ring = s.ring?.version !== undefined ? [`ring version ${s.ring.version}: ${(s.ring.nodes ?? []).join(', ')}`] : [];
   const repair = members.filter((m) => m.antiEntropy !== undefined).map(repairLine);
-  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...repair, ...views].join('\n');
+  const requests = members.filter((m) => m.requests?.gets !== undefined).map(requestsLine);
+  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...requests, ...repair, ...views].join('\n');
 }
 
 /** "n1 repair: 120 exchanges (118 agreeing), 3 keys pulled, 2 pushed, 4 read repairs, 1 tombstone reaped". */
@@ -85,6 +86,15 @@ function repairLine(m: StatusMember): string {
   const ae = m.antiEntropy!;
   const reads = m.requests?.readRepairs ?? 0;
   return `${m.node} repair: ${ae.exchanges} exchanges (${ae.agreeing} agreeing), ${ae.keysRepaired} keys pulled, ${ae.keysPushed} pushed, ${reads} read repairs, ${ae.tombstonesReaped} tombstones reaped`;
+}
+
+/**
+ * "n1 requests: 4489 gets, 6283 writes (12 forwarded), 3 failed; 1303 batches of 10772 calls;
+ * 8012 replica reads answered same". Figures since the node started.
+ */
+function requestsLine(m: StatusMember): string {
+  const r = m.requests!;
+  return `${m.node} requests: ${r.gets ?? 0} gets, ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same`;
 }
 
 /** "valid", "joining", "leaving (out of ring)"; "-" when the reply has no membership. */
