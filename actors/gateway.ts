@@ -17,8 +17,8 @@ import { encodeContext } from '../src/context.ts';
 import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type Encoding, type Limits } from '../src/protocol.ts';
-import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Respond } from './coordinator.ts';
+import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
+import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision, resumeOnCrash } from './supervision.ts';
@@ -68,11 +68,11 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     try {
       switch (kind) {
         case 'get':
-          return spawnCoordinator(path, deps, { kind: 'get', req: parseGet(msg.data, limits), clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, jobOf({ kind: 'get', req: parseGet(msg.data, limits) }, clientDeadlineMs), respond);
         case 'put':
-          return spawnCoordinator(path, deps, { kind: 'put', req: parsePut(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, jobOf({ kind: 'put', req: parsePut(msg.data, limits) }, clientDeadlineMs), respond);
         case 'delete':
-          return spawnCoordinator(path, deps, { kind: 'delete', req: parseDelete(msg.data, limits), forwarded: false, clientDeadlineMs }, respond);
+          return spawnCoordinator(path, deps, jobOf({ kind: 'delete', req: parseDelete(msg.data, limits) }, clientDeadlineMs), respond);
         case 'batch':
           return batch(parseBatch(msg.data, limits), clientDeadlineMs, respond);
         case 'peek': {
@@ -95,6 +95,10 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     }
   };
 
+  /** A client's request as a coordinator's job: the same for a single request and a batch element. */
+  const jobOf = (op: BatchOp, clientDeadlineMs: number | undefined): Job =>
+    op.kind === 'get' ? { kind: 'get', req: op.req, clientDeadlineMs } : { kind: op.kind, req: op.req, forwarded: false, clientDeadlineMs };
+
   /** Each request of a batch gets its own coordinator; one reply carries every answer, in order. */
   const batch = (ops: ReturnType<typeof parseBatch>, clientDeadlineMs: number | undefined, respond: Respond) => {
     const results: object[] = new Array(ops.length);
@@ -109,7 +113,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
       };
       if (op instanceof DkvError) return answer(errorReply(op));
       try {
-        spawnCoordinator(path, deps, op.kind === 'get' ? { kind: 'get', req: op.req, clientDeadlineMs } : { kind: op.kind, req: op.req, forwarded: false, clientDeadlineMs }, answer);
+        spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), answer);
       } catch (err) {
         answer(errorReply(err));
       }

@@ -228,7 +228,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     if (vnodes.has(p)) return;
     const tree: TreeHolder = { tree: new MerkleTree(), ready: false };
     trees.set(p, tree);
-    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: actorId, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readThrough, tree }));
+    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: actorId, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readReplica, tree }));
   };
 
   const handoff = spawnHandoff(supervisor, {

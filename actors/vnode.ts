@@ -80,10 +80,10 @@ export interface VnodeDeps {
   /** Shared by every vnode of the node: restart intensity counts crashes across them (OTP style). */
   readonly onCrash: CrashHandler<VnodeMsg | BuildMsg>;
   /**
-   * While this partition is still being received, a read merges the local copy with a former
-   * replica's (see actors/transfer.ts); returns false when the partition is complete here.
+   * A read of this node's replica, the one the coordinators and peers use (actors/node.ts
+   * `readReplica`: merged with a former replica's while the partition is still being received).
    */
-  readonly readThrough?: (partition: number, key: string, local: StoredClock | null, reply: Reply) => boolean;
+  readonly readReplica: (partition: number, key: string, reply: Reply) => boolean;
   readonly tree: TreeHolder;
 }
 
@@ -201,8 +201,7 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
     }
     switch (msg.type) {
       case 'read': {
-        const local = storage.get(partition, msg.key) ?? null;
-        if (!deps.readThrough?.(partition, msg.key, local, msg.reply)) msg.reply({ ok: true, clock: local });
+        if (!deps.readReplica(partition, msg.key, msg.reply)) msg.reply({ ok: true, clock: storage.get(partition, msg.key) ?? null });
         break;
       }
       case 'coordinate': {

@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const base = (label: string, over: Partial<SuiteConfig>, defaultTargets: string): SuiteConfig => {
     const keys = over.keys ?? o.keys;
     const targets = parseTargets(explicit('targets') ? o.targets : defaultTargets);
-    const wantsProfile = o.cpuProf && targets.some((t) => t.startsWith('dkv'));
+    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     return {

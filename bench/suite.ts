@@ -9,7 +9,7 @@ import { cpuDelta, cpuSnapshot, foreignCpu, machineCpu, memoryOf } from './cpu.t
 import { formatProfileSummary, isMainThreadProfile, nowMicros, readProfile, summariseProfiles, type ProfileSummary, type Window } from './profile.ts';
 import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
-import type { Measurement, ProcessMemory } from './report.ts';
+import { DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { DkvTarget } from './targets/dkv.ts';
 import { EchoTarget } from './targets/echo.ts';
@@ -165,7 +165,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const before = cpuSnapshot(t.processes);
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
-          if (t.name.startsWith('dkv')) dkvWindows.push({ startMicros, endMicros: nowMicros() });
+          if (DKV_TARGETS.includes(t.name)) dkvWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);

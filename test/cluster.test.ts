@@ -104,10 +104,7 @@ test.serial('cluster - status lists every member up with ring ownership', async 
   t.is(s.ring.owners.length, 64);
 });
 
-const batchFigures = async () => {
-  const members = (await cluster.client.status()).members;
-  return { batches: members.reduce((s: number, m: any) => s + m.requests.batches, 0), ops: members.reduce((s: number, m: any) => s + m.requests.batchedOps, 0) };
-};
+const batchFigures = async () => ({ batches: await cluster.requestsTotal('batches'), ops: await cluster.requestsTotal('batchedOps') });
 
 test.serial('cluster - the client pipelines: calls of one turn travel as one batch and each gets its own answer', async (t) => {
   const before = await batchFigures();
@@ -144,7 +141,7 @@ test.serial('cluster - a client with pipeline off sends each call on its own sub
 });
 
 test.serial('cluster - a read of agreeing replicas moves no version set: the others answer "same as yours"', async (t) => {
-  const sameReads = async () => (await cluster.client.status()).members.reduce((s: number, m: any) => s + m.requests.sameReads, 0);
+  const sameReads = () => cluster.requestsTotal('sameReads');
   await cluster.client.put('digest read', 'a', { w: 3 });
   await cluster.client.put('digest read', 'b', { w: 3 }); // a sibling: two values to not send
   const before = await sameReads();

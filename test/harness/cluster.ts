@@ -56,6 +56,12 @@ export class TestCluster {
     return new TestCluster(nats, dir, nodes, client);
   }
 
+  /** One of the `requests` counters of `status`, summed over every member that reports it. */
+  async requestsTotal(counter: 'gets' | 'writes' | 'sameReads' | 'batches' | 'batchedOps'): Promise<number> {
+    const members: Array<{ requests?: Record<string, number> }> = (await this.client.status()).members;
+    return members.reduce((sum, m) => sum + (m.requests?.[counter] ?? 0), 0);
+  }
+
   /** Stops the cluster's nats-server and starts it again on the same port. */
   async restartNats(): Promise<void> {
     this.nats = await restartNatsServer(this.nats);
