@@ -26,6 +26,7 @@ import { MerkleTree } from '../src/merkle.ts';
 import { CONTEXT_ID_CHARS_MAX, isContextId } from '../src/context.ts';
 import { randomBytes } from 'node:crypto';
 import { openStorage } from '../src/storage/engine.ts';
+import type { SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
@@ -97,6 +98,9 @@ export interface NodeOptions {
   /** Called once this node has left the ring (after `dkv leave`); the CLI exits 0. */
   readonly onLeft?: () => void;
   readonly storage: 'lmdb' | 'memory';
+  /** When an lmdb write counts as durable (see SyncMode); default 'always'. */
+  readonly sync?: SyncMode;
+  readonly syncIntervalMs?: number;
   readonly dataDir: string;
   /** Subscribes the test-only fault subject; never on by default. */
   readonly faultsEnabled?: boolean;
@@ -149,10 +153,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
   /** Members of the view not removed; recomputed once per view, read on every replica write. */
   let members: readonly string[] = [];
-  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store') });
+  const durability = { sync: opts.sync ?? 'always', ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}) } as const;
+  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store'), ...durability });
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
-  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints') });
+  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability });
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0 };
   const startedAtMs = Date.now();
 
@@ -635,6 +640,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
+            ...(storage.kind === 'lmdb' ? { sync: durability.sync } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
             nats: natsFigures,
@@ -687,7 +693,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   }
   await nc.flush();
   log.info(
-    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, settings },
+    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync: durability.sync } : {}), settings },
     ring ? `node ${id} serving` : start.kind === 'join' ? `node ${id} asking ${start.seed} to join` : `node ${id} waiting to be joined (dkv join ${id})`,
   );
 

@@ -15,6 +15,7 @@ import { DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, 
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
+import { SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -55,6 +56,8 @@ const program = new Command('bench')
   .option('--r <n>', 'dkv read quorum', int('r', 1, 16), 2)
   .option('--w <n>', 'dkv write quorum', int('w', 1, 16), 2)
   .addOption(new Option('--storage <engine>', 'dkv storage engine').choices(['lmdb', 'memory']).default('lmdb'))
+  // The peer's file store does not fsync each write either (nats-server 2.9 syncs periodically).
+  .addOption(new Option('--sync <mode>', 'dkv lmdb durability: periodic (as the peer) or always (fsync each write)').choices(SYNC_MODES).default('periodic'))
   .option('--rounds <n>', 'rounds; the table shows medians', int('rounds', 1, 99), 3)
   .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, 'dkv,dkv-client,jetstream,echo')
   .option('--seed <n>', 'workload seed', int('seed', 0), 1)
@@ -84,6 +87,7 @@ interface Opts {
   r: number;
   w: number;
   storage: 'lmdb' | 'memory';
+  sync: SyncMode;
   rounds: number;
   targets: string;
   seed: number;
@@ -140,6 +144,7 @@ async function main(): Promise<void> {
       r: o.r,
       w: o.w,
       storage: o.storage,
+      sync: o.sync,
       seed: o.seed,
       dataDir: o.dataDir,
       keepData: Boolean(o.keepData),
@@ -189,7 +194,7 @@ async function main(): Promise<void> {
 function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
   const out: string[] = [''];
   out.push(
-    `== ${cfg.label}: workloads ${cfg.workloads.map((w) => w.name).join(',')}, ${cfg.keys} keys${cfg.preloadKeys < cfg.keys ? ` (${cfg.preloadKeys} preloaded)` : ''}, ${cfg.valueBytes}-byte values, ${cfg.ops} ops${cfg.minDurationMs ? ` (at least ${cfg.minDurationMs / 1000} s)` : ''} x ${cfg.rounds} round(s), ${cfg.concurrency} in flight; dkv ${cfg.nodes} nodes N=${cfg.n} R=${cfg.r} W=${cfg.w} ${cfg.storage}`,
+    `== ${cfg.label}: workloads ${cfg.workloads.map((w) => w.name).join(',')}, ${cfg.keys} keys${cfg.preloadKeys < cfg.keys ? ` (${cfg.preloadKeys} preloaded)` : ''}, ${cfg.valueBytes}-byte values, ${cfg.ops} ops${cfg.minDurationMs ? ` (at least ${cfg.minDurationMs / 1000} s)` : ''} x ${cfg.rounds} round(s), ${cfg.concurrency} in flight; dkv ${cfg.nodes} nodes N=${cfg.n} R=${cfg.r} W=${cfg.w} ${cfg.storage}${cfg.storage === 'lmdb' ? ` sync=${cfg.sync}` : ''}`,
   );
   out.push(summaryTable(s));
   const rs = ratios(s);

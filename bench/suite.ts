@@ -17,6 +17,7 @@ import { JetStreamTarget } from './targets/jetstream.ts';
 import type { Target } from './targets/target.ts';
 import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
+import type { SyncMode } from '../src/storage/lmdb.ts';
 
 export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
@@ -44,6 +45,7 @@ export interface SuiteConfig {
   readonly r: number;
   readonly w: number;
   readonly storage: 'lmdb' | 'memory';
+  readonly sync: SyncMode;
   readonly seed: number;
   readonly dataDir: string;
   readonly keepData: boolean;
@@ -87,6 +89,7 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         r: cfg.r,
         w: cfg.w,
         storage: cfg.storage,
+        sync: cfg.sync,
         dataDir: join(dir, name),
         ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
       });

@@ -100,7 +100,7 @@ test('cli - two puts without a context show as siblings in human output; put --j
   t.deepEqual(JSON.parse(await ok(['get', 'cli-sib', '--json'])).values, ['c']);
 });
 
-test('cli - status --json lists n1..n3 up; the human table names each node', async (t) => {
+test('cli - status --json lists n1..n3 up with their storage and sync mode; the human table names each node', async (t) => {
   const status = JSON.parse(await ok(['status', '--json']));
   t.is(status.cluster, 'local');
   t.deepEqual(
@@ -111,6 +111,8 @@ test('cli - status --json lists n1..n3 up; the human table names each node', asy
       ['n3', 'up'],
     ],
   );
+  // The default durability: every lmdb write fsynced before it is acknowledged.
+  t.deepEqual(status.members.map((m: any) => [m.storage, m.sync]), Array(3).fill(['lmdb', 'always']));
   const human = await ok(['status']);
   t.regex(human, /^cluster local /m);
   t.regex(human, /NODE\s+STATE/);
@@ -131,6 +133,15 @@ test('cli - bad input exits non-zero with "error (bad_request)" on stderr', asyn
   const json = await dkv(['put', 'cli-any', 'x', '--w', '9', '--json']);
   t.not(json.code, 0);
   t.is(JSON.parse(json.stdout).error.code, 'bad_request');
+});
+
+test('cli - node refuses a --sync mode or --sync-ms that does not exist, before starting anything', async (t) => {
+  const mode = await dkv(['node', '--id', 'cli-x', '--members', 'cli-x', '--sync', 'sometimes']);
+  t.not(mode.code, 0);
+  t.regex(mode.stderr, /--sync <mode>.*sometimes.*always, periodic/s);
+  const interval = await dkv(['node', '--id', 'cli-x', '--members', 'cli-x', '--sync', 'periodic', '--sync-ms', '0']);
+  t.not(interval.code, 0);
+  t.regex(interval.stderr, /--sync-ms must be a positive integer/);
 });
 
 test('cli - --nats works without the env var and wins over it; --cluster picks the subjects', async (t) => {

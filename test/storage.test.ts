@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
-import { LmdbStorage } from '../src/storage/lmdb.ts';
+import { LmdbStorage, SYNC_MODES } from '../src/storage/lmdb.ts';
 
 const kinds: StorageKind[] = ['lmdb', 'memory'];
 
@@ -191,10 +191,10 @@ test('storage(lmdb) - data survives close and reopen', async (t) => {
   t.is(second.count(1), 1);
 });
 
-test('storage(lmdb) - acknowledged writes survive SIGKILL', async (t) => {
+for (const sync of SYNC_MODES) test(`storage(lmdb) - acknowledged writes survive SIGKILL (sync ${sync})`, async (t) => {
   const path = join(tempDir(t), 'data.db');
   const writer = fileURLToPath(new URL('./fixtures/storage-writer.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', writer, path, '200'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', writer, path, '200', sync], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   t.teardown(() => void child.kill('SIGKILL'));
@@ -211,6 +211,56 @@ test('storage(lmdb) - acknowledged writes survive SIGKILL', async (t) => {
   t.deepEqual(missing, [], `${acked} acknowledged`);
   t.true(store.count(0) >= acked);
 });
+
+test('storage(lmdb) - sync periodic: a write resolves once committed, and an fsync follows within the interval', async (t) => {
+  const path = join(tempDir(t), 'data.db');
+  const s = new LmdbStorage<unknown>(path, { sync: 'periodic', syncIntervalMs: 20 });
+  t.is(s.sync, 'periodic');
+  await s.put(1, 'a', { v: 1 });
+  await s.put(1, 'b', 'two');
+  await until(() => s.syncs >= 1, 5_000, 'an fsync after the writes');
+  const after = s.syncs;
+  await s.put(1, 'c', 3);
+  await until(() => s.syncs > after, 5_000, 'another fsync after a later write');
+  await s.close();
+
+  const again = new LmdbStorage<unknown>(path);
+  t.teardown(() => again.close());
+  t.is(again.sync, 'always');
+  t.deepEqual([again.get(1, 'a'), again.get(1, 'b'), again.get(1, 'c')], [{ v: 1 }, 'two', 3]);
+});
+
+test('storage(lmdb) - sync periodic: nothing written, nothing fsynced', async (t) => {
+  const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { sync: 'periodic', syncIntervalMs: 1 });
+  t.teardown(() => s.close());
+  // A read-only stretch of many intervals: the timer fires, but with no commit to flush.
+  const ticks = await new Promise<number>((resolve) => {
+    let n = 0;
+    const timer = setInterval(() => {
+      t.is(s.get(1, 'absent'), undefined);
+      if (++n === 20) {
+        clearInterval(timer);
+        resolve(n);
+      }
+    }, 2);
+  });
+  t.is(ticks, 20);
+  t.is(s.syncs, 0);
+});
+
+test('storage(lmdb) - a sync mode or interval that does not exist is refused', (t) => {
+  const dir = tempDir(t);
+  t.throws(() => new LmdbStorage<unknown>(join(dir, 'x.db'), { sync: 'sometimes' as never }), { instanceOf: RangeError, message: /sync must be one of always, periodic/ });
+  t.throws(() => new LmdbStorage<unknown>(join(dir, 'y.db'), { sync: 'periodic', syncIntervalMs: 0 }), { instanceOf: RangeError, message: /sync interval/ });
+});
+
+async function until(condition: () => boolean, deadlineMs: number, what: string): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** Reads "acked N" lines until N >= min, then SIGKILLs the child; resolves to the last N read. */
 function killAfterAcks(child: ReturnType<typeof spawn>, min: number, deadlineMs: number): Promise<number> {

@@ -21,6 +21,7 @@ import type { WatchedProcess } from '../cpu.ts';
 import { Child, cleanEnv } from '../processes.ts';
 import { isValueOf, keyName, valueFor } from '../workload.ts';
 import { clientErrorCode, loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+import type { SyncMode } from '../../src/storage/lmdb.ts';
 
 export const DKV_BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
 /** Longer than the nodes' own 5 s deadline, so their `timeout` reply arrives first. */
@@ -34,6 +35,7 @@ export interface DkvOptions extends TargetSettings {
   readonly r: number;
   readonly w: number;
   readonly storage: 'lmdb' | 'memory';
+  readonly sync: SyncMode;
   readonly dataDir: string;
   /** When set, node n1 runs with --cpu-prof and writes its profiles under <dir>/n1/ on exit. */
   readonly cpuProfDir?: string;
@@ -67,7 +69,7 @@ export class DkvTarget implements Target {
     this.putSubject = subjects.put;
     this.name = opts.via === 'client' ? 'dkv-client' : 'dkv';
     if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS);
-    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}`;
+    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}`;
     this.processes = [
       { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
       ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
@@ -92,7 +94,7 @@ export class DkvTarget implements Target {
           return Child.start({
             name: `dkv node ${id}`,
             command: process.execPath,
-            args: [...profArgs, DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
+            args: [...profArgs, DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--sync', opts.sync, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
             env: cleanEnv(),
             ready: (line) => line.includes('"node-started"'),
             // pino levels: 40 warn, 50 error, 60 fatal.

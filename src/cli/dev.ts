@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCrash, restartBudget, type RestartBudget } from '../restartBudget.ts';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
+import type { SyncMode } from '../storage/lmdb.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const RESTART_PAUSE_MS = 1_000;
@@ -23,6 +24,7 @@ export interface DevOptions {
   nats?: string;
   cluster: string;
   storage: 'lmdb' | 'memory';
+  sync?: SyncMode;
 }
 
 export async function runDev(o: DevOptions): Promise<void> {
@@ -58,7 +60,7 @@ export async function runDev(o: DevOptions): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const logPath = join(dir, 'node.log');
     const out = createWriteStream(logPath, { flags: 'a' });
-    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage], {
+    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage, '--sync', o.sync ?? 'always'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: process.env,
     });

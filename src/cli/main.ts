@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { DkvClient } from '../client.ts';
 import { DkvError } from '../errors.ts';
+import { SYNC_MODES } from '../storage/lmdb.ts';
 import { runDev } from './dev.ts';
 import { formatStatus } from './format.ts';
 
@@ -10,6 +11,11 @@ const quorumArg = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? N
 
 const natsOption = () => new Option('--nats <url>', 'NATS server URL').env('DKV_NATS_URL').default('nats://127.0.0.1:4222');
 const clusterOption = () => new Option('--cluster <name>', 'cluster name').env('DKV_CLUSTER').default('local');
+const syncOption = () =>
+  new Option('--sync <mode>', 'lmdb: a write is durable once fsynced (always) or once committed, fsynced within --sync-ms (periodic)')
+    .choices(SYNC_MODES)
+    .env('DKV_SYNC')
+    .default('always');
 
 async function withClient<T>(opts: { nats: string; cluster: string }, fn: (c: DkvClient) => Promise<T>): Promise<T> {
   const client = await DkvClient.connect({ servers: opts.nats, cluster: opts.cluster });
@@ -44,8 +50,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('--nats <url>', 'use this NATS server instead of starting one')
     .addOption(clusterOption())
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
+    .addOption(syncOption())
     .action(async (o) => {
-      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage });
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync });
     });
 
   program
@@ -64,6 +71,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--ae-keys-per-s <n>', 'anti-entropy: repaired keys per second at most').env('DKV_AE_KEYS_PER_S'))
     .addOption(new Option('--tombstone-grace-ms <ms>', 'a tombstone every replica holds is reaped after this long').env('DKV_TOMBSTONE_GRACE_MS'))
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
+    .addOption(syncOption())
+    .addOption(new Option('--sync-ms <ms>', 'with --sync periodic: fsync interval').env('DKV_SYNC_MS'))
     .addOption(new Option('--n <n>', 'replicas per key').env('DKV_N'))
     .addOption(new Option('--r <r>', 'read quorum').env('DKV_R'))
     .addOption(new Option('--w <w>', 'write quorum').env('DKV_W'))

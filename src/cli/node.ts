@@ -34,6 +34,8 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     ...(o.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: nonNegativeInt('--tombstone-grace-ms', o.tombstoneGraceMs) } : {}),
     onLeft: () => stop('left the ring'),
     storage: o.storage,
+    sync: o.sync,
+    ...(o.syncMs !== undefined ? { syncIntervalMs: positiveInt('--sync-ms', o.syncMs) } : {}),
     dataDir: o.data,
     faultsEnabled: Boolean(o.faults) && o.faults !== '0',
     ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),

@@ -1,4 +1,4 @@
-import { LmdbStorage } from './lmdb.ts';
+import { LmdbStorage, type SyncMode } from './lmdb.ts';
 import { MemoryStorage } from './memory.ts';
 
 /**
@@ -10,7 +10,11 @@ export interface StorageEngine<T> {
   readonly kind: 'lmdb' | 'memory';
   /** Newest value for (partition, key), including writes not yet durable (read-your-writes). Synchronous. */
   get(partition: number, key: string): T | undefined;
-  /** Stages the write at once (a following get sees it) and resolves only after it is durable (committed + synced for lmdb). Writes to the same key take effect in call order. */
+  /**
+   * Stages the write at once (a following get sees it) and resolves only after it is durable:
+   * for lmdb committed and synced, or with sync 'periodic' committed (see SyncMode). Writes to
+   * the same key take effect in call order.
+   */
   put(partition: number, key: string, value: T): Promise<void>;
   /** Same contract as put, removing the entry. */
   remove(partition: number, key: string): Promise<void>;
@@ -30,13 +34,16 @@ export interface StorageEngine<T> {
 
 export type StorageKind = StorageEngine<unknown>['kind'];
 
-export function openStorage<T>(opts: { kind: StorageKind; path?: string }): StorageEngine<T> {
+export function openStorage<T>(opts: { kind: StorageKind; path?: string; sync?: SyncMode; syncIntervalMs?: number }): StorageEngine<T> {
   switch (opts.kind) {
     case 'memory':
       return new MemoryStorage<T>();
     case 'lmdb':
       if (!opts.path) throw new TypeError('lmdb storage needs a path');
-      return new LmdbStorage<T>(opts.path);
+      return new LmdbStorage<T>(opts.path, {
+        ...(opts.sync ? { sync: opts.sync } : {}),
+        ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
+      });
     default:
       throw new TypeError(`unknown storage kind: ${String((opts as { kind: unknown }).kind)}`);
   }
