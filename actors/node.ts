@@ -643,7 +643,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             ...(storage.kind === 'lmdb' ? { sync: durability.sync } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
-            nats: natsFigures,
+            nats: { ...natsFigures, ...nc.stats() },
             requests: { ...counters, expired: expiredRequests },
             outbox: outbox.stats,
             membership: { ...membership.figures, status: selfStatus() },

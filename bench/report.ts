@@ -21,6 +21,9 @@ const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'echo'];
 /** The ways of reaching dkv that are measured against the others: the protocol and the client library. */
 export const DKV_TARGETS = ['dkv', 'dkv-client'];
 
+/** A dkv target whose nodes run another version of dkv (`--baseline REF`): `<target>@base`. */
+export const BASELINE_SUFFIX = '@base';
+
 export interface ProcessMemory {
   readonly role: string;
   readonly pid: number;
@@ -143,6 +146,8 @@ export function ratios(summaries: readonly Summary[]): Ratios[] {
     if (!DKV_TARGETS.includes(s.target)) continue;
     for (const other of summaries) {
       if (other.workload !== s.workload || DKV_TARGETS.includes(other.target)) continue;
+      // A baseline is compared with the same way of reaching dkv only.
+      if (other.target.endsWith(BASELINE_SUFFIX) && other.target !== s.target + BASELINE_SUFFIX) continue;
       out.push({
         subject: s.target,
         workload: s.workload,
@@ -188,6 +193,30 @@ export function summaryTable(summaries: readonly Summary[], label?: (s: Summary)
     String(s.rounds),
   ]);
   return table(rows, header, label ? 3 : 2);
+}
+
+/**
+ * A dkv target against its baseline, round by round: both ran in the same round back to back,
+ * so the ratio of each pair cancels most of what the machine's load does to both. The median of
+ * those ratios is steadier than the ratio of the medians.
+ */
+export function baselineLines(ms: readonly Measurement[]): string[] {
+  const out: string[] = [];
+  const keys = [...new Set(ms.filter((m) => DKV_TARGETS.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
+  for (const key of keys) {
+    const [target, workload] = key.split('\0') as [string, string];
+    const pairs = ms
+      .filter((m) => m.target === target && m.workload === workload)
+      .map((m) => [m, ms.find((b) => b.target === target + BASELINE_SUFFIX && b.workload === workload && b.round === m.round)] as const)
+      .filter((p): p is readonly [Measurement, Measurement] => p[1] !== undefined);
+    if (pairs.length === 0) continue;
+    const tput = pairs.map(([m, b]) => m.throughput / b.throughput);
+    const cpu = pairs.map(([m, b]) => m.cpuSecondsPerKiloOps / b.cpuSecondsPerKiloOps);
+    out.push(
+      `workload ${workload}: ${target} / ${target}${BASELINE_SUFFIX}, paired by round: throughput ${fmt(median(tput), 2)}x (rounds ${tput.map((x) => fmt(x, 2)).join(' ')}), CPU per op ${fmt(median(cpu), 2)}x (rounds ${cpu.map((x) => fmt(x, 2)).join(' ')})`,
+    );
+  }
+  return out;
 }
 
 export function ratioLines(rs: readonly Ratios[]): string[] {

@@ -9,9 +9,10 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { baselineCheckout } from './baseline.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -61,6 +62,7 @@ const program = new Command('bench')
   .option('--rounds <n>', 'rounds; the table shows medians', int('rounds', 1, 99), 3)
   .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, 'dkv,dkv-client,jetstream,echo')
   .option('--seed <n>', 'workload seed', int('seed', 0), 1)
+  .option('--baseline <git-ref>', 'also run each dkv target on nodes of this git revision (a worktree), as <target>@base, and compare them round by round')
   .option('--quick', 'smoke check: 1 round, 2000 ops, 1000 keys, short warm-up, no minimum duration (flags given explicitly win)')
   .option('--scaling-keys <list>', 'mode: one suite per key count, e.g. 10000,100000,1000000 (dkv + peer)', intList('scaling-keys', 1))
   .option('--preload-keys-max <n>', 'preload at most this many keys (reads of the others are misses, not errors)', int('preload-keys-max', 0))
@@ -91,6 +93,7 @@ interface Opts {
   rounds: number;
   targets: string;
   seed: number;
+  baseline?: string;
   quick?: boolean;
   scalingKeys?: number[];
   preloadKeysMax?: number;
@@ -119,9 +122,14 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const progress = new Progress(process.stderr, o.progress);
 
+  const baseline = o.baseline ? baselineCheckout(o.baseline, o.dataDir) : undefined;
+  const baselineBin = baseline?.bin;
+  if (baseline) progress.say(`baseline: ${o.baseline} (${baseline.commit}), its nodes run as the @base targets`);
   const base = (label: string, over: Partial<SuiteConfig>, defaultTargets: string): SuiteConfig => {
     const keys = over.keys ?? o.keys;
-    const targets = parseTargets(explicit('targets') ? o.targets : defaultTargets);
+    const chosen = parseTargets(explicit('targets') ? o.targets : defaultTargets);
+    // Each dkv target next to its baseline, so the rotation keeps them in every round.
+    const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(`${t}@base` as TargetName) ? [t, `${t}@base` as TargetName] : [t])) : chosen;
     const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
@@ -149,6 +157,7 @@ async function main(): Promise<void> {
       dataDir: o.dataDir,
       keepData: Boolean(o.keepData),
       ...(cpuProfDir ? { cpuProfDir } : {}),
+      ...(baselineBin ? { baselineBin } : {}),
       ...over,
     };
   };
@@ -199,6 +208,7 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
   out.push(summaryTable(s));
   const rs = ratios(s);
   out.push(...ratioLines(rs));
+  out.push(...baselineLines(result.measurements));
   const tls = DKV_TARGETS.map((subject) => targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))], subject)).filter((l) => l !== undefined);
   out.push(...tls);
   if (s.some((x) => x.spreadLarge)) out.push(`! spread between rounds above 15% (marked !): treat those medians with care, or run more rounds`);

@@ -19,7 +19,7 @@ import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 
-export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo', 'dkv@base', 'dkv-client@base'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface SuiteConfig {
@@ -46,6 +46,8 @@ export interface SuiteConfig {
   readonly w: number;
   readonly storage: 'lmdb' | 'memory';
   readonly sync: SyncMode;
+  /** The `dkv` bin of another version (`--baseline`), for the `@base` targets. */
+  readonly baselineBin?: string;
   readonly seed: number;
   readonly dataDir: string;
   readonly keepData: boolean;
@@ -81,9 +83,14 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
   switch (name) {
     case 'dkv':
     case 'dkv-client':
+    case 'dkv@base':
+    case 'dkv-client@base':
+      if (name.endsWith('@base') && !cfg.baselineBin) throw new Error(`target ${name} needs --baseline REF`);
       return DkvTarget.start({
         ...settings,
-        via: name === 'dkv' ? 'protocol' : 'client',
+        name,
+        ...(name.endsWith('@base') ? { bin: cfg.baselineBin } : {}),
+        via: name.startsWith('dkv-client') ? 'client' : 'protocol',
         nodes: cfg.nodes,
         n: cfg.n,
         r: cfg.r,
@@ -91,7 +98,7 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         storage: cfg.storage,
         sync: cfg.sync,
         dataDir: join(dir, name),
-        ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+        ...(cfg.cpuProfDir && !name.endsWith('@base') ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
       });
     case 'jetstream':
       return JetStreamTarget.start({ ...settings, dataDir: join(dir, 'jetstream') });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { median, ratios, spread, targetLine, type Summary } from '../bench/report.ts';
+import { baselineLines, median, ratios, spread, targetLine, type Measurement, type Summary } from '../bench/report.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
 
@@ -229,4 +229,18 @@ test('report - errors or a broken process make the goal line NOT VALID, for the 
   t.regex(targetLine(rs, summaries, ['dkv-client'], 'dkv-client')!, /NOT VALID, dkv-client broke/);
   t.regex(targetLine(rs, summaries, ['jetstream'], 'dkv-client')!, /NOT VALID, jetstream broke/);
   t.is(targetLine(rs, summaries, [], 'nothing'), undefined);
+});
+
+test('report - a baseline is compared with its own way of reaching dkv, and round by round', (t) => {
+  const summaries = [row('dkv', 'A', 8_000, 30), row('dkv-client', 'A', 12_000, 20), row('dkv-client@base', 'A', 10_000, 25), row('jetstream', 'A', 50_000, 10)];
+  t.deepEqual(ratios(summaries).map((r) => `${r.subject}/${r.against}`).sort(), ['dkv-client/dkv-client@base', 'dkv-client/jetstream', 'dkv/jetstream']);
+
+  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
+  // Round 2 ran on a busy machine: both halves slowed down, their ratio did not.
+  const ms = [m('dkv-client', 1, 12_000, 0.1), m('dkv-client@base', 1, 10_000, 0.125), m('dkv-client', 2, 6_000, 0.2), m('dkv-client@base', 2, 5_000, 0.25), m('dkv-client', 3, 11_000, 0.1), m('dkv-client@base', 3, 10_000, 0.1), m('jetstream', 1, 50_000, 0.03)];
+  const lines = baselineLines(ms);
+  t.is(lines.length, 1);
+  t.is(lines[0], 'workload A: dkv-client / dkv-client@base, paired by round: throughput 1.20x (rounds 1.20 1.20 1.10), CPU per op 0.80x (rounds 0.80 0.80 1.00)');
+  // Without a baseline there is nothing to say.
+  t.deepEqual(baselineLines(ms.filter((x) => !x.target.endsWith('@base'))), []);
 });

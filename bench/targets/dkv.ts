@@ -37,6 +37,10 @@ export interface DkvOptions extends TargetSettings {
   readonly storage: 'lmdb' | 'memory';
   readonly sync: SyncMode;
   readonly dataDir: string;
+  /** The nodes' `dkv` bin: this checkout's by default, another version's for a baseline. */
+  readonly bin?: string;
+  /** The target's name; `dkv` or `dkv-client` (from `via`) by default. */
+  readonly name?: string;
   /** When set, node n1 runs with --cpu-prof and writes its profiles under <dir>/n1/ on exit. */
   readonly cpuProfDir?: string;
 }
@@ -67,9 +71,9 @@ export class DkvTarget implements Target {
     const subjects = subjectsFor(CLUSTER);
     this.getSubject = subjects.get;
     this.putSubject = subjects.put;
-    this.name = opts.via === 'client' ? 'dkv-client' : 'dkv';
+    this.name = opts.name ?? (opts.via === 'client' ? 'dkv-client' : 'dkv');
     if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS);
-    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}`;
+    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}${opts.bin && opts.bin !== DKV_BIN ? `, nodes from ${opts.bin}` : ''}`;
     this.processes = [
       { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
       ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
@@ -94,8 +98,9 @@ export class DkvTarget implements Target {
           return Child.start({
             name: `dkv node ${id}`,
             command: process.execPath,
-            args: [...profArgs, DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--sync', opts.sync, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
-            env: cleanEnv(),
+            args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
+            // An environment variable, not a flag: a baseline from before `--sync` ignores it.
+            env: cleanEnv({ DKV_SYNC: opts.sync }),
             ready: (line) => line.includes('"node-started"'),
             // pino levels: 40 warn, 50 error, 60 fatal.
             onLine: (line) => {
