@@ -37,7 +37,7 @@ import { Health, spawnHeartbeat } from './health.ts';
 import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
 import { VnodeMail } from './vnodeMail.ts';
-import { spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
+import { retireVnode, spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
 const STATS_TIMEOUT_MS = 500;
@@ -271,7 +271,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       const ref = vnodes.get(p);
       vnodes.delete(p);
       trees.delete(p);
-      if (ref) nact.stop(ref);
+      if (ref) {
+        retireVnode(ref);
+        nact.stop(ref);
+      }
     },
   });
 

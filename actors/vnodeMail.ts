@@ -1,12 +1,11 @@
 /**
- * Operations for this node's own vnodes, coalesced per vnode until the current run of
- * synchronous work and its microtasks is over. A nact mailbox takes one message per event-loop
- * turn, so twenty coordinators started by one socket read, each sending one operation to the
- * same vnode, would cost that vnode twenty turns; sent as one `many` message they cost one.
- * Order per vnode is arrival order, so writes to one key still apply in the order they came.
+ * Operations for this node's own vnodes, held until the current run of synchronous work and its
+ * microtasks is over, then run on each vnode in arrival order (vnode.ts `runInline`), so writes
+ * to one key still apply in the order they came. Deferred rather than run at once so that an
+ * operation never runs inside its sender's turn: a coordinator gets its local replica's answer
+ * as a message of its own, never re-entrantly in the middle of handling another.
  */
-import nact from 'nact';
-import type { VnodeOp } from './vnode.ts';
+import { runInline, type VnodeOp } from './vnode.ts';
 
 export class VnodeMail {
   #queued = new Map<object, VnodeOp[]>();
@@ -27,6 +26,6 @@ export class VnodeMail {
     this.#scheduled = false;
     const queued = this.#queued;
     this.#queued = new Map();
-    for (const [vnode, ops] of queued) nact.dispatch(vnode, ops.length === 1 ? ops[0]! : { type: 'many', ops });
+    for (const [vnode, ops] of queued) runInline(vnode, ops);
   };
 }

@@ -23,6 +23,8 @@ export const CONTEXT_CHARS_MAX = 8192;
 // exact) and it covers node names (A-Z a-z 0-9 _ -) and any "node/partition" style actor id.
 const ID_PATTERN = /^[!#-[\]-~]+$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
+// One decoder for every call: building one costs more than decoding a context.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A context that this store did not issue, or that was damaged on the way. */
 export class ContextError extends Error {
@@ -62,7 +64,7 @@ export function decodeContext(s: unknown): VersionVector {
   if (bytes.toString('base64url') !== payload) throw new ContextError('context payload is not canonical base64url');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = strictUtf8.decode(bytes);
   } catch (err) {
     throw new ContextError('context payload is not UTF-8', { cause: err });
   }
