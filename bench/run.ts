@@ -250,6 +250,12 @@ async function interrupted(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   process.stderr.write(`\n${signal}: stopping the servers and nodes ...\n`);
+  // A target that does not stop (a node that hangs) must not keep the harness, and its
+  // baseline worktree, around: the nodes exit with the harness (their stdin closes).
+  setTimeout(() => {
+    process.stderr.write('targets did not stop within 15 s; exiting anyway\n');
+    process.exit(130);
+  }, 15_000).unref();
   await Promise.allSettled([...activeTargets].map((t) => t.stop()));
   process.exit(130);
 }
