@@ -1,0 +1,53 @@
+/**
+ * The benchmark harness end to end, small: `npm run bench` with a few hundred operations against
+ * real clusters, this checkout's and HEAD's (`--baseline`). It measures nothing here; it checks
+ * that the harness runs, checks every reply (errors would fail it), runs the nodes with the sync
+ * mode it says, pairs the baseline by round and removes the baseline's worktree afterwards.
+ */
+import test from 'ava';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** `--baseline` needs this checkout to be a git repository (CI runs on a clone, so it is). */
+function inGitCheckout(): boolean {
+  try {
+    execFileSync('git', ['-C', ROOT, 'rev-parse', '--verify', 'HEAD'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('bench - a quick run with a baseline: every reply checked, sync mode as stated, paired lines, no worktree left', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'dkv-bench-smoke-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const git = inGitCheckout();
+  if (!git) t.log('not a git checkout: --baseline is not exercised');
+  const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', 'dkv,dkv-client', '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(git ? ['--baseline', 'HEAD'] : [])];
+  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 150_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }));
+  });
+  t.is(run.code, 0, run.stderr + run.stdout);
+  t.regex(run.stdout, /lmdb sync=periodic/);
+  for (const target of ['dkv', 'dkv-client', ...(git ? ['dkv@base', 'dkv-client@base'] : [])]) {
+    // workload, target, then ops/s ... errors column "0".
+    const row = run.stdout.split('\n').find((l) => new RegExp(`^A\\s+${target.replace(/[.@-]/g, '\\$&')}\\s+\\d+\\s`).test(l));
+    t.truthy(row, `a row for ${target}`);
+    t.regex(row ?? '', /\s0\s+\d+%/, `no errors for ${target}`);
+  }
+  if (git) t.regex(run.stdout, /workload A: dkv-client \/ dkv-client@base, paired by round: throughput \d+\.\d\dx \(rounds \d+\.\d\d\)/);
+
+  const json = JSON.parse(readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8'));
+  const described = json.suites[0].targets.map((x: { name: string; description: string }) => `${x.name}: ${x.description}`);
+  t.true(described.some((d: string) => /^dkv-client: .*lmdb storage \(sync periodic\)/.test(d)), described.join('\n'));
+  if (!git) return;
+  t.true(described.some((d: string) => /^dkv-client@base: .*nodes from .*dkv-baseline-/.test(d)), described.join('\n'));
+  // The worktree is gone once the harness has exited.
+  const worktrees = execFileSync('git', ['-C', ROOT, 'worktree', 'list'], { encoding: 'utf8' });
+  t.notRegex(worktrees, /dkv-baseline-/);
+});
