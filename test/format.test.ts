@@ -140,3 +140,12 @@ test('format - one requests line per node: requests, batches and reads answered 
   t.is(lineOf(text, 'n1 requests:'), 'n1 requests: 4489 gets, 6283 writes (12 forwarded), 3 failed; 1303 batches of 10772 calls; 8012 replica reads answered same');
   t.false(formatStatus({ ...status, members: [{ node: 'n1', state: 'unreachable' }] }).includes('requests:'), 'no line for a member without figures');
 });
+
+test('format - one storage line per node: engine, sync mode and NATS traffic', (t) => {
+  const member = { ...status.members[0]!, storage: 'lmdb', sync: 'periodic', nats: { ...status.members[0]!.nats, inMsgs: 1204, outMsgs: 1180, inBytes: 312_000, outBytes: 1_449_999 } };
+  const text = formatStatus({ ...status, members: [member] });
+  t.is(lineOf(text, 'n1 storage'), 'n1 storage lmdb (sync periodic); NATS 1204 messages in, 1180 out, 0.3 MB in, 1.4 MB out');
+  // The memory engine has no sync mode; an older node reports no traffic.
+  t.is(lineOf(formatStatus({ ...status, members: [{ ...status.members[0]!, storage: 'memory' }] }), 'n1 storage'), 'n1 storage memory');
+  t.false(formatStatus(status).includes('storage'), 'no line for a member that reports no storage');
+});

@@ -14,7 +14,9 @@ interface StatusMember {
   inRing?: boolean;
   antiEntropy?: { exchanges: number; agreeing: number; keysRepaired: number; keysPushed: number; tombstonesReaped: number };
   requests?: { gets?: number; writes?: number; forwardedWrites?: number; failures?: number; readRepairs?: number; sameReads?: number; batches?: number; batchedOps?: number };
-  nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number };
+  nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number; inMsgs?: number; outMsgs?: number; inBytes?: number; outBytes?: number };
+  storage?: string;
+  sync?: string;
 }
 
 /** Wall-clock time of day (local), "12:01:02", from epoch ms or an ISO string; as given when unreadable. */
@@ -78,7 +80,8 @@ export function formatStatus(s: any): string {
   const ring = s.ring?.version !== undefined ? [`ring version ${s.ring.version}: ${(s.ring.nodes ?? []).join(', ')}`] : [];
   const repair = members.filter((m) => m.antiEntropy !== undefined).map(repairLine);
   const requests = members.filter((m) => m.requests?.gets !== undefined).map(requestsLine);
-  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...requests, ...repair, ...views].join('\n');
+  const io = members.filter((m) => m.storage !== undefined).map(ioLine);
+  return [`cluster ${s.cluster} (answered by ${s.answeredBy}): N=${st.n} R=${st.r} W=${st.w} Q=${st.q}`, table, ...ring, ...transferLines(s.transfers), ...requests, ...io, ...repair, ...views].join('\n');
 }
 
 /** "n1 repair: 120 exchanges (118 agreeing), 3 keys pulled, 2 pushed, 4 read repairs, 1 tombstone reaped". */
@@ -95,6 +98,17 @@ function repairLine(m: StatusMember): string {
 function requestsLine(m: StatusMember): string {
   const r = m.requests!;
   return `${m.node} requests: ${r.gets ?? 0} gets, ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same`;
+}
+
+/**
+ * "n1 storage lmdb (sync always); NATS 1204 messages in, 1180 out, 0.3 MB in, 0.4 MB out".
+ * The sync mode says what an acknowledged write survives (README, Storage).
+ */
+function ioLine(m: StatusMember): string {
+  const n = m.nats;
+  const mb = (bytes: number | undefined) => `${((bytes ?? 0) / 1e6).toFixed(1)} MB`;
+  const traffic = n?.inMsgs !== undefined ? `; NATS ${n.inMsgs} messages in, ${n.outMsgs ?? 0} out, ${mb(n.inBytes)} in, ${mb(n.outBytes)} out` : '';
+  return `${m.node} storage ${m.storage}${m.sync !== undefined ? ` (sync ${m.sync})` : ''}${traffic}`;
 }
 
 /** "valid", "joining", "leaving (out of ring)"; "-" when the reply has no membership. */
