@@ -153,11 +153,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
   /** Members of the view not removed; recomputed once per view, read on every replica write. */
   let members: readonly string[] = [];
-  const durability = { sync: opts.sync ?? 'always', ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}) } as const;
-  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store'), ...durability });
+  const durability = (store: string) =>
+    ({
+      sync: opts.sync ?? 'always',
+      ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
+      // Acknowledged writes are committed but not on disk until an fsync succeeds: say so.
+      onSyncError: (err: unknown) => log.error({ event: 'storage-sync-failed', store, err: (err as Error)?.message ?? String(err) }, `fsync of the ${store} store failed; retrying at the next interval`),
+    }) as const;
+  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store'), ...durability('replica') });
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
-  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability });
+  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability('hint') });
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0 };
   const startedAtMs = Date.now();
 
@@ -643,7 +649,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
-            ...(storage.kind === 'lmdb' ? { sync: durability.sync } : {}),
+            ...(storage.kind === 'lmdb' ? { sync: opts.sync ?? 'always' } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
@@ -696,7 +702,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   }
   await nc.flush();
   log.info(
-    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync: durability.sync } : {}), settings },
+    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync: opts.sync ?? 'always' } : {}), settings },
     ring ? `node ${id} serving` : start.kind === 'join' ? `node ${id} asking ${start.seed} to join` : `node ${id} waiting to be joined (dkv join ${id})`,
   );
 

@@ -34,7 +34,7 @@ export interface StorageEngine<T> {
 
 export type StorageKind = StorageEngine<unknown>['kind'];
 
-export function openStorage<T>(opts: { kind: StorageKind; path?: string; sync?: SyncMode; syncIntervalMs?: number }): StorageEngine<T> {
+export function openStorage<T>(opts: { kind: StorageKind; path?: string; sync?: SyncMode; syncIntervalMs?: number; onSyncError?: (err: unknown) => void }): StorageEngine<T> {
   switch (opts.kind) {
     case 'memory':
       return new MemoryStorage<T>();
@@ -43,6 +43,7 @@ export function openStorage<T>(opts: { kind: StorageKind; path?: string; sync?: 
       return new LmdbStorage<T>(opts.path, {
         ...(opts.sync ? { sync: opts.sync } : {}),
         ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
+        ...(opts.onSyncError ? { onSyncError: opts.onSyncError } : {}),
       });
     default:
       throw new TypeError(`unknown storage kind: ${String((opts as { kind: unknown }).kind)}`);
