@@ -67,7 +67,7 @@ export interface CoordinatorDeps {
   readReplica(partition: number, key: string, reply: Reply): boolean;
   /** This node's copy at once: null for none, undefined when it holds no complete replica. */
   localCopy(partition: number, key: string): StoredClock | null | undefined;
-  /** Operations for this node's vnodes, coalesced per turn (actors/vnodeMail.ts). */
+  /** Operations for this node's vnodes, run once the sender's turn is over (actors/vnodeMail.ts). */
   readonly vnodeMail: VnodeMail;
 }
 
@@ -103,7 +103,6 @@ export interface ForwardedWrite {
   clientDeadlineMs?: number;
 }
 
-/** What the client is sent: a protocol reply object, or an error reply. */
 /** What the client is sent: a protocol reply object, or an error reply. */
 export type Respond = (body: object) => void;
 

@@ -114,7 +114,6 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
   /** The nodes named in this node's configuration (its member list, or the seed it joins through). */
   const configuredSeeds: readonly string[] = (deps.start.kind === 'members' ? deps.start.members : deps.start.kind === 'join' ? [deps.start.seed] : []).filter((x) => x !== nodeId);
 
-
   /** Every view change goes through here: persisted before anyone acts on it. */
   const adopt = (before: View | undefined, after: View, why: string): View => {
     if (before !== undefined && (before === after || equalViews(before, after))) return before;

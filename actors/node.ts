@@ -153,9 +153,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
   /** Members of the view not removed; recomputed once per view, read on every replica write. */
   let members: readonly string[] = [];
+  const sync: SyncMode = opts.sync ?? 'always';
   const durability = (store: string) =>
     ({
-      sync: opts.sync ?? 'always',
+      sync,
       ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
       // Acknowledged writes are committed but not on disk until an fsync succeeds: say so.
       onSyncError: (err: unknown) => log.error({ event: 'storage-sync-failed', store, err: (err as Error)?.message ?? String(err) }, `fsync of the ${store} store failed; retrying at the next interval`),
@@ -606,8 +607,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
 
   // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
-  // batch per sender per turn, one vnode message per partition for all batches of a socket read
-  // and this node's own coordinators (vnodeMail), and one answer once every operation has settled.
+  // batch per sender per turn, its operations run on the vnodes once the socket read's run of work
+  // is over (vnodeMail), and one answer once every operation has settled.
   subs.push(
     nc.subscribe(subjects.replica(id), {
       callback: (err, msg) => {
@@ -649,7 +650,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
-            ...(storage.kind === 'lmdb' ? { sync: opts.sync ?? 'always' } : {}),
+            ...(storage.kind === 'lmdb' ? { sync } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
@@ -702,7 +703,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   }
   await nc.flush();
   log.info(
-    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync: opts.sync ?? 'always' } : {}), settings },
+    { event: 'node-started', nats: opts.natsUrl, start, ringVersion, members, replicaPartitions: vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync } : {}), settings },
     ring ? `node ${id} serving` : start.kind === 'join' ? `node ${id} asking ${start.seed} to join` : `node ${id} waiting to be joined (dkv join ${id})`,
   );
 

@@ -57,20 +57,6 @@ export function restartWithIntensity<M>(
   };
 }
 
-/** For short-lived actors (one per request): answer the request, log, stop. Nothing to restart. */
-export function stopOnCrash<M>(log: Logger, onMessageLost: (msg: M | undefined, err: unknown) => void): CrashHandler<M> {
-  return (msg, err, ctx: SupervisionCtx) => {
-    try {
-      // Also without a message: a crash while computing the initial state loses the request too.
-      onMessageLost(msg, err);
-    } catch {
-      // The reply path itself failed; the log line below is all that is left to do.
-    }
-    logDecision(log, ctx.path.toString(), err, 'stop');
-    return ctx.stop;
-  };
-}
-
 /**
  * For long-lived actors whose state is only wiring (the gateway): a crash is a bug in handling
  * one message, so answer that message, log, and take the next one.

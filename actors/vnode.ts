@@ -17,13 +17,16 @@ import { compareCodePoints } from '../src/storage/memory.ts';
 import type { VersionVector } from '../src/versionVector.ts';
 import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
-/** `unreachable` says why a peer did not answer, for the failure detector. */
 /**
- * `same`: a read whose asker sent its own copy's digest found the same version set here, and
- * answers without sending it (`clock` is then null).
+ * `unreachable` says why a peer did not answer, for the failure detector. `same`: a read whose
+ * asker sent its own copy's digest found the same version set here, and answers without sending
+ * it (`clock` is then null).
  */
 export type ReplicaResult = { ok: true; clock: StoredClock | null; same?: true } | { ok: false; error: string; unreachable?: 'no-responders' | 'timeout' };
 export type Reply = (result: ReplicaResult) => void;
+
+/** The answer to an operation for a partition this node no longer (or never) held. */
+export const NOT_HELD: ReplicaResult = { ok: false, error: 'partition not held by this node' };
 
 /**
  * `many` carries several operations in one mailbox turn, since a nact mailbox takes one message
@@ -288,7 +291,7 @@ export function runInline(vnode: object, ops: VnodeOp[]): void {
   const runner = inline.get(vnode);
   if (runner === undefined) return void nact.dispatch(vnode, ops.length === 1 ? ops[0]! : { type: 'many', ops });
   if (runner.retired) {
-    for (const op of ops) op.reply({ ok: false, error: 'partition not held by this node' });
+    for (const op of ops) op.reply(NOT_HELD);
     return;
   }
   runner.run(ops);

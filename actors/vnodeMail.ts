@@ -5,7 +5,7 @@
  * operation never runs inside its sender's turn: a coordinator gets its local replica's answer
  * as a message of its own, never re-entrantly in the middle of handling another.
  */
-import { runInline, type VnodeOp } from './vnode.ts';
+import { NOT_HELD, runInline, type VnodeOp } from './vnode.ts';
 
 export class VnodeMail {
   #queued = new Map<object, VnodeOp[]>();
@@ -13,7 +13,7 @@ export class VnodeMail {
 
   /** `vnode` undefined: the partition is not held here (it just moved away); the op is refused. */
   send(vnode: object | undefined, op: VnodeOp): void {
-    if (vnode === undefined) return op.reply({ ok: false, error: 'partition not held by this node' });
+    if (vnode === undefined) return op.reply(NOT_HELD);
     const list = this.#queued.get(vnode);
     if (list) list.push(op);
     else this.#queued.set(vnode, [op]);

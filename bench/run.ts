@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { baselineCheckout } from './baseline.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -129,7 +129,8 @@ async function main(): Promise<void> {
     const keys = over.keys ?? o.keys;
     const chosen = parseTargets(explicit('targets') ? o.targets : defaultTargets);
     // Each dkv target next to its baseline, so the rotation keeps them in every round.
-    const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(`${t}@base` as TargetName) ? [t, `${t}@base` as TargetName] : [t])) : chosen;
+    const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
+    const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
     const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });

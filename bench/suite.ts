@@ -9,7 +9,7 @@ import { cpuDelta, cpuSnapshot, foreignCpu, machineCpu, memoryOf } from './cpu.t
 import { formatProfileSummary, isMainThreadProfile, nowMicros, readProfile, summariseProfiles, type ProfileSummary, type Window } from './profile.ts';
 import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
-import { DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
+import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { DkvTarget } from './targets/dkv.ts';
 import { EchoTarget } from './targets/echo.ts';
@@ -84,12 +84,13 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
     case 'dkv':
     case 'dkv-client':
     case 'dkv@base':
-    case 'dkv-client@base':
-      if (name.endsWith('@base') && !cfg.baselineBin) throw new Error(`target ${name} needs --baseline REF`);
+    case 'dkv-client@base': {
+      const isBaseline = name.endsWith(BASELINE_SUFFIX);
+      if (isBaseline && !cfg.baselineBin) throw new Error(`target ${name} needs --baseline REF`);
       return DkvTarget.start({
         ...settings,
         name,
-        ...(name.endsWith('@base') ? { bin: cfg.baselineBin } : {}),
+        ...(isBaseline ? { bin: cfg.baselineBin } : {}),
         via: name.startsWith('dkv-client') ? 'client' : 'protocol',
         nodes: cfg.nodes,
         n: cfg.n,
@@ -98,8 +99,9 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         storage: cfg.storage,
         sync: cfg.sync,
         dataDir: join(dir, name),
-        ...(cfg.cpuProfDir && !name.endsWith('@base') ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+        ...(cfg.cpuProfDir && !isBaseline ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
       });
+    }
     case 'jetstream':
       return JetStreamTarget.start({ ...settings, dataDir: join(dir, 'jetstream') });
     case 'echo':

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
 import { LmdbStorage, SYNC_MODES } from '../src/storage/lmdb.ts';
+import { waitFor } from './harness/wait.ts';
 
 const kinds: StorageKind[] = ['lmdb', 'memory'];
 
@@ -218,10 +219,10 @@ test('storage(lmdb) - sync periodic: a write resolves once committed, and an fsy
   t.is(s.sync, 'periodic');
   await s.put(1, 'a', { v: 1 });
   await s.put(1, 'b', 'two');
-  await until(() => s.syncs >= 1, 5_000, 'an fsync after the writes');
+  await waitFor('an fsync after the writes', () => s.syncs >= 1, { timeoutMs: 5_000, intervalMs: 5 });
   const after = s.syncs;
   await s.put(1, 'c', 3);
-  await until(() => s.syncs > after, 5_000, 'another fsync after a later write');
+  await waitFor('another fsync after a later write', () => s.syncs > after, { timeoutMs: 5_000, intervalMs: 5 });
   await s.close();
 
   const again = new LmdbStorage<unknown>(path);
@@ -253,14 +254,6 @@ test('storage(lmdb) - a sync mode or interval that does not exist is refused', (
   t.throws(() => new LmdbStorage<unknown>(join(dir, 'x.db'), { sync: 'sometimes' as never }), { instanceOf: RangeError, message: /sync must be one of always, periodic/ });
   t.throws(() => new LmdbStorage<unknown>(join(dir, 'y.db'), { sync: 'periodic', syncIntervalMs: 0 }), { instanceOf: RangeError, message: /sync interval/ });
 });
-
-async function until(condition: () => boolean, deadlineMs: number, what: string): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Reads "acked N" lines until N >= min, then SIGKILLs the child; resolves to the last N read. */
 function killAfterAcks(child: ReturnType<typeof spawn>, min: number, deadlineMs: number): Promise<number> {
