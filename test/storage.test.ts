@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
-import { LmdbStorage, SYNC_MODES } from '../src/storage/lmdb.ts';
+import { LmdbStorage, SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 import { waitFor } from './harness/wait.ts';
 
-const kinds: StorageKind[] = ['lmdb', 'memory'];
+/** Every engine, and lmdb in both sync modes: `periodic` commits on this thread, `always` in lmdb-js's. */
+const variants: { label: string; kind: StorageKind; sync?: SyncMode }[] = [
+  { label: 'lmdb', kind: 'lmdb' },
+  { label: 'lmdb periodic', kind: 'lmdb', sync: 'periodic' },
+  { label: 'memory', kind: 'memory' },
+];
 
 function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'dkv-storage-'));
@@ -17,9 +22,9 @@ function tempDir(t: ExecutionContext): string {
 }
 
 /** Opens a store that is closed (and its directory removed) when the test ends. */
-function openFor(t: ExecutionContext, kind: StorageKind): StorageEngine<unknown> {
+function openFor(t: ExecutionContext, kind: StorageKind, sync?: SyncMode): StorageEngine<unknown> {
   const path = kind === 'lmdb' ? join(mkdtempSync(join(tmpdir(), 'dkv-storage-')), 'data.db') : undefined;
-  const store = openStorage<unknown>({ kind, path });
+  const store = openStorage<unknown>({ kind, path, ...(sync ? { sync } : {}) });
   t.teardown(async () => {
     await store.close().catch(() => undefined);
     if (path) rmSync(join(path, '..'), { recursive: true, force: true });
@@ -32,17 +37,17 @@ const oddKeys = [
   'constructor', 'toString', 'hasOwnProperty', 'a/b', '0/x', 'tab\tnl\n', 'nul\u0000byte',
 ];
 
-for (const kind of kinds) {
-  const name = (behaviour: string) => `storage(${kind}) - ${behaviour}`;
+for (const { label, kind, sync } of variants) {
+  const name = (behaviour: string) => `storage(${label}) - ${behaviour}`;
 
   test(name('put then get returns the value'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     await s.put(1, 'k', { v: 'hello', n: 3 });
     t.deepEqual(s.get(1, 'k'), { v: 'hello', n: 3 });
   });
 
   test(name('a second put overwrites the first'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     await s.put(1, 'k', 'one');
     await s.put(1, 'k', 'two');
     t.is(s.get(1, 'k'), 'two');
@@ -50,7 +55,7 @@ for (const kind of kinds) {
   });
 
   test(name('remove deletes the entry'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     await s.put(1, 'k', 'v');
     await s.put(1, 'other', 'v');
     await s.remove(1, 'k');
@@ -61,14 +66,14 @@ for (const kind of kinds) {
   });
 
   test(name('a missing key or partition reads as undefined'), (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     t.is(s.get(1, 'nope'), undefined);
     t.deepEqual([...s.entries(7)], []);
     t.is(s.count(7), 0);
   });
 
   test(name('keys with dots, wildcards, spaces, unicode and prototype names are plain data'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     await Promise.all(oddKeys.map((k, i) => s.put(2, k, `value-${i}`)));
     oddKeys.forEach((k, i) => t.is(s.get(2, k), `value-${i}`, JSON.stringify(k)));
     t.deepEqual([...s.entries(2)].map(([k]) => k).sort(), [...oddKeys].sort());
@@ -77,7 +82,7 @@ for (const kind of kinds) {
   });
 
   test(name('1024-byte keys are stored'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     const keys = ['k'.repeat(1024), 'é'.repeat(512), '😀'.repeat(256)];
     for (const k of keys) t.is(Buffer.byteLength(k, 'utf8'), 1024);
     for (const k of keys) await s.put(3, k, k.slice(0, 4));
@@ -86,7 +91,7 @@ for (const kind of kinds) {
   });
 
   test(name('reads see writes before their promises resolve'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     const first = s.put(1, 'k', 'staged');
     t.is(s.get(1, 'k'), 'staged');
     const second = s.put(1, 'k', 'newer');
@@ -103,7 +108,7 @@ for (const kind of kinds) {
   });
 
   test(name('entries are ordered by code point and isolated per partition'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     // U+FFFD sorts before U+1F600 by code point, though after its surrogates in UTF-16.
     const keys = ['b', 'a', 'B', 'ab', 'a b', '\uFFFD', '😀', 'z', 'é', '10', '9'];
     await Promise.all(keys.map((k) => s.put(5, k, `p5:${k}`)));
@@ -115,7 +120,7 @@ for (const kind of kinds) {
   });
 
   test(name('entries resume after a cursor, whether or not the cursor key exists'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     const keys = ['a', 'ab', 'b', 'c', 'é', '😀'];
     await Promise.all(keys.map((k) => s.put(3, k, k)));
     await s.put(4, 'zz', 'other');
@@ -136,7 +141,7 @@ for (const kind of kinds) {
   });
 
   test(name('count follows puts and removes per partition'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     for (let i = 0; i < 25; i++) await s.put(8, `k${i}`, i);
     await s.put(9, 'k0', 0);
     await s.put(8, 'k0', 'again');
@@ -146,7 +151,7 @@ for (const kind of kinds) {
   });
 
   test(name('Uint8Array and null values round-trip'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     const bytes = new Uint8Array([0, 1, 2, 254, 255]);
     await s.put(1, 'bytes', bytes);
     await s.put(1, 'null', null);
@@ -164,7 +169,7 @@ for (const kind of kinds) {
   });
 
   test(name('many concurrent puts to one key end at the last'), async (t) => {
-    const s = openFor(t, kind);
+    const s = openFor(t, kind, sync);
     const writes = Array.from({ length: 300 }, (_, i) => s.put(1, 'hot', i));
     t.is(s.get(1, 'hot'), 299);
     await Promise.all(writes);
@@ -173,9 +178,9 @@ for (const kind of kinds) {
   });
 }
 
-test('storage(lmdb) - data survives close and reopen', async (t) => {
+for (const sync of SYNC_MODES) test(`storage(lmdb) - data survives close and reopen (sync ${sync})`, async (t) => {
   const path = join(tempDir(t), 'data.db');
-  const first = openStorage<unknown>({ kind: 'lmdb', path });
+  const first = openStorage<unknown>({ kind: 'lmdb', path, sync });
   await first.put(1, 'a', { v: 1 });
   await first.put(1, 'b', new Uint8Array([7]));
   void first.put(2, 'c', 'unawaited');
@@ -288,10 +293,10 @@ function killAfterAcks(child: ReturnType<typeof spawn>, min: number, deadlineMs:
   });
 }
 
-test('storage(lmdb) - the cache of decoded values never serves a stale or dropped value', async (t) => {
+for (const sync of SYNC_MODES) test(`storage(lmdb) - the cache of decoded values never serves a stale or dropped value (sync ${sync})`, async (t) => {
   const path = join(tempDir(t), 'data.db');
   // Three cached values for twenty keys: most reads miss, evict, and come back from disk.
-  const s = new LmdbStorage<unknown>(path, { cachedValuesMax: 3 });
+  const s = new LmdbStorage<unknown>(path, { cachedValuesMax: 3, sync });
   t.teardown(() => s.close());
   const model = new Map<string, unknown>();
   for (let round = 0; round < 5; round++) {
@@ -313,15 +318,19 @@ test('storage(lmdb) - the cache of decoded values never serves a stale or droppe
   t.is(s.count(1), model.size);
 });
 
-test('storage(lmdb) - a write lmdb refuses leaves the cached value as it was', async (t) => {
-  const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'));
+for (const sync of SYNC_MODES) test(`storage(lmdb) - a write lmdb refuses leaves the cached value as it was (sync ${sync})`, async (t) => {
+  const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { sync });
   t.teardown(() => s.close());
   await s.put(1, 'k', 'kept');
   t.is(s.get(1, 'k'), 'kept');
-  // A key past lmdb's key size limit is refused at once.
+  // A key past lmdb's key size limit is refused; a write staged in the same turn (periodic: the
+  // same transaction) is not taken down with it.
+  const neighbour = s.put(1, 'n', 'neighbour');
   await t.throwsAsync(async () => s.put(1, 'x'.repeat(4000), 'too long a key'));
+  await neighbour;
   t.is(s.get(1, 'x'.repeat(4000)), undefined);
   t.is(s.get(1, 'k'), 'kept');
+  t.deepEqual([...s.entries(1)], [['k', 'kept'], ['n', 'neighbour']]);
   // And the engine goes on (this also lets lmdb finish the commit it had queued before close).
   await s.put(1, 'k', 'next');
   t.is(s.get(1, 'k'), 'next');

@@ -45,6 +45,16 @@ interface Staged<T> {
   value: T | undefined;
 }
 
+/** A `periodic` write waiting for the in-thread group commit. */
+interface Queued<T> {
+  partition: number;
+  key: string;
+  id: string;
+  staged: Staged<T>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 /** lmdb-js with `separateFlushed`: the commit promise also carries one for the fsync. */
 type WritePromise = Promise<boolean> & { flushed?: PromiseLike<boolean> };
 
@@ -79,6 +89,8 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   /** `periodic` only: the timer, and whether a write committed since the last fsync began. */
   readonly #syncTimer: NodeJS.Timeout | undefined;
   #unsynced = false;
+  /** `periodic` only: writes staged in this turn of the event loop, committed together. */
+  #queued: Queued<T>[] = [];
   /** fsyncs `periodic` has done (for tests). */
   syncs = 0;
   readonly #onSyncError: ((err: unknown) => void) | undefined;
@@ -170,6 +182,7 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   }
 
   #write(partition: number, key: string, value: T | undefined, start: () => Promise<boolean>): Promise<void> {
+    if (this.sync === 'periodic') return this.#queue(partition, key, value);
     // Start first: a write lmdb rejects at once (key too large) must not leave a staged value.
     const written = start() as WritePromise;
     const id = stagedId(partition, key);
@@ -199,6 +212,64 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     this.#last = durable.catch(ignore);
     return durable;
   }
+
+  /**
+   * `periodic`: stages the write and commits it with every other write of this turn of the event
+   * loop in one synchronous transaction on this thread (setImmediate runs once the messages read
+   * in this turn have been handled). Without an fsync a commit is a few page writes, cheaper
+   * here than handing each write to lmdb-js's write thread and waking up for its promise.
+   */
+  #queue(partition: number, key: string, value: T | undefined): Promise<void> {
+    const id = stagedId(partition, key);
+    const staged: Staged<T> = { value };
+    const done = new Promise<void>((resolve, reject) => {
+      if (this.#queued.length === 0) setImmediate(this.#commit);
+      this.#queued.push({ partition, key, id, staged, resolve, reject });
+    });
+    this.#staged.set(id, staged);
+    this.#last = done.catch(ignore);
+    return done;
+  }
+
+  readonly #commit = (): void => {
+    const batch = this.#queued;
+    this.#queued = [];
+    const failed = new Map<Queued<T>, unknown>();
+    try {
+      this.#db.transactionSync(() => {
+        for (const q of batch) {
+          try {
+            if (q.staged.value === undefined) this.#db.removeSync([q.partition, q.key]);
+            else this.#db.putSync([q.partition, q.key], q.staged.value);
+          } catch (err) {
+            // Refused before lmdb wrote anything (a key past its size limit): this write only.
+            failed.set(q, err);
+          }
+        }
+      });
+    } catch (err) {
+      for (const q of batch) if (!failed.has(q)) failed.set(q, err);
+    }
+    if (failed.size < batch.length) this.#unsynced = true;
+    for (const q of batch) {
+      const err = failed.get(q);
+      const newest = this.#staged.get(q.id) === q.staged;
+      if (err === undefined) {
+        if (newest) {
+          this.#staged.delete(q.id);
+          if (q.staged.value === undefined) this.#cache.delete(q.id);
+          else this.#remember(q.id, q.staged.value);
+        }
+        q.resolve();
+      } else {
+        if (newest) {
+          this.#staged.delete(q.id);
+          this.#cache.delete(q.id);
+        }
+        q.reject(err);
+      }
+    }
+  };
 
   #remember(id: string, value: T): void {
     if (this.#cache.size >= this.#cachedValuesMax && !this.#cache.has(id)) this.#cache.delete(this.#cache.keys().next().value!);
