@@ -242,7 +242,8 @@ export class LmdbStorage<T> implements StorageEngine<T> {
             if (q.staged.value === undefined) this.#db.removeSync([q.partition, q.key]);
             else this.#db.putSync([q.partition, q.key], q.staged.value);
           } catch (err) {
-            // Refused before lmdb wrote anything (a key past its size limit): this write only.
+            // A write refused on its own (a key past lmdb's size limit) fails alone. An error that
+            // spoils the transaction makes the commit below fail, and with it every write.
             failed.set(q, err);
           }
         }
