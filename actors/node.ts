@@ -26,6 +26,7 @@ import { MerkleTree } from '../src/merkle.ts';
 import { CONTEXT_ID_CHARS_MAX, isContextId } from '../src/context.ts';
 import { randomBytes } from 'node:crypto';
 import { openStorage } from '../src/storage/engine.ts';
+import { checkLmdbStore, StoreDamagedError } from '../src/storage/lmdbCheck.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
@@ -44,6 +45,8 @@ const STATS_TIMEOUT_MS = 500;
 /** A read passed on to another replica (read-through while receiving, or for a stale sender). */
 const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
+/** dkv's file beside the replica store: the identity its vnodes version with (storeIdentity). */
+const IDENTITY_FILE = 'identity.json';
 
 /**
  * The identity this node's vnodes version with: the node ID plus a suffix drawn when its store
@@ -55,7 +58,7 @@ const ADMIN_PING_TIMEOUT_MS = 1000;
 function storeIdentity(storeDir: string | undefined, id: string): string {
   const fresh = () => `${id.slice(0, CONTEXT_ID_CHARS_MAX - 8)}.${randomBytes(5).toString('hex').slice(0, 7)}`;
   if (storeDir === undefined) return fresh();
-  const file = join(storeDir, 'identity.json');
+  const file = join(storeDir, IDENTITY_FILE);
   try {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { actorId?: unknown };
     if (typeof saved.actorId === 'string' && isContextId(saved.actorId)) return saved.actorId;
@@ -65,6 +68,23 @@ function storeIdentity(storeDir: string | undefined, id: string): string {
   const actorId = fresh();
   writeJsonAtomic(file, { actorId, createdAt: new Date().toISOString() });
   return actorId;
+}
+
+/**
+ * A damaged lmdb store stops the node before anything opens it, with a fatal log line and an
+ * error that say which store and what to do; left to lmdb, some damage crashes the process with
+ * no word (see src/storage/lmdbCheck.ts). Cassandra's `disk_failure_policy: stop`, said out loud.
+ */
+function checkStore(log: Logger, store: 'replica' | 'hint', path: string, identityFile?: string): void {
+  try {
+    const check = checkLmdbStore(path, identityFile);
+    if (check.checked) log.info({ event: 'storage-checked', store, path, entries: check.entries, ms: check.ms }, `${store} store read through: ${check.entries} entries in ${check.ms} ms`);
+  } catch (err) {
+    if (!(err instanceof StoreDamagedError)) throw err;
+    const remedy = `move ${path} away and start the node again: it comes back with an empty ${store} store${store === 'replica' ? ' under a new identity, and read repair and anti-entropy refill it' : ', and the hints in it are lost (anti-entropy repairs what they would have)'}`;
+    log.fatal({ event: 'storage-damaged', store, path, reason: err.reason }, `${err.message}; ${remedy}`);
+    throw new Error(`${err.message}; ${remedy}`, { cause: err });
+  }
 }
 
 function loadTable(file: string, q: number): PartitionTable {
@@ -161,6 +181,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       // Acknowledged writes are committed but not on disk until an fsync succeeds: say so.
       onSyncError: (err: unknown) => log.error({ event: 'storage-sync-failed', store, err: (err as Error)?.message ?? String(err) }, `fsync of the ${store} store failed; retrying at the next interval`),
     }) as const;
+  if (opts.storage === 'lmdb') {
+    checkStore(log, 'replica', join(opts.dataDir, 'store'), IDENTITY_FILE);
+    checkStore(log, 'hint', join(opts.dataDir, 'hints'));
+  }
   const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store'), ...durability('replica') });
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
