@@ -44,7 +44,9 @@ export function checkLmdbStore(path: string, identityFile?: string): StoreCheck 
     return { checked: false, entries: 0, ms: Date.now() - started };
   }
   if (size < META_PAGES_BYTES) throw new StoreDamagedError(path, `data.mdb is ${size} bytes, shorter than lmdb's two meta pages`);
+  // Without the parent's NODE_OPTIONS: the probe needs no loader, profiler or debugger.
   const probe = spawnSync(process.execPath, [PROBE, path], { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' } });
+  // Not known to be damaged, but not known to be sound either: the node does not start on it.
   if (probe.error) throw new StoreDamagedError(path, `the check could not run: ${probe.error.message}`);
   if (probe.signal) throw new StoreDamagedError(path, `reading it crashed the reading process with ${probe.signal}`);
   if (probe.status !== 0) throw new StoreDamagedError(path, `lmdb: ${probe.stderr.trim().split('\n').pop() || `exit code ${probe.status}`}`);
