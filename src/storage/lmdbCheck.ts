@@ -46,8 +46,8 @@ export function checkLmdbStore(path: string, identityFile?: string): StoreCheck 
   if (size < META_PAGES_BYTES) throw new StoreDamagedError(path, `data.mdb is ${size} bytes, shorter than lmdb's two meta pages`);
   // Without the parent's NODE_OPTIONS: the probe needs no loader, profiler or debugger.
   const probe = spawnSync(process.execPath, [PROBE, path], { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, env: { ...process.env, NODE_OPTIONS: '' } });
-  // Not known to be damaged, but not known to be sound either: the node does not start on it.
-  if (probe.error) throw new StoreDamagedError(path, `the check could not run: ${probe.error.message}`);
+  // Not known to be damaged, nor sound: the node does not start on it, and says why.
+  if (probe.error) throw new Error(`could not check the lmdb store at ${path}: ${probe.error.message}`, { cause: probe.error });
   if (probe.signal) throw new StoreDamagedError(path, `reading it crashed the reading process with ${probe.signal}`);
   if (probe.status !== 0) throw new StoreDamagedError(path, `lmdb: ${probe.stderr.trim().split('\n').pop() || `exit code ${probe.status}`}`);
   return { checked: true, entries: Number(probe.stdout.trim()), ms: Date.now() - started };
