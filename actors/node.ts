@@ -78,7 +78,7 @@ function storeIdentity(storeDir: string | undefined, id: string): string {
 function checkStore(log: Logger, store: 'replica' | 'hint', path: string, identityFile?: string): void {
   try {
     const check = checkLmdbStore(path, identityFile);
-    if (check.checked) log.info({ event: 'storage-checked', store, path, entries: check.entries, ms: check.ms }, `${store} store read through: ${check.entries} entries in ${check.ms} ms`);
+    if (check.checked) log.info({ event: 'storage-checked', store, path, entries: check.entries, ms: check.ms }, `${store} store read through in ${check.ms} ms (${check.entries} entries)`);
   } catch (err) {
     if (!(err instanceof StoreDamagedError)) throw err;
     const remedy = `move ${path} away and start the node again: it comes back with an empty ${store} store${store === 'replica' ? ' under a new identity, and read repair and anti-entropy refill it' : ', and the hints in it are lost (anti-entropy repairs what they would have)'}`;
