@@ -24,7 +24,7 @@ import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision, resumeOnCrash } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
 
-export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'join' | 'leave';
+export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'ring' | 'join' | 'leave';
 
 export type GatewayMsg =
   | { type: 'client'; kind: ClientKind; msg: Msg }
@@ -32,6 +32,8 @@ export type GatewayMsg =
 
 export interface GatewayDeps extends CoordinatorDeps {
   status(): Promise<object>;
+  /** The ring this node routes by: what a ring-aware client needs to pick a node per key. */
+  ringInfo(): { version: number; n: number; assignment: readonly string[] };
   /** Stages a membership change (actors/node.ts checks it first). */
   admin(kind: 'join' | 'leave', node: string): Promise<object>;
 }
@@ -83,6 +85,10 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
           parseStatus(msg.data, limits);
           deps.status().then(respond, (err) => respond(errorReply(err)));
           return;
+        case 'ring':
+          // Same body as status: an empty JSON object.
+          parseStatus(msg.data, limits);
+          return respond(deps.ringInfo());
         case 'join':
         case 'leave': {
           const req = parseNodeRequest(msg.data, limits);

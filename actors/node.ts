@@ -458,6 +458,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     vnodeMail,
     faults,
     status,
+    ringInfo: () => ({ version: ringVersion, n: settings.n, assignment: ring!.assignment }),
     admin,
   });
 
@@ -488,6 +489,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     client(subjects.put, 'put', true);
     client(subjects.delete, 'delete', true);
     client(subjects.batch, 'batch', true);
+    client(subjects.nodeBatch(id), 'batch', false);
+    client(subjects.ring, 'ring', true);
     client(subjects.status, 'status', true);
     client(subjects.adminJoin, 'join', true);
     client(subjects.adminLeave, 'leave', true);

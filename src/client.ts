@@ -9,12 +9,20 @@
  * in docs/performance.md. Gets and writes go in separate batches, so that reads are not held up by
  * the writes' disk commits. A lone call costs the same as before; `pipeline: false` sends every
  * call on its own subject.
+ *
+ * Ring-aware routing (`routing: true`, off by default): the client keeps the ring (`dkv.<cluster>.ring`,
+ * refreshed every few seconds) and sends each batch to a node that holds its keys
+ * (`dkv.<cluster>.node.<ID>.batch`), as Cassandra's token-aware drivers do. A node that holds no
+ * replica of a key must forward a write and ask every replica of a read, which costs a hop; with
+ * more nodes than N, most requests would otherwise land on such a node. The ring is only a hint:
+ * a node gone (no responders) or silent sends the batch on to the queue group, as without it.
  */
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEADLINE_HEADER } from './subjects.ts';
 import { DkvError, isErrorCode, isNoResponders } from './errors.ts';
 import { BATCH_OPS_MAX } from './protocol.ts';
-import { subjectsFor, type Subjects } from './subjects.ts';
+import { Ring } from './ring.ts';
+import { isValidName, subjectsFor, type Subjects } from './subjects.ts';
 
 export interface ClientOptions {
   readonly servers: string;
@@ -31,10 +39,13 @@ export interface ClientOptions {
   readonly encoding?: 'base64';
   /** Calls of one turn share one batch request (the default); false: one request per call. */
   readonly pipeline?: boolean;
+  /** Batches go to a node that holds their keys, by the ring (see above); needs `pipeline`. */
+  readonly routing?: boolean;
 }
 
 interface Queued {
   readonly read: boolean;
+  readonly key: string;
   /** The single request's JSON body plus "op", ready to be joined into the batch. */
   readonly json: string;
   readonly resolve: (reply: any) => void;
@@ -43,6 +54,16 @@ interface Queued {
 
 /** A batch stays well under NATS's max_payload (1 MiB by default): JSON characters, up to 3 UTF-8 bytes each. */
 const BATCH_CHARS_MAX = 256 * 1024;
+/** How often a routing client asks for the ring again; a change in between only costs hops. */
+const RING_REFRESH_MS = 5_000;
+const RING_REQUEST_TIMEOUT_MS = 2_000;
+
+/** The ring as a routing client keeps it: a key's owners are the first N of its preference list. */
+interface KnownRing {
+  readonly version: number;
+  readonly n: number;
+  readonly ring: Ring;
+}
 
 export interface GetResult {
   key: string;
@@ -54,6 +75,11 @@ export interface GetResult {
 export class DkvClient {
   #queue: Queued[] = [];
   #scheduled = false;
+  /** Routing only: the newest ring heard of, undefined until one is (or while none answers). */
+  #ring: KnownRing | undefined;
+  #ringTimer: NodeJS.Timeout | undefined;
+  /** The ring request in flight, shared by everyone who wants the ring meanwhile. */
+  #ringAsked: Promise<void> | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -62,37 +88,74 @@ export class DkvClient {
     private readonly ownsConnection: boolean,
     private readonly attemptTimeoutMs = timeoutMs,
     private readonly pipeline = true,
-  ) {}
+    routing = false,
+  ) {
+    if (routing && pipeline) {
+      this.#ringTimer = setInterval(() => void this.refreshRing(), RING_REFRESH_MS).unref();
+      void this.refreshRing();
+    }
+  }
 
   static async connect(opts: ClientOptions): Promise<DkvClient> {
     const nc = await connect({ servers: opts.servers, name: 'dkv-client', noAsyncTraces: true });
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    return new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? timeoutMs, timeoutMs), opts.pipeline ?? true);
+    const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? timeoutMs, timeoutMs), opts.pipeline ?? true, opts.routing ?? false);
+    if (client.#ringTimer) await client.refreshRing();
+    return client;
   }
 
-  static over(nc: NatsConnection, cluster = 'local', timeoutMs = 10_000, pipeline = true): DkvClient {
-    return new DkvClient(nc, subjectsFor(cluster), timeoutMs, false, timeoutMs, pipeline);
+  static over(nc: NatsConnection, cluster = 'local', timeoutMs = 10_000, pipeline = true, routing = false): DkvClient {
+    return new DkvClient(nc, subjectsFor(cluster), timeoutMs, false, timeoutMs, pipeline, routing);
+  }
+
+  /** The ring version batches are routed by (routing only; undefined: none known, queue group). */
+  get ringVersion(): number | undefined {
+    return this.#ring?.version;
+  }
+
+  /**
+   * Asks a node for the ring and keeps it. A reply that is not a ring is ignored; no node
+   * answering drops the ring, so batches go to the queue group until one answers again.
+   */
+  refreshRing(): Promise<void> {
+    this.#ringAsked ??= this.#askRing().finally(() => (this.#ringAsked = undefined));
+    return this.#ringAsked;
+  }
+
+  async #askRing(): Promise<void> {
+    try {
+      const msg = await this.nc.request(this.subjects.ring, encoder.encode('{}'), { timeout: RING_REQUEST_TIMEOUT_MS });
+      const body = JSON.parse(new TextDecoder().decode(msg.data));
+      const { version, n, assignment } = body ?? {};
+      if (!Number.isInteger(version) || !Number.isInteger(n) || n < 1 || !Array.isArray(assignment) || !assignment.every((a) => typeof a === 'string' && isValidName(a))) return;
+      if (this.#ring && this.#ring.version === version && this.#ring.ring.assignment.join() === assignment.join()) return;
+      this.#ring = { version, n, ring: new Ring(assignment) };
+    } catch (err) {
+      if (isNoResponders(err)) this.#ring = undefined;
+      // Otherwise (a timeout, a malformed reply) the ring known so far stays.
+    }
   }
 
   /** Sends a body as is and returns the reply as is, errors included: for tests and `--json`. */
-  async raw(subject: string, body: unknown | Uint8Array): Promise<any> {
+  async raw(subject: string, body: unknown | Uint8Array, deadlineMs = Date.now() + this.timeoutMs): Promise<any> {
     const data = body instanceof Uint8Array ? body : new TextEncoder().encode(JSON.stringify(body));
-    const deadlineMs = Date.now() + this.timeoutMs;
     for (;;) {
       const remaining = deadlineMs - Date.now();
       try {
-        const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, remaining));
-        // The attempt's deadline travels with it, so a node that gets it late (it was stalled)
-        // drops it instead of applying a write this client has already sent again elsewhere.
-        const h = headers();
-        h.set(DEADLINE_HEADER, String(Date.now() + timeout));
-        const msg = await this.nc.request(subject, data, { timeout, headers: h });
-        return JSON.parse(new TextDecoder().decode(msg.data));
+        return await this.#attempt(subject, data, Math.max(1, Math.min(this.attemptTimeoutMs, remaining)));
       } catch (err) {
         if (isNoResponders(err)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
         if (deadlineMs - Date.now() <= 0) throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
       }
     }
+  }
+
+  /** One request; its deadline travels with it, so a node that gets it late (it was stalled) drops it instead of applying a write this client has already sent again elsewhere. */
+  async #attempt(subject: string, data: Uint8Array, timeout: number): Promise<any> {
+    const h = headers();
+    h.set(DEADLINE_HEADER, String(Date.now() + timeout));
+    const msg = await this.nc.request(subject, data, { timeout, headers: h });
+    return JSON.parse(new TextDecoder().decode(msg.data));
   }
 
   private async call(subject: string, body: unknown): Promise<any> {
@@ -106,7 +169,7 @@ export class DkvClient {
     // Too big to share a batch: alone, exactly as the single request.
     if (json.length > BATCH_CHARS_MAX) return this.call(subject, body);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ read: op === 'get', json, resolve, reject });
+      this.#queue.push({ read: op === 'get', key: body.key as string, json, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       // After this turn's other calls (and the microtasks they set off) have queued theirs.
@@ -121,29 +184,69 @@ export class DkvClient {
     // Reads and writes travel apart: a batch is answered once all of it is done, and a read
     // should not wait for the writes' disk commits.
     const reads = queue.filter((q) => q.read);
-    if (reads.length === 0 || reads.length === queue.length) return this.#chunk(queue);
-    this.#chunk(reads);
-    this.#chunk(queue.filter((q) => !q.read));
+    if (reads.length === 0 || reads.length === queue.length) return this.#route(queue);
+    this.#route(reads);
+    this.#route(queue.filter((q) => !q.read));
   }
 
-  #chunk(queue: Queued[]): void {
+  /**
+   * Without a ring, or with N nodes or fewer, one batch for the queue group. Otherwise each call
+   * joins the largest batch already bound for one of its key's owners, or starts one at a
+   * random owner.
+   */
+  #route(queue: Queued[]): void {
+    const known = this.#ring;
+    // No ring, or every node holds every key: any node will do, as the queue group picks.
+    if (known === undefined || known.ring.members().length <= known.n) return this.#chunk(queue, undefined);
+    const byNode = new Map<string, Queued[]>();
+    for (const q of queue) {
+      const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
+      let best: Queued[] | undefined;
+      for (const o of owners) {
+        const batch = byNode.get(o);
+        if (batch && (best === undefined || batch.length > best.length)) best = batch;
+      }
+      if (best === undefined) byNode.set(owners[Math.floor(Math.random() * owners.length)]!, (best = []));
+      best.push(q);
+    }
+    for (const [node, batch] of byNode) this.#chunk(batch, node);
+  }
+
+  #chunk(queue: Queued[], node: string | undefined): void {
     let start = 0;
     let chars = 0;
     queue.forEach((q, i) => {
       if (i > start && (i - start >= BATCH_OPS_MAX || chars + q.json.length > BATCH_CHARS_MAX)) {
-        void this.#send(queue.slice(start, i));
+        void this.#send(queue.slice(start, i), node);
         start = i;
         chars = 0;
       }
       chars += q.json.length + 1;
     });
-    if (start < queue.length) void this.#send(queue.slice(start));
+    if (start < queue.length) void this.#send(queue.slice(start), node);
   }
 
-  async #send(batch: Queued[]): Promise<void> {
+  /**
+   * To the node the ring chose, once: a node gone (no responders) or silent for an attempt gets
+   * the batch sent on to the queue group for the rest of the deadline, and the ring asked again.
+   * A write that was applied by the silent node may then be applied twice, as with any retry.
+   */
+  async #sendTo(node: string | undefined, data: Uint8Array): Promise<any> {
+    if (node === undefined) return this.raw(this.subjects.batch, data);
+    const deadlineMs = Date.now() + this.timeoutMs;
+    try {
+      return await this.#attempt(this.subjects.nodeBatch(node), data, this.attemptTimeoutMs);
+    } catch (err) {
+      if (!isNoResponders(err) && (err as Error)?.name !== 'TimeoutError') throw err;
+      void this.refreshRing();
+      return this.raw(this.subjects.batch, data, deadlineMs);
+    }
+  }
+
+  async #send(batch: Queued[], node: string | undefined): Promise<void> {
     let reply: any;
     try {
-      reply = await this.raw(this.subjects.batch, encoder.encode(`{"ops":[${batch.map((q) => q.json).join(',')}]}`));
+      reply = await this.#sendTo(node, encoder.encode(`{"ops":[${batch.map((q) => q.json).join(',')}]}`));
       if (reply?.error) replyOrThrow(reply);
       if (!Array.isArray(reply?.results) || reply.results.length !== batch.length) throw new DkvError('internal', `batch reply holds ${reply?.results?.length} results for ${batch.length} requests`);
     } catch (err) {
@@ -188,6 +291,7 @@ export class DkvClient {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#ringTimer);
     if (this.ownsConnection) await this.nc.close();
   }
 }

@@ -29,12 +29,16 @@ export interface Subjects {
   readonly delete: string;
   /** Several get/put/delete requests in one message (the client library's pipeline). */
   readonly batch: string;
+  /** The ring as the nodes see it, for clients that send each request to a node that holds its key. */
+  readonly ring: string;
   readonly status: string;
   readonly adminJoin: string;
   readonly adminLeave: string;
   /** Queue group shared by every node for the public request subjects. */
   readonly queue: string;
   peek(node: string): string;
+  /** A batch for this node to coordinate (a ring-aware client picks a node that holds the keys). */
+  nodeBatch(node: string): string;
   /** Replica reads and writes addressed to one node (one subscription per node, not per partition). */
   replica(node: string): string;
   /** Puts forwarded to a node of the key's preference list (Dynamo §6.4). */
@@ -64,11 +68,13 @@ export function subjectsFor(cluster: string): Subjects {
     put: `${root}.put`,
     delete: `${root}.delete`,
     batch: `${root}.batch`,
+    ring: `${root}.ring`,
     status: `${root}.status`,
     adminJoin: `${root}.admin.join`,
     adminLeave: `${root}.admin.leave`,
     queue: `dkv-${cluster}`,
     peek: (node) => `${root}.node.${node}.peek`,
+    nodeBatch: (node) => `${root}.node.${node}.batch`,
     replica: (node) => `${internal}.${node}.replica`,
     coordinate: (node) => `${internal}.${node}.coordinate`,
     stats: (node) => `${internal}.${node}.stats`,

@@ -25,12 +25,13 @@ const S = {
   put: 'dkv.local.put',
   delete: 'dkv.local.delete',
   status: 'dkv.local.status',
+  ring: 'dkv.local.ring',
   peek: 'dkv.local.node.n1.peek',
   join: 'dkv.local.admin.join',
   leave: 'dkv.local.admin.leave',
 } as const;
 type Op = keyof typeof S;
-const ALL: Op[] = ['get', 'put', 'delete', 'status', 'peek', 'join', 'leave'];
+const ALL: Op[] = ['get', 'put', 'delete', 'status', 'ring', 'peek', 'join', 'leave'];
 const BODIED: Op[] = ['get', 'put', 'delete', 'peek', 'join', 'leave'];
 const KEYED: Op[] = ['get', 'put', 'delete', 'peek'];
 const WRITES: Op[] = ['put', 'delete'];
@@ -191,9 +192,10 @@ const batchWide: Array<[string, unknown]> = [
   ['"ops" that is empty', { ops: [] }],
   ['1025 ops', { ops: Array.from({ length: 1025 }, () => ({ op: 'put', key: PLAIN, value: 'overwritten!' })) }],
 ];
-for (const [name, body] of batchWide) {
-  test.serial(`bad input - ${BATCH}: ${name} is bad_request`, async (t) => {
-    const reply = await cluster.client.raw(BATCH, body);
+// The same handler serves a batch sent to one node (ring-aware clients).
+for (const [name, body] of batchWide) for (const subject of [BATCH, 'dkv.local.node.n1.batch']) {
+  test.serial(`bad input - ${subject}: ${name} is bad_request`, async (t) => {
+    const reply = await cluster.client.raw(subject, body);
     const shown = JSON.stringify(reply).slice(0, 300);
     t.deepEqual(Object.keys(reply ?? {}), ['error'], shown);
     t.is(reply.error.code, 'bad_request', shown);

@@ -72,8 +72,9 @@ export class DkvTarget implements Target {
     this.getSubject = subjects.get;
     this.putSubject = subjects.put;
     this.name = opts.name ?? (opts.via === 'client' ? 'dkv-client' : 'dkv');
-    if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS);
-    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches)' : 'JSON request/reply'}${opts.bin && opts.bin !== DKV_BIN ? `, nodes from ${opts.bin}` : ''}`;
+    // Ring-aware: each batch goes to a node that holds its keys (with N or fewer nodes, any node).
+    if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS, true, true);
+    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches, ring-aware)' : 'JSON request/reply'}${opts.bin && opts.bin !== DKV_BIN ? `, nodes from ${opts.bin}` : ''}`;
     this.processes = [
       { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
       ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
