@@ -335,3 +335,24 @@ for (const sync of SYNC_MODES) test(`storage(lmdb) - a write lmdb refuses leaves
   await s.put(1, 'k', 'next');
   t.is(s.get(1, 'k'), 'next');
 });
+
+test('storage(lmdb) - the cache of decoded values stays bounded, oldest out first, under churn and removes', async (t) => {
+  const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { cachedValuesMax: 100, sync: 'periodic' });
+  t.teardown(() => s.close());
+  // 5,000 distinct keys through a cache of 100: it holds the newest 100.
+  for (let i = 0; i < 5_000; i++) void s.put(1, `k${i}`, i);
+  await s.flush();
+  t.deepEqual(s.cacheSizes, { values: 100, order: 100 });
+  // Removes and writes again of a few keys, over and over: the eviction order does not grow.
+  for (let round = 0; round < 2_000; round++) {
+    const key = `hot${round % 10}`;
+    await s.remove(1, key); // drops the key's cached value
+    await s.put(1, key, -round); // and caches it again, as the newest
+  }
+  const { values, order } = s.cacheSizes;
+  t.true(values <= 100, `values ${values}`);
+  t.true(order <= 2 * values + 1024 + 1, `order ${order} for ${values} values`);
+  for (let i = 0; i < 10; i++) t.is(s.get(1, `hot${i}`), -(1_990 + i));
+  t.is(s.get(1, 'k0'), 0);
+  t.is(s.get(1, 'k4999'), 4_999);
+});
