@@ -135,6 +135,8 @@ async function interruptAndCheck(t: ExecutionContext, dev: Dev, how: 'dev only' 
   const { code, signal } = await dev.exit;
   t.is(signal, null);
   t.is(code, 0, dev.output());
+  // 'exit' can come before the last of the output has been read from the pipe.
+  await waitFor('dev to have printed "stopped."', () => /stopped\./.test(dev.output()), { timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
   t.regex(dev.output(), /stopped\./);
   t.false(await canConnect(dev.port), 'the nats-server port no longer accepts connections');
   // dev waited for its children, so they are gone now; their own helpers follow them shortly.

@@ -87,6 +87,8 @@ test('node - a damaged replica store stops the node with a fatal line and the wa
 
   const logsBefore = n1.logs.length;
   await t.throwsAsync(() => n1.start(), { message: /exited during start \(1\)/ });
+  // 'exit' can come before the last lines have been read from the node's pipes.
+  await waitFor('the storage-damaged line and the error on stderr', () => n1.logs.slice(logsBefore).some((l) => l.event === 'storage-damaged') && /move .* away/.test(n1.stderr.join('')), { timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
   const fatal = n1.logs.slice(logsBefore).find((l) => l.event === 'storage-damaged');
   t.truthy(fatal, 'a storage-damaged line');
   t.is(fatal.level, 60);
