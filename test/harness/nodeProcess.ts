@@ -62,7 +62,10 @@ export class NodeProcess {
     });
     this.child.stderr!.on('data', (d: Buffer) => this.stderr.push(d.toString()));
     const child = this.child;
-    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'exit' can come before the last lines are read from stdout: wait for both, so that a test
+    // reading the logs of a node that has exited (its last words included) sees every line.
+    const stdoutClosed = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => void stdoutClosed.then(() => resolve({ code, signal }))));
     const ready = waitFor(`node ${s.id} to serve`, () => this.logs.slice(startedAt).some((l) => l.event === 'node-started'), { timeoutMs: 30_000 });
     // A node that exits while starting fails the start at once, with its last words.
     const died = this.exit.then(({ code, signal }) => {
