@@ -150,7 +150,10 @@ export class DkvClient {
     }
   }
 
-  /** One request; its deadline travels with it, so a node that gets it late (it was stalled) drops it instead of applying a write this client has already sent again elsewhere. */
+  /**
+   * One request. Its deadline travels with it, so a node that gets it late (it was stalled) drops
+   * it instead of applying a write this client has already sent again elsewhere.
+   */
   async #attempt(subject: string, data: Uint8Array, timeout: number): Promise<any> {
     const h = headers();
     h.set(DEADLINE_HEADER, String(Date.now() + timeout));
