@@ -27,7 +27,7 @@ import { CONTEXT_ID_CHARS_MAX, isContextId } from '../src/context.ts';
 import { randomBytes } from 'node:crypto';
 import { openStorage } from '../src/storage/engine.ts';
 import { checkLmdbStore, StoreDamagedError } from '../src/storage/lmdbCheck.ts';
-import type { SyncMode } from '../src/storage/lmdb.ts';
+import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
@@ -677,7 +677,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
-            ...(storage.kind === 'lmdb' ? { sync } : {}),
+            ...(storage instanceof LmdbStorage ? { sync, ...(sync === 'periodic' ? { syncs: storage.syncs } : {}) } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
@@ -701,7 +701,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
           if (err) return;
           try {
             const body = JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, unknown>;
-            const count = (name: keyof Faults): number | undefined => {
+            const count = (name: keyof Faults | 'syncFailures'): number | undefined => {
               const v = body?.[name];
               if (v === undefined) return undefined;
               if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new DkvError('bad_request', `"${name}" must be a non-negative integer`);
@@ -709,10 +709,13 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             };
             const vnodeCrashes = count('vnodeCrashes');
             const coordinatorCrashes = count('coordinatorCrashes');
-            if (vnodeCrashes === undefined && coordinatorCrashes === undefined) throw new DkvError('bad_request', 'say "vnodeCrashes" or "coordinatorCrashes"');
+            const syncFailures = count('syncFailures');
+            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined) throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes" or "syncFailures"');
+            if (syncFailures !== undefined && !(storage instanceof LmdbStorage && storage.sync === 'periodic')) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
             if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
             if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
-            log.warn({ event: 'fault-armed', ...faults }, 'test fault switch armed');
+            if (syncFailures !== undefined && storage instanceof LmdbStorage) storage.failSyncs = syncFailures;
+            log.warn({ event: 'fault-armed', ...faults, ...(storage instanceof LmdbStorage ? { syncFailures: storage.failSyncs } : {}) }, 'test fault switch armed');
             jsonResponder(msg)({ ok: true });
           } catch (e) {
             jsonResponder(msg)(errorReply(e instanceof SyntaxError ? new DkvError('bad_request', e.message) : e));

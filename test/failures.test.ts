@@ -1,6 +1,7 @@
 import test from 'ava';
 import { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
+import { waitFor } from './harness/wait.ts';
 
 test('failures - with one of three nodes SIGKILLed puts and gets work at R=W=2; with two, puts are unavailable but w=1 works', async (t) => {
   const cluster = await TestCluster.start({ nodes: 3 });
@@ -55,4 +56,36 @@ for (const sync of ['always', 'periodic']) test(`failures - SIGKILL of every nod
     const got = await c.get(key);
     t.deepEqual(got.values, [value], key);
   }
+});
+
+test('failures - a periodic fsync that fails is logged as an error, the writes stay acknowledged and readable, and the next round syncs', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3, faults: true, extraArgs: ['--sync', 'periodic', '--sync-ms', '50'] });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  const n1 = cluster.node('n1');
+  const syncsOf = async (node: string): Promise<number> => (await c.status()).members.find((m: { node: string }) => m.node === node)?.syncs;
+  t.true(Number.isInteger(await syncsOf('n1')), 'status reports the fsyncs of a periodic store');
+
+  const armed = await c.raw('dkv.local.internal.n1.fault', { syncFailures: 2 });
+  t.deepEqual(armed, { ok: true });
+  for (let i = 0; i < 10; i++) t.true((await c.put(`fsync-fault-${i}`, `v${i}`)).ok);
+  await waitFor('two storage-sync-failed lines on n1', () => n1.logs.filter((l) => l.event === 'storage-sync-failed').length >= 2, { timeoutMs: 10_000 });
+  const failed = n1.logs.filter((l) => l.event === 'storage-sync-failed');
+  t.is(failed[0].level, 50);
+  t.is(failed[0].store, 'replica');
+  t.regex(failed[0].err, /injected fsync fault/);
+
+  // Retried at the next interval: a write after the failures is followed by a real fsync.
+  const before = await syncsOf('n1');
+  t.true((await c.put('fsync-fault-after', 'after')).ok);
+  await waitFor('an fsync on n1 after the failed ones', async () => (await syncsOf('n1')) > before, { timeoutMs: 10_000 });
+  t.is(n1.logs.filter((l) => l.event === 'storage-sync-failed').length, 2, 'only the injected failures');
+  for (let i = 0; i < 10; i++) t.deepEqual((await c.get(`fsync-fault-${i}`)).values, [`v${i}`]);
+
+  // The switch is refused where it means nothing.
+  const strict = await TestCluster.start({ nodes: 3, faults: true }); // --sync always
+  t.teardown(() => strict.stop());
+  const refused = await strict.client.raw('dkv.local.internal.n1.fault', { syncFailures: 1 });
+  t.is(refused.error?.code, 'bad_request');
+  t.regex(refused.error?.message, /needs lmdb storage with --sync periodic/);
 });

@@ -98,8 +98,10 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   #unsynced = false;
   /** `periodic` only: writes staged in this turn of the event loop, committed together. */
   #queued: Queued<T>[] = [];
-  /** fsyncs `periodic` has done (for tests). */
+  /** fsyncs `periodic` has done (for tests and status). */
   syncs = 0;
+  /** Test fault switch: the next this many `periodic` fsyncs fail instead of running. */
+  failSyncs = 0;
   /** Decoded values held, and ids in their eviction order (for tests: both stay bounded). */
   get cacheSizes(): { values: number; order: number } {
     return { values: this.#cache.size, order: this.#cacheOrder.length - this.#cacheHead };
@@ -181,7 +183,12 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     this.#unsynced = false;
     return new Promise((resolve) => {
       // Not in lmdb-js's typings; RootDatabase.sync calls mdb_env_sync with force.
-      (this.#db as unknown as { sync(cb: (err: unknown) => void): void }).sync((err) => {
+      const sync = (cb: (err: unknown) => void) => {
+        if (this.failSyncs <= 0) return (this.#db as unknown as { sync(cb: (err: unknown) => void): void }).sync(cb);
+        this.failSyncs--;
+        setImmediate(() => cb(new Error('injected fsync fault (test fault switch)')));
+      };
+      sync((err) => {
         // A failed fsync leaves the writes committed and the next round tries again.
         if (err) {
           this.#unsynced = true;
