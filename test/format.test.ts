@@ -142,9 +142,11 @@ test('format - one requests line per node: requests, batches and reads answered 
 });
 
 test('format - one storage line per node: engine, sync mode and NATS traffic', (t) => {
-  const member = { ...status.members[0]!, storage: 'lmdb', sync: 'periodic', nats: { ...status.members[0]!.nats, inMsgs: 1204, outMsgs: 1180, inBytes: 312_000, outBytes: 1_449_999 } };
+  const member = { ...status.members[0]!, storage: 'lmdb', sync: 'periodic', syncs: 310, nats: { ...status.members[0]!.nats, inMsgs: 1204, outMsgs: 1180, inBytes: 312_000, outBytes: 1_449_999 } };
   const text = formatStatus({ ...status, members: [member] });
-  t.is(lineOf(text, 'n1 storage'), 'n1 storage lmdb (sync periodic); NATS 1204 messages in, 1180 out, 0.3 MB in, 1.4 MB out');
+  t.is(lineOf(text, 'n1 storage'), 'n1 storage lmdb (sync periodic, 310 fsyncs); NATS 1204 messages in, 1180 out, 0.3 MB in, 1.4 MB out');
+  // `always` reports no fsync count: every write is one.
+  t.is(lineOf(formatStatus({ ...status, members: [{ ...member, sync: 'always', syncs: undefined }] }), 'n1 storage'), 'n1 storage lmdb (sync always); NATS 1204 messages in, 1180 out, 0.3 MB in, 1.4 MB out');
   // The memory engine has no sync mode; an older node reports no traffic.
   t.is(lineOf(formatStatus({ ...status, members: [{ ...status.members[0]!, storage: 'memory' }] }), 'n1 storage'), 'n1 storage memory');
   t.false(formatStatus(status).includes('storage'), 'no line for a member that reports no storage');

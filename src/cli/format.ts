@@ -17,6 +17,8 @@ interface StatusMember {
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number; inMsgs?: number; outMsgs?: number; inBytes?: number; outBytes?: number };
   storage?: string;
   sync?: string;
+  /** `periodic` only: fsyncs of the replica store since start. */
+  syncs?: number;
 }
 
 /** Wall-clock time of day (local), "12:01:02", from epoch ms or an ISO string; as given when unreadable. */
@@ -101,14 +103,15 @@ function requestsLine(m: StatusMember): string {
 }
 
 /**
- * "n1 storage lmdb (sync always); NATS 1204 messages in, 1180 out, 0.3 MB in, 0.4 MB out".
+ * "n1 storage lmdb (sync periodic, 310 fsyncs); NATS 1204 messages in, 1180 out, 0.3 MB in, 0.4 MB out".
  * The sync mode says what an acknowledged write survives (README, Storage).
  */
 function ioLine(m: StatusMember): string {
   const n = m.nats;
   const mb = (bytes: number | undefined) => `${((bytes ?? 0) / 1e6).toFixed(1)} MB`;
   const traffic = n?.inMsgs !== undefined ? `; NATS ${n.inMsgs} messages in, ${n.outMsgs ?? 0} out, ${mb(n.inBytes)} in, ${mb(n.outBytes)} out` : '';
-  return `${m.node} storage ${m.storage}${m.sync !== undefined ? ` (sync ${m.sync})` : ''}${traffic}`;
+  const sync = m.sync === undefined ? '' : ` (sync ${m.sync}${m.syncs !== undefined ? `, ${m.syncs} fsyncs` : ''})`;
+  return `${m.node} storage ${m.storage}${sync}${traffic}`;
 }
 
 /** "valid", "joining", "leaving (out of ring)"; "-" when the reply has no membership. */
