@@ -189,6 +189,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability('hint') });
+  /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
+  const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0 };
   const startedAtMs = Date.now();
 
@@ -677,7 +679,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             uptimeMs: Date.now() - startedAtMs,
             replicaPartitions: table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
-            ...(storage instanceof LmdbStorage ? { sync, ...(sync === 'periodic' ? { syncs: storage.syncs } : {}) } : {}),
+            ...(storage.kind === 'lmdb' ? { sync } : {}),
+            ...(periodicStore ? { syncs: periodicStore.syncs } : {}),
             backlog: { ...handoff.figures },
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
@@ -711,11 +714,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             const coordinatorCrashes = count('coordinatorCrashes');
             const syncFailures = count('syncFailures');
             if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined) throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes" or "syncFailures"');
-            if (syncFailures !== undefined && !(storage instanceof LmdbStorage && storage.sync === 'periodic')) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
+            if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
             if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
             if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
-            if (syncFailures !== undefined && storage instanceof LmdbStorage) storage.failSyncs = syncFailures;
-            log.warn({ event: 'fault-armed', ...faults, ...(storage instanceof LmdbStorage ? { syncFailures: storage.failSyncs } : {}) }, 'test fault switch armed');
+            if (syncFailures !== undefined && periodicStore) periodicStore.failSyncs = syncFailures;
+            log.warn({ event: 'fault-armed', ...faults, ...(periodicStore ? { syncFailures: periodicStore.failSyncs } : {}) }, 'test fault switch armed');
             jsonResponder(msg)({ ok: true });
           } catch (e) {
             jsonResponder(msg)(errorReply(e instanceof SyntaxError ? new DkvError('bad_request', e.message) : e));

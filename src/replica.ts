@@ -4,7 +4,7 @@
  */
 import { emptyClock, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
 import type { VersionVector } from './versionVector.ts';
-import { keyHash, type Hash } from './merkle.ts';
+import { keyHash, sameHash, type Hash } from './merkle.ts';
 
 /**
  * Dynamo §4.4 truncates clocks; an entry is only dropped after it has been idle this long, and
@@ -71,6 +71,7 @@ export function readDigest(key: string, clock: StoredClock | null): Hash | undef
   return keyHash(key, clock ?? undefined);
 }
 
+/** `b` comes off the wire: anything but a pair is not the same. */
 export function sameDigest(a: Hash | undefined, b: unknown): boolean {
-  return a !== undefined && Array.isArray(b) && b.length === 2 && a[0] === b[0] && a[1] === b[1];
+  return a !== undefined && Array.isArray(b) && b.length === 2 && sameHash(a, b as unknown as Hash);
 }

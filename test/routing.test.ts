@@ -18,11 +18,6 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
-async function forwardedWrites(): Promise<number> {
-  const members: Array<{ requests?: { forwardedWrites?: number } }> = (await cluster.client.status()).members;
-  return members.reduce((sum, m) => sum + (m.requests?.forwardedWrites ?? 0), 0);
-}
-
 /** Writes then reads `keys` in pipelined turns of 20 calls; every read must see its write. */
 async function writeAndRead(client: DkvClient, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 20) {
@@ -52,9 +47,9 @@ test.serial('routing - with 5 nodes and N=3, a routing client has no write forwa
   const routed = await DkvClient.connect({ servers: cluster.nats.url, routing: true });
   t.teardown(() => routed.close());
   t.true(routed.ringVersion !== undefined, 'the ring is known once connected');
-  const before = await forwardedWrites();
+  const before = await cluster.requestsTotal('forwardedWrites');
   await writeAndRead(routed, Array.from({ length: 200 }, (_, i) => `routed-${i}`));
-  t.is(await forwardedWrites(), before, 'no write forwarded');
+  t.is(await cluster.requestsTotal('forwardedWrites'), before, 'no write forwarded');
 
   // The same traffic through the queue group: about 2 in 5 batches land on a node that holds
   // none of a key, which must forward its writes (this is what routing saves).
@@ -62,7 +57,7 @@ test.serial('routing - with 5 nodes and N=3, a routing client has no write forwa
   t.teardown(() => plain.close());
   t.is(plain.ringVersion, undefined);
   await writeAndRead(plain, Array.from({ length: 200 }, (_, i) => `plain-${i}`));
-  t.true((await forwardedWrites()) > before, 'writes forwarded without routing');
+  t.true((await cluster.requestsTotal('forwardedWrites')) > before, 'writes forwarded without routing');
 });
 
 test.serial('routing - a node the ring names but that is gone costs a fallback, not a failure', async (t) => {

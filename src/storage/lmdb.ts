@@ -211,17 +211,10 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     const durable = (written.flushed && written.flushed !== written ? written.then(() => written.flushed) : written).then(
       () => {
         this.#unsynced = true;
-        // A newer write to the key may have been staged meanwhile; it owns the entry now.
-        if (this.#staged.get(id) !== staged) return;
-        this.#staged.delete(id);
-        if (value === undefined) this.#cache.delete(id);
-        else this.#remember(id, value);
+        this.#settle(id, staged, true);
       },
       (err: unknown) => {
-        if (this.#staged.get(id) === staged) {
-          this.#staged.delete(id);
-          this.#cache.delete(id); // what is on disk now is not known here: read it again
-        }
+        this.#settle(id, staged, false);
         throw err;
       },
     ) as Promise<void>;
@@ -272,23 +265,23 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     if (failed.size < batch.length) this.#unsynced = true;
     for (const q of batch) {
       const err = failed.get(q);
-      const newest = this.#staged.get(q.id) === q.staged;
-      if (err === undefined) {
-        if (newest) {
-          this.#staged.delete(q.id);
-          if (q.staged.value === undefined) this.#cache.delete(q.id);
-          else this.#remember(q.id, q.staged.value);
-        }
-        q.resolve();
-      } else {
-        if (newest) {
-          this.#staged.delete(q.id);
-          this.#cache.delete(q.id);
-        }
-        q.reject(err);
-      }
+      this.#settle(q.id, q.staged, err === undefined);
+      if (err === undefined) q.resolve();
+      else q.reject(err);
     }
   };
+
+  /**
+   * A staged write is durable (`ok`) or failed: it leaves the staged map, unless a newer write to
+   * the key was staged meanwhile and owns the entry now. A durable value is cached; after a
+   * failure what is on disk is not known here, so the cached value goes and is read again.
+   */
+  #settle(id: string, staged: Staged<T>, ok: boolean): void {
+    if (this.#staged.get(id) !== staged) return;
+    this.#staged.delete(id);
+    if (ok && staged.value !== undefined) this.#remember(id, staged.value);
+    else this.#cache.delete(id);
+  }
 
   #remember(id: string, value: T): void {
     if (!this.#cache.has(id)) {
