@@ -16,7 +16,7 @@ export const TARGET_THROUGHPUT_RATIO_MIN = 0.7;
 export const TARGET_P999_RATIO_MAX = 3;
 
 /** Row order in tables: the subject, then the peer, then the floor. */
-const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'echo'];
+const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'echo', 'replication-floor'];
 
 /** The ways of reaching dkv that are measured against the others: the protocol and the client library. */
 export const DKV_TARGETS = ['dkv', 'dkv-client'];
@@ -139,13 +139,21 @@ export function summariseRounds(ms: readonly Measurement[]): Summary[] {
   });
 }
 
-/** Each way of reaching dkv against each target that is not dkv, per workload, from the medians. */
+/** The replication floor is a subject too, against the peer and the echo floor only. */
+const REFERENCES = ['jetstream', 'echo'];
+
+/**
+ * Each way of reaching dkv against each target that is not dkv, and the replication floor against
+ * the references, per workload, from the medians.
+ */
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const out: Ratios[] = [];
   for (const s of summaries) {
-    if (!DKV_TARGETS.includes(s.target)) continue;
+    const isFloor = s.target === 'replication-floor';
+    if (!DKV_TARGETS.includes(s.target) && !isFloor) continue;
     for (const other of summaries) {
       if (other.workload !== s.workload || DKV_TARGETS.includes(other.target)) continue;
+      if (isFloor && !REFERENCES.includes(other.target)) continue;
       // A baseline is compared with the same way of reaching dkv only.
       if (other.target.endsWith(BASELINE_SUFFIX) && other.target !== s.target + BASELINE_SUFFIX) continue;
       out.push({
@@ -220,7 +228,7 @@ export function baselineLines(ms: readonly Measurement[]): string[] {
 }
 
 export function ratioLines(rs: readonly Ratios[]): string[] {
-  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', echo: 'floor (echo)' };
+  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', echo: 'floor (echo)', 'replication-floor': 'replication floor' };
   return rs.map((r) => `workload ${r.workload}: ${r.subject} / ${names[r.against] ?? r.against}: throughput ${fmt(r.throughput, 2)}x, p99.9 ${fmt(r.p999, 2)}x, CPU per op ${fmt(r.cpuPerOp, 2)}x`);
 }
 
@@ -230,7 +238,8 @@ export function ratioLines(rs: readonly Ratios[]): string[] {
  */
 export function targetLine(rs: readonly Ratios[], summaries: readonly Summary[], broken: readonly string[] = [], subject = 'dkv'): string | undefined {
   const a = rs.find((r) => r.subject === subject && r.workload === 'A' && r.against === 'jetstream');
-  if (!a) return undefined;
+  // The goal is dkv's; the replication floor is a reference (bench/floor/node.ts).
+  if (!a || !DKV_TARGETS.includes(subject)) return undefined;
   const head = `target for ${subject} (workload A: throughput >= ${TARGET_THROUGHPUT_RATIO_MIN}x peer, p99.9 <= ${TARGET_P999_RATIO_MAX}x peer)`;
   const figures = `(${fmt(a.throughput, 2)}x, ${fmt(a.p999, 2)}x)`;
   // Speed bought with wrong answers or a dead node is not a result.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baselineCheckout } from './baseline.ts';
+import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
 import { describeMachine, machineLine } from './machine.ts';
 import { Progress } from './progress.ts';
 import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
@@ -68,7 +69,8 @@ const program = new Command('bench')
   .option('--preload-keys-max <n>', 'preload at most this many keys (reads of the others are misses, not errors)', int('preload-keys-max', 0))
   .option('--cluster-sizes <list>', 'mode: one suite per dkv node count, e.g. 3,5 (dkv only)', intList('cluster-sizes', 1))
   .option('--quorums <list>', 'mode: one suite per R/W pair, e.g. 1/1,2/2,3/3 (dkv only)', parseQuorums)
-  .option('--cpu-prof', 'profile the dkv nodes with node --cpu-prof and summarise the top functions')
+  .option('--floor-features <list>', `dkv's parts the replication-floor target runs with: some of ${FLOOR_FEATURES.join(',')} (none: last writer wins)`, parseFloorFeatures)
+  .option('--cpu-prof', 'profile node n1 of each dkv target (and of the replication floor) with node --cpu-prof and summarise the top functions')
   .option('--data-dir <dir>', 'where the temporary data directories go', tmpdir())
   .option('--keep-data', 'keep the data directories')
   .option('--out <dir>', 'results directory', RESULTS_DIR)
@@ -100,6 +102,7 @@ interface Opts {
   clusterSizes?: number[];
   quorums?: { r: number; w: number }[];
   cpuProf?: boolean;
+  floorFeatures?: FloorFeature[];
   dataDir: string;
   keepData?: boolean;
   out: string;
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
     // Each dkv target next to its baseline, so the rotation keeps them in every round.
     const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
-    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t));
+    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || t === 'replication-floor');
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     return {
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
       keepData: Boolean(o.keepData),
       ...(cpuProfDir ? { cpuProfDir } : {}),
       ...(baselineBin ? { baselineBin } : {}),
+      ...(o.floorFeatures ? { floorFeatures: o.floorFeatures } : {}),
       ...over,
     };
   };
@@ -243,6 +247,7 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
   }
   out.push('', 'preload: ' + result.preload.map((p) => `${p.target} ${p.ops} keys in ${(p.elapsedMs / 1000).toFixed(1)} s (${p.throughput.toFixed(0)}/s)`).join(', '));
   if (result.profileText) out.push('', `CPU profile of the dkv nodes (${cfg.cpuProfDir}):`, result.profileText);
+  if (result.floorProfileText) out.push('', `CPU profile of the replication floor's node n1 (${cfg.cpuProfDir}/replication-floor):`, result.floorProfileText);
   process.stdout.write(out.join('\n') + '\n');
 }
 

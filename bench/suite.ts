@@ -11,6 +11,7 @@ import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
 import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
+import { FLOOR_BIN } from './floor/features.ts';
 import { DkvTarget } from './targets/dkv.ts';
 import { EchoTarget } from './targets/echo.ts';
 import { JetStreamTarget } from './targets/jetstream.ts';
@@ -19,8 +20,9 @@ import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 
-export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo', 'dkv@base', 'dkv-client@base'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo', 'replication-floor', 'dkv@base', 'dkv-client@base'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+const FLOOR = 'replication-floor' satisfies TargetName;
 
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
@@ -53,6 +55,8 @@ export interface SuiteConfig {
   readonly keepData: boolean;
   /** Profile the dkv nodes (node --cpu-prof) into this directory. */
   readonly cpuProfDir?: string;
+  /** dkv's parts the replication floor runs with (bench/floor/node.ts); none by default. */
+  readonly floorFeatures?: readonly string[];
 }
 
 export interface PhaseResult {
@@ -73,6 +77,9 @@ export interface SuiteResult {
   readonly failures: { target: string; round: number; workload: string; problems: string[] }[];
   readonly profile?: ProfileSummary;
   readonly profileText?: string;
+  /** The replication floor's node n1, when it ran with --cpu-prof. */
+  readonly floorProfile?: ProfileSummary;
+  readonly floorProfileText?: string;
 }
 
 /** Targets being run, so that an interrupted run can still stop its child processes. */
@@ -100,6 +107,25 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         sync: cfg.sync,
         dataDir: join(dir, name),
         ...(cfg.cpuProfDir && !isBaseline ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+      });
+    }
+    case FLOOR: {
+      const features = cfg.floorFeatures ?? [];
+      return DkvTarget.start({
+        ...settings,
+        name,
+        bin: FLOOR_BIN,
+        via: 'client',
+        nodes: 3,
+        n: 3,
+        r: 2,
+        w: 2,
+        storage: 'lmdb',
+        sync: 'periodic',
+        dataDir: join(dir, name),
+        env: { FLOOR_FEATURES: features.join(',') },
+        ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+        description: `replication floor: 3 bare nodes, N=3 R=2 W=2, raw lmdb, client library; ${features.length ? `with dkv's ${features.join(', ')}` : 'last writer wins, none of dkv'} (bench/floor/node.ts)`,
       });
     }
     case 'jetstream':
@@ -130,6 +156,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
   const measurements: Measurement[] = [];
   /** When dkv was being measured: the profile summary keeps only these samples. */
   const dkvWindows: Window[] = [];
+  const floorWindows: Window[] = [];
   const failures: SuiteResult['failures'] = [];
   const dropped = new Set<Target>();
   try {
@@ -178,6 +205,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
           if (DKV_TARGETS.includes(t.name)) dkvWindows.push({ startMicros, endMicros: nowMicros() });
+          if (t.name === FLOOR) floorWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);
@@ -230,11 +258,20 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
 
   let profile: ProfileSummary | undefined;
   let profileText: string | undefined;
+  let floorProfile: ProfileSummary | undefined;
+  let floorProfileText: string | undefined;
   if (cfg.cpuProfDir) {
-    const files = (readdirSync(cfg.cpuProfDir, { recursive: true }) as string[]).filter(isMainThreadProfile).map((f) => join(cfg.cpuProfDir!, f));
-    if (files.length > 0) {
-      profile = summariseProfiles(files.map(readProfile), 30, dkvWindows);
+    const files = (readdirSync(cfg.cpuProfDir, { recursive: true }) as string[]).filter(isMainThreadProfile);
+    // The floor's node n1 is profiled apart from dkv's, each within its own measured windows.
+    const dkvFiles = files.filter((f) => !f.startsWith(`${FLOOR}/`)).map((f) => join(cfg.cpuProfDir!, f));
+    const floorFiles = files.filter((f) => f.startsWith(`${FLOOR}/`)).map((f) => join(cfg.cpuProfDir!, f));
+    if (dkvFiles.length > 0) {
+      profile = summariseProfiles(dkvFiles.map(readProfile), 30, dkvWindows);
       profileText = formatProfileSummary(profile, 30);
+    }
+    if (floorFiles.length > 0) {
+      floorProfile = summariseProfiles(floorFiles.map(readProfile), 30, floorWindows);
+      floorProfileText = formatProfileSummary(floorProfile, 30);
     }
   }
   const { workloads, ...rest } = cfg;
@@ -247,5 +284,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
     failures,
     ...(profile ? { profile } : {}),
     ...(profileText ? { profileText } : {}),
+    ...(floorProfile ? { floorProfile } : {}),
+    ...(floorProfileText ? { floorProfileText } : {}),
   };
 }

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { baselineLines, median, ratios, spread, targetLine, type Measurement, type Summary } from '../bench/report.ts';
+import { baselineLines, median, ratioLines, ratios, spread, targetLine, type Measurement, type Summary } from '../bench/report.ts';
+import { parseFloorFeatures } from '../bench/floor/features.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
 
@@ -219,6 +220,22 @@ test('report - each way of reaching dkv is held to the goal against the peer on 
   // A p99.9 above 3x fails the goal even at full throughput.
   const slow = [row('dkv-client', 'A', 40_000, 31), row('jetstream', 'A', 50_000, 10)];
   t.regex(targetLine(ratios(slow), slow, [], 'dkv-client')!, /: not met/);
+});
+
+test('report - the replication floor is measured against the peer and the echo, and dkv against it; it is held to no goal', (t) => {
+  const summaries = [row('dkv-client', 'A', 16_000, 20), row('jetstream', 'A', 48_000, 10), row('echo', 'A', 50_000, 8), row('replication-floor', 'A', 32_000, 15)];
+  const rs = ratios(summaries);
+  t.deepEqual(rs.map((r) => `${r.subject}/${r.against}`).sort(), ['dkv-client/echo', 'dkv-client/jetstream', 'dkv-client/replication-floor', 'replication-floor/echo', 'replication-floor/jetstream']);
+  t.is(rs.find((r) => r.subject === 'dkv-client' && r.against === 'replication-floor')!.throughput, 0.5);
+  t.regex(ratioLines(rs).join('\n'), /workload A: replication-floor \/ peer \(JetStream KV\): throughput 0\.67x/);
+  t.is(targetLine(rs, summaries, [], 'replication-floor'), undefined);
+});
+
+test('floor - features parse in any order, unknown ones and parse without dvv are refused', (t) => {
+  t.deepEqual(parseFloorFeatures(''), []);
+  t.deepEqual(parseFloorFeatures('engine, dvv,parse,dvv'), ['engine', 'dvv', 'parse']);
+  t.throws(() => parseFloorFeatures('dvv,fast'), { message: /unknown floor feature "fast"/ });
+  t.throws(() => parseFloorFeatures('parse'), { message: /parse needs dvv/ });
 });
 
 test('report - errors or a broken process make the goal line NOT VALID, for the target concerned only', (t) => {

@@ -43,6 +43,10 @@ export interface DkvOptions extends TargetSettings {
   readonly name?: string;
   /** When set, node n1 runs with --cpu-prof and writes its profiles under <dir>/n1/ on exit. */
   readonly cpuProfDir?: string;
+  /** More environment for the nodes (the replication floor's FLOOR_FEATURES). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Replaces the generated description (a program that is not dkv). */
+  readonly description?: string;
 }
 
 const encoder = new TextEncoder();
@@ -74,7 +78,7 @@ export class DkvTarget implements Target {
     this.name = opts.name ?? (opts.via === 'client' ? 'dkv-client' : 'dkv');
     // Ring-aware: each batch goes to a node that holds its keys (with N or fewer nodes, any node).
     if (opts.via === 'client') this.client = DkvClient.over(nc, CLUSTER, REQUEST_TIMEOUT_MS, true, true);
-    this.description = `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches, ring-aware)' : 'JSON request/reply'}${opts.bin && opts.bin !== DKV_BIN ? `, nodes from ${opts.bin}` : ''}`;
+    this.description = opts.description ?? `dkv ${opts.nodes} nodes, N=${opts.n} R=${opts.r} W=${opts.w}, ${opts.storage} storage${opts.storage === 'lmdb' ? ` (sync ${opts.sync})` : ''}, ${opts.via === 'client' ? 'client library (pipelined batches, ring-aware)' : 'JSON request/reply'}${opts.bin && opts.bin !== DKV_BIN ? `, nodes from ${opts.bin}` : ''}`;
     this.processes = [
       { role: 'nats-server', pid: nats.process.pid!, holdsData: false },
       ...nodes.map((c) => ({ role: 'dkv-nodes', pid: c.pid, holdsData: true })),
@@ -101,7 +105,7 @@ export class DkvTarget implements Target {
             command: process.execPath,
             args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
             // An environment variable, not a flag: a baseline from before `--sync` ignores it.
-            env: cleanEnv({ DKV_SYNC: opts.sync }),
+            env: cleanEnv({ DKV_SYNC: opts.sync, ...opts.env }),
             ready: (line) => line.includes('"node-started"'),
             // pino levels: 40 warn, 50 error, 60 fatal.
             onLine: (line) => {

@@ -1,0 +1,21 @@
+/**
+ * What the harness needs to know of the replication floor (bench/floor/node.ts) without running
+ * it: its program, and the parts of dkv it can be run with (see node.ts for each).
+ */
+import { fileURLToPath } from 'node:url';
+
+export const FLOOR_BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
+
+export const FLOOR_FEATURES = ['dvv', 'parse', 'merkle', 'engine'] as const;
+export type FloorFeature = (typeof FLOOR_FEATURES)[number];
+
+/** `--floor-features` and FLOOR_FEATURES: a comma-separated list of FLOOR_FEATURES; `parse` needs `dvv`. */
+export function parseFloorFeatures(text: string): FloorFeature[] {
+  const list = text.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of list) {
+    if (!(FLOOR_FEATURES as readonly string[]).includes(f)) throw new Error(`unknown floor feature ${JSON.stringify(f)}: expected some of ${FLOOR_FEATURES.join(',')}`);
+  }
+  // Without dvv a context is only echoed back; parse makes it a version vector, for dvv.
+  if (list.includes('parse') && !list.includes('dvv')) throw new Error('floor feature parse needs dvv');
+  return [...new Set(list)] as FloorFeature[];
+}
