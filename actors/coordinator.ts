@@ -33,6 +33,7 @@ import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import { plan, replacement, type Plan } from '../src/sloppy.ts';
 import type { Subjects } from '../src/subjects.ts';
+import { tryFastRead, type FastReadTiming } from './fastRead.ts';
 import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
@@ -88,6 +89,9 @@ export interface CoordinatorCounters {
   /** Batch requests (the client library's pipeline) and the get/put/delete requests they held. */
   batches: number;
   batchedOps: number;
+  /** Reads taken by the fast path (actors/fastRead.ts), and those it handed to a coordinator after a replica failed. */
+  fastReads: number;
+  fastReadHandovers: number;
 }
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */
@@ -116,9 +120,13 @@ type Msg =
 type Ask = { op: 'read' } | { op: 'coordinate'; req: WriteRequest } | { op: 'replicate'; clock: StoredClock };
 
 let sequence = 0;
+const nextId = (): number => ++sequence;
+const FAST_READ_TIMING: FastReadTiming = { attemptMs: REPLICA_ATTEMPT_MS, repairSettleMs: READ_REPAIR_SETTLE_MS };
 
 export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job: Job, respond: Respond): void {
-  new Coordinator(parentPath, deps, job, respond).begin();
+  const general = (): void => new Coordinator(parentPath, deps, job, respond).begin();
+  if (job.kind === 'get' && tryFastRead(parentPath, deps, job.req, job.clientDeadlineMs, respond, general, FAST_READ_TIMING, nextId)) return;
+  general();
 }
 
 /**
@@ -126,7 +134,7 @@ export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job:
  * closure in a `__name` call each time it is created; a dozen per request showed in profiles.
  */
 class Coordinator {
-  readonly #id = ++sequence;
+  readonly #id = nextId();
   readonly #partition: number;
   readonly #preference: readonly string[];
   readonly #owners: readonly string[];

@@ -104,6 +104,22 @@ test.serial('cluster - status lists every member up with ring ownership', async 
   t.is(s.ring.owners.length, 64);
 });
 
+test.serial('cluster - with every node up, every read takes the fast path and answers what was written, siblings included', async (t) => {
+  const keys = Array.from({ length: 30 }, (_, i) => `fast ${i}`);
+  for (const k of keys) await cluster.client.put(k, `${k} v`, { w: 3 });
+  // Two blind writes of one key: siblings, which the fast path must merge like the coordinator.
+  await cluster.client.put('fast siblings', 'a', { w: 3 });
+  await cluster.client.put('fast siblings', 'b', { w: 3 });
+  const gets = await cluster.requestsTotal('gets');
+  const fast = await cluster.requestsTotal('fastReads');
+  for (const k of keys) t.deepEqual((await cluster.client.get(k)).values, [`${k} v`]);
+  t.deepEqual([...(await cluster.client.get('fast siblings')).values].sort(), ['a', 'b']);
+  t.false((await cluster.client.get('fast never written')).found);
+  t.is((await cluster.requestsTotal('gets')) - gets, 32);
+  t.is((await cluster.requestsTotal('fastReads')) - fast, 32);
+  t.is(await cluster.requestsTotal('fastReadHandovers'), 0);
+});
+
 const batchFigures = async () => ({ batches: await cluster.requestsTotal('batches'), ops: await cluster.requestsTotal('batchedOps') });
 
 test.serial('cluster - the client pipelines: calls of one turn travel as one batch and each gets its own answer', async (t) => {

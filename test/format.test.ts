@@ -135,9 +135,9 @@ test('format - one repair line per node that reports anti-entropy figures', (t) 
 });
 
 test('format - one requests line per node: requests, batches and reads answered "same"', (t) => {
-  const requests = { gets: 4489, writes: 6283, forwardedWrites: 12, failures: 3, readRepairs: 0, sameReads: 8012, batches: 1303, batchedOps: 10772 };
+  const requests = { gets: 4489, writes: 6283, forwardedWrites: 12, failures: 3, readRepairs: 0, sameReads: 8012, batches: 1303, batchedOps: 10772, fastReads: 4401, fastReadHandovers: 2 };
   const text = formatStatus({ ...status, members: [{ ...status.members[0]!, requests }] });
-  t.is(lineOf(text, 'n1 requests:'), 'n1 requests: 4489 gets, 6283 writes (12 forwarded), 3 failed; 1303 batches of 10772 calls; 8012 replica reads answered same');
+  t.is(lineOf(text, 'n1 requests:'), 'n1 requests: 4489 gets (4401 fast, 2 handed over), 6283 writes (12 forwarded), 3 failed; 1303 batches of 10772 calls; 8012 replica reads answered same');
   t.false(formatStatus({ ...status, members: [{ node: 'n1', state: 'unreachable' }] }).includes('requests:'), 'no line for a member without figures');
 });
 

@@ -83,4 +83,25 @@ test('supervision - a crashed coordinator answers its request internal, logs a s
   // And every node, n1 included, coordinates the next requests.
   for (let i = 0; i < 30; i++) t.true((await cluster.client.put(`after-${i}`, 'v', { w: 3 })).ok);
   t.is(n1.supervisionLines().length, 1);
+
+  // A read on the fast path (actors/fastRead.ts) follows the same policy.
+  const fastBefore = (await cluster.client.status()).members.find((m: any) => m.node === 'n1').requests.fastReads;
+  t.true((await cluster.client.raw('dkv.local.internal.n1.fault', { coordinatorCrashes: 1 })).ok);
+  let crashedRead = false;
+  for (let i = 0; i < 200 && !crashedRead; i++) {
+    const reply = await cluster.client.raw('dkv.local.get', { key: `after-${i % 30}` });
+    if (reply.error) {
+      t.is(reply.error.code, 'internal');
+      t.regex(reply.error.message, /coordinator crashed: injected coordinator fault \(get of/);
+      crashedRead = true;
+    } else t.deepEqual(reply.values, ['v']);
+  }
+  if (!crashedRead) return t.fail('n1 coordinated none of 200 gets');
+  const readLine = await waitFor('a second supervision line on n1', () => n1.supervisionLines()[1]);
+  t.is(readLine.decision, 'stop');
+  t.regex(readLine.actor, /gateway\/coordinator-get-\d+$/);
+  for (let i = 0; i < 30; i++) t.deepEqual((await cluster.client.get(`after-${i}`)).values, ['v']);
+  const fastAfter = (await cluster.client.status()).members.find((m: any) => m.node === 'n1').requests.fastReads;
+  t.true(fastAfter > fastBefore, 'n1 took reads on the fast path');
+  t.is(n1.supervisionLines().length, 2);
 });

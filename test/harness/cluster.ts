@@ -57,7 +57,7 @@ export class TestCluster {
   }
 
   /** One of the `requests` counters of `status`, summed over every member that reports it. */
-  async requestsTotal(counter: 'gets' | 'writes' | 'forwardedWrites' | 'sameReads' | 'batches' | 'batchedOps'): Promise<number> {
+  async requestsTotal(counter: 'gets' | 'writes' | 'forwardedWrites' | 'sameReads' | 'batches' | 'batchedOps' | 'fastReads' | 'fastReadHandovers'): Promise<number> {
     const members: Array<{ requests?: Record<string, number> }> = (await this.client.status()).members;
     return members.reduce((sum, m) => sum + (m.requests?.[counter] ?? 0), 0);
   }
