@@ -138,6 +138,8 @@ class FastRead {
       if (!this.#answered) {
         this.#done = true;
         deps.counters.fastReadHandovers++;
+        // The coordinator counts the get as its own.
+        deps.counters.gets--;
         return this.handOver();
       }
     } else {

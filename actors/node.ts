@@ -191,7 +191,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability('hint') });
   /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
   const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
-  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0 };
+  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0 };
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
@@ -577,6 +577,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }
     const owns = vnodes.has(op.p);
     if (op.op === 'read') {
+      if (faults.replicaReadRefusals > 0) {
+        faults.replicaReadRefusals -= 1;
+        return void reply({ ok: false, error: 'injected replica read refusal (test fault switch)' });
+      }
       if (readReplica(op.p, op.k, reply, op.d)) return undefined;
       if (stale !== undefined) {
         // The sender's ring still has this node as a replica: ask one that is, under this ring.
@@ -713,10 +717,14 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             const vnodeCrashes = count('vnodeCrashes');
             const coordinatorCrashes = count('coordinatorCrashes');
             const syncFailures = count('syncFailures');
-            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined) throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes" or "syncFailures"');
+            const replicaReadRefusals = count('replicaReadRefusals');
+            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined && replicaReadRefusals === undefined) {
+              throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes", "replicaReadRefusals" or "syncFailures"');
+            }
             if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
             if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
             if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
+            if (replicaReadRefusals !== undefined) faults.replicaReadRefusals = replicaReadRefusals;
             if (syncFailures !== undefined && periodicStore) periodicStore.failSyncs = syncFailures;
             log.warn({ event: 'fault-armed', ...faults, ...(periodicStore ? { syncFailures: periodicStore.failSyncs } : {}) }, 'test fault switch armed');
             jsonResponder(msg)({ ok: true });

@@ -74,6 +74,8 @@ export interface Faults {
   vnodeCrashes: number;
   /** Coordinators that throw when they start, before asking any replica (actors/coordinator.ts). */
   coordinatorCrashes: number;
+  /** Replica reads from peers that this node refuses (answers not ok), as a replica in trouble would. */
+  replicaReadRefusals: number;
 }
 
 export interface VnodeDeps {

@@ -89,3 +89,23 @@ test('failures - a periodic fsync that fails is logged as an error, the writes s
   t.is(refused.error?.code, 'bad_request');
   t.regex(refused.error?.message, /needs lmdb storage with --sync periodic/);
 });
+
+test('failures - a fast read whose replicas refuse is handed to the coordinator, which asks again and answers right', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 3, faults: true });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  await c.put('handed over', 'the value', { w: 3 });
+  const figures = async () => (await c.status()).members.find((m: { node: string }) => m.node === 'n1').requests;
+  const before = await figures();
+  // n2 and n3 each refuse the next replica read: n1's fast read hears a refusal before its
+  // second reply, whichever comes first, and must hand the read over.
+  for (const node of ['n2', 'n3']) t.deepEqual(await c.raw(`dkv.local.internal.${node}.fault`, { replicaReadRefusals: 1 }), { ok: true });
+  // Sent to n1 itself (the routing subject), so that n1 coordinates it.
+  const reply = await c.raw('dkv.local.node.n1.batch', { ops: [{ op: 'get', key: 'handed over' }] });
+  t.deepEqual(reply.results?.[0]?.values, ['the value'], JSON.stringify(reply));
+  const after = await figures();
+  t.is(after.fastReads - before.fastReads, 1);
+  t.is(after.fastReadHandovers - before.fastReadHandovers, 1);
+  t.is(after.gets - before.gets, 1, 'counted once');
+  t.is(after.failures - before.failures, 0);
+});
