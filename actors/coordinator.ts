@@ -96,7 +96,8 @@ export interface CoordinatorCounters {
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */
 export type Job =
-  | { kind: 'get'; req: GetRequest; clientDeadlineMs?: number | undefined }
+  /** `deadlineMs`: the node's own deadline, when a fast read (actors/fastRead.ts) set it before handing over. */
+  | { kind: 'get'; req: GetRequest; clientDeadlineMs?: number | undefined; deadlineMs?: number }
   | { kind: 'put' | 'delete'; req: WriteRequest; forwarded: boolean; clientDeadlineMs?: number | undefined };
 
 /** A write sent on to a node that will hold it (`internal.<node>.coordinate`, msgpack). */
@@ -124,9 +125,12 @@ const nextId = (): number => ++sequence;
 const FAST_READ_TIMING: FastReadTiming = { attemptMs: REPLICA_ATTEMPT_MS, repairSettleMs: READ_REPAIR_SETTLE_MS };
 
 export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job: Job, respond: Respond): void {
-  const general = (): void => new Coordinator(parentPath, deps, job, respond).begin();
-  if (job.kind === 'get' && tryFastRead(parentPath, deps, job.req, job.clientDeadlineMs, respond, general, FAST_READ_TIMING, nextId)) return;
-  general();
+  if (job.kind === 'get') {
+    // Handed over with the deadline the fast read started with: a request never outlives it.
+    const handOver = (deadlineMs: number): void => new Coordinator(parentPath, deps, { ...job, deadlineMs }, respond).begin();
+    if (tryFastRead(parentPath, deps, job.req, job.clientDeadlineMs, respond, handOver, FAST_READ_TIMING, nextId)) return;
+  }
+  new Coordinator(parentPath, deps, job, respond).begin();
 }
 
 /**
@@ -194,7 +198,7 @@ class Coordinator {
     this.#sloppy = plan(this.#preference, settings.n, this.#isUp);
     this.#asked = new Set(this.#sloppy.targets);
     this.#hintsFor = new Map(this.#sloppy.hints);
-    this.#deadlineMs = Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
+    this.#deadlineMs = (job.kind === 'get' ? job.deadlineMs : undefined) ?? Math.min(Date.now() + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
     this.#needed = job.kind === 'get' ? (job.req.r ?? settings.r) : (job.req.w ?? settings.w);
     this.#ownersPending = new Set(job.kind === 'get' ? this.#owners.filter((o) => this.#asked.has(o)) : []);
     if (this.#sloppy.hints.size > 0) deps.counters.sloppy++;

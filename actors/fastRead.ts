@@ -36,7 +36,8 @@ export interface FastReadTiming {
 
 /**
  * Starts the read on the fast path and returns true, or returns false (nothing done) when the
- * read needs the coordinator. `handOver` starts the coordinator for the same read.
+ * read needs the coordinator. `handOver` starts the coordinator for the same read, under the
+ * deadline the fast read had.
  */
 export function tryFastRead(
   parentPath: string,
@@ -44,7 +45,7 @@ export function tryFastRead(
   req: GetRequest,
   clientDeadlineMs: number | undefined,
   respond: Respond,
-  handOver: () => void,
+  handOver: (deadlineMs: number) => void,
   timing: FastReadTiming,
   nextId: () => number,
 ): boolean {
@@ -96,7 +97,7 @@ class FastRead {
     private readonly local: StoredClock | null,
     private readonly deadlineMs: number,
     private readonly respond: Respond,
-    private readonly handOver: () => void,
+    private readonly handOver: (deadlineMs: number) => void,
     private readonly timing: FastReadTiming,
     private readonly nextId: () => number,
   ) {
@@ -140,7 +141,7 @@ class FastRead {
         deps.counters.fastReadHandovers++;
         // The coordinator counts the get as its own.
         deps.counters.gets--;
-        return this.handOver();
+        return this.handOver(this.deadlineMs);
       }
     } else {
       this.#ok++;

@@ -88,11 +88,18 @@ function node(t: any, local: StoredClock | null) {
 }
 
 /** Reads `key` on the fast path; the reply or the handover, whichever comes. */
-function read(deps: CoordinatorDeps, r?: number): { taken: boolean; outcome: Promise<{ reply?: any; handedOver?: true }> } {
-  let settle!: (x: { reply?: any; handedOver?: true }) => void;
-  const outcome = new Promise<{ reply?: any; handedOver?: true }>((resolve) => (settle = resolve));
-  const taken = tryFastRead('/test/gateway', deps, { key: 'k', encoding: 'utf8', ...(r ? { r } : {}) }, undefined, (reply) => settle({ reply }), () => settle({ handedOver: true }), { attemptMs: 300, repairSettleMs: 1_000 }, () => 1);
+function read(deps: CoordinatorDeps, r?: number): { taken: boolean; outcome: Promise<{ reply?: any; handedOver?: number }> } {
+  let settle!: (x: { reply?: any; handedOver?: number }) => void;
+  const outcome = new Promise<{ reply?: any; handedOver?: number }>((resolve) => (settle = resolve));
+  const taken = tryFastRead('/test/gateway', deps, { key: 'k', encoding: 'utf8', ...(r ? { r } : {}) }, undefined, (reply) => settle({ reply }), (deadlineMs) => settle({ handedOver: deadlineMs }), { attemptMs: 300, repairSettleMs: 1_000 }, () => 1);
   return { taken, outcome };
+}
+
+/** Handed over with the deadline it started with: the node's request timeout from the start. */
+function handedOverInTime(t: any, outcome: { handedOver?: number }, startedMs: number): void {
+  t.is(typeof outcome.handedOver, 'number', JSON.stringify(outcome));
+  const afterStartMs = outcome.handedOver! - startedMs;
+  t.true(afterStartMs >= 5_000 && afterStartMs <= 5_050, `deadline ${afterStartMs} ms after the start`);
 }
 
 const same: Script = () => ({ ok: true, clock: null, same: true });
@@ -131,8 +138,9 @@ test.serial('fast read - a replica refusing before the answer hands the read to 
   const p = await peers({ n2: () => ({ ok: false, error: 'partition not held by this node' }), n3: () => 'silent' });
   t.teardown(p.close);
   const { deps, counters } = node(t, v1);
+  const startedMs = Date.now();
   const { outcome } = read(deps);
-  t.deepEqual(await outcome, { handedOver: true });
+  handedOverInTime(t, await outcome, startedMs);
   // Counted once as a get: by the coordinator it was handed to.
   t.deepEqual([counters.gets, counters.fastReads, counters.fastReadHandovers], [0, 1, 1]);
   t.true(deps.health.isUp('n2'), 'a refusal is an answer: n2 stays up');
@@ -155,8 +163,10 @@ test.serial('fast read - R=3 with a silent replica: handed over once its attempt
   const p = await peers({ n2: same, n3: () => 'silent' });
   t.teardown(p.close);
   const { deps, counters } = node(t, v1);
+  const startedMs = Date.now();
   const { outcome } = read(deps, 3);
-  t.deepEqual(await outcome, { handedOver: true });
+  // Handed over about 300 ms later, with the deadline of the start, not a new one.
+  handedOverInTime(t, await outcome, startedMs);
   t.is(counters.fastReadHandovers, 1);
 });
 
