@@ -24,11 +24,11 @@ import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { encodeContext } from '../src/context.ts';
-import { equal, join, liveValues } from '../src/dvvset.ts';
+import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
-import { putReplyContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
+import { needsRepair, putReplyContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import { plan, replacement, type Plan } from '../src/sloppy.ts';
@@ -38,7 +38,7 @@ import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
 import { logDecision } from './supervision.ts';
-import type { Faults, Reply, ReplicaResult, VnodeOp } from './vnode.ts';
+import { sameAsLocal, type Faults, type Reply, type ReplicaResult, type VnodeOp } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
@@ -420,7 +420,7 @@ class Coordinator {
     const { deps, job } = this;
     if (result.ok && result.same) {
       // The same version set as this node's own copy, which was not sent back.
-      result = this.#localDigest !== undefined ? { ok: true, clock: this.#localCopy! } : { ok: false, error: `${node} answered "same" to a read that sent no digest` };
+      result = sameAsLocal(node, this.#localDigest !== undefined, this.#localCopy ?? null);
       deps.counters.sameReads++;
     }
     const nodeId = deps.nodeId;
@@ -483,11 +483,7 @@ class Coordinator {
     const merged = reconcile(seen);
     const settledBefore = Date.now() - READ_REPAIR_SETTLE_MS;
     for (const [node, clock] of this.#ownerReplies) {
-      if (clock !== null && equal(clock, merged)) continue;
-      // Behind only on versions made within the last moment: the write is most likely still on
-      // its way to that replica, and repairing it would only write the same version twice.
-      const behindOnlyOnRecent = merged.e.every(([id, counter, , t]) => (clock?.e.find((e) => e[0] === id)?.[1] ?? 0) >= counter || t > settledBefore);
-      if (behindOnlyOnRecent) continue;
+      if (!needsRepair(clock, merged, settledBefore)) continue;
       this.deps.counters.readRepairs++;
       this.#ask(node, { op: 'replicate', clock: merged });
     }

@@ -19,13 +19,13 @@
  * and is logged as a decision with the path `<gateway>/coordinator-get-<n>`.
  */
 import { encodeContext } from '../src/context.ts';
-import { equal, join, liveValues } from '../src/dvvset.ts';
+import { join, liveValues } from '../src/dvvset.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { getReply, type GetRequest } from '../src/protocol.ts';
-import { readDigest, reconcile, type StoredClock } from '../src/replica.ts';
+import { needsRepair, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { CoordinatorDeps, Respond } from './coordinator.ts';
-import type { ReplicaResult } from './vnode.ts';
+import { sameAsLocal, type ReplicaResult } from './vnode.ts';
 import { logDecision } from './supervision.ts';
 
 /** The coordinator's: one replica attempt's share of the deadline, and read repair's grace. */
@@ -130,7 +130,7 @@ class FastRead {
     this.#pending--;
     const { deps } = this;
     if (result.ok && result.same) {
-      result = this.#digest !== undefined ? { ok: true, clock: this.local } : { ok: false, error: `${node} answered "same" to a read that sent no digest` };
+      result = sameAsLocal(node, this.#digest !== undefined, this.local);
       deps.counters.sameReads++;
     }
     // Any answer, even a refusal, shows the node is there: only silence counts against it.
@@ -185,10 +185,7 @@ class FastRead {
     const settledBefore = Date.now() - this.timing.repairSettleMs;
     const { deps, req, partition } = this;
     copies.forEach((clock, i) => {
-      if (clock !== null && equal(clock, merged)) return;
-      // Behind only on versions made within the last moment: most likely still on their way.
-      const behindOnlyOnRecent = merged.e.every(([id, counter, , t]) => (clock?.e.find((e) => e[0] === id)?.[1] ?? 0) >= counter || t > settledBefore);
-      if (behindOnlyOnRecent) return;
+      if (!needsRepair(clock, merged, settledBefore)) return;
       deps.counters.readRepairs++;
       const node = this.#owners[i]!;
       if (node === deps.nodeId) {

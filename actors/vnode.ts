@@ -29,6 +29,14 @@ export type Reply = (result: ReplicaResult) => void;
 export const NOT_HELD: ReplicaResult = { ok: false, error: 'partition not held by this node' };
 
 /**
+ * A read answered `same` as its asker's copy, which was not sent back: that copy, or a refusal
+ * when the asker sent no digest for it to be the same as.
+ */
+export function sameAsLocal(node: string, digestSent: boolean, local: StoredClock | null): ReplicaResult {
+  return digestSent ? { ok: true, clock: local } : { ok: false, error: `${node} answered "same" to a read that sent no digest` };
+}
+
+/**
  * `many` carries several operations in one mailbox turn, since a nact mailbox takes one message
  * per event-loop turn (transfers and anti-entropy's repairs). `crashed` brings a crash of
  * `runInline` into the actor, so that nact applies the vnode's policy to it: `ops` are the

@@ -2,7 +2,7 @@
  * What a replica does to its stored version set, as pure functions the vnode actor calls:
  * the coordinating replica's event (dvvset update) and every other replica's merge (dvvset sync).
  */
-import { emptyClock, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
+import { emptyClock, equal, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
 import type { VersionVector } from './versionVector.ts';
 import { keyHash, sameHash, type Hash } from './merkle.ts';
 
@@ -58,6 +58,17 @@ export function lastEventMs(clock: StoredClock): number {
 
 export function reconcile(clocks: readonly StoredClock[]): StoredClock {
   return clocks.reduce<StoredClock>((acc, c) => sync(acc, c), emptyClock<StoredValue>());
+}
+
+/**
+ * Read repair's decision for one owner's answer (`copy` null: it had none): true when it lacks
+ * versions of the reconciled set made before `settledBeforeMs`. An owner behind only on versions
+ * made since is most likely still receiving the write that made them, and repairing it would only
+ * write the same version twice.
+ */
+export function needsRepair(copy: StoredClock | null, merged: StoredClock, settledBeforeMs: number): boolean {
+  if (copy !== null && equal(copy, merged)) return false;
+  return !merged.e.every(([id, counter, , t]) => (copy?.e.find((e) => e[0] === id)?.[1] ?? 0) >= counter || t > settledBeforeMs);
 }
 
 /**

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { coordinateWrite, mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
+import { coordinateWrite, mergeReplica, needsRepair, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const T = 1_700_000_000_000;
@@ -29,4 +29,15 @@ test('read digest - undotted values are never digested, and malformed digests ne
   const d = readDigest('k', null)!;
   for (const bad of [undefined, null, 'x', [d[0]], [d[0], d[1], 0], [String(d[0]), d[1]], { 0: d[0], 1: d[1], length: 2 }]) t.false(sameDigest(d, bad), JSON.stringify(bad));
   t.true(sameDigest(d, [d[0], d[1]]));
+});
+
+test('read repair - an owner is repaired when it lacks a settled version, not when it agrees or lacks only recent ones', (t) => {
+  const old = coordinateWrite(undefined, undefined, bytes('v1'), 'n1.x', T);
+  const newer = coordinateWrite(old, undefined, bytes('v2'), 'n1.x', T + 10);
+  t.false(needsRepair(newer, newer, T + 1_000), 'agrees');
+  t.false(needsRepair(mergeReplica(undefined, newer), newer, T + 1_000), 'agrees, as a copy built elsewhere');
+  t.true(needsRepair(old, newer, T + 1_000), 'lacks a version made before the settle time');
+  t.true(needsRepair(null, newer, T + 1_000), 'has nothing');
+  t.false(needsRepair(old, newer, T + 5), 'lacks only a version made since the settle time');
+  t.false(needsRepair(null, newer, T - 1), 'lacks only versions made since the settle time');
 });
