@@ -2,9 +2,11 @@
  * What a replica does to its stored version set, as pure functions the vnode actor calls:
  * the coordinating replica's event (dvvset update) and every other replica's merge (dvvset sync).
  */
-import { emptyClock, equal, join, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
+import { emptyClock, equal, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
 import type { VersionVector } from './versionVector.ts';
 import { keyHash, sameHash, type Hash } from './merkle.ts';
+import { boundClock, contextOf } from './clockBounds.ts';
+import { encodeContext } from './context.ts';
 
 /**
  * Dynamo §4.4 truncates clocks; an entry is only dropped after it has been idle this long, and
@@ -28,7 +30,7 @@ export function coordinateWrite(
   nowMs: number,
 ): StoredClock {
   const next = update(newClock(context ?? [], value), current ?? emptyClock<StoredValue>(), actorId, nowMs);
-  return prune(next, MAX_CLOCK_ENTRIES, { keepIds: [actorId], now: nowMs, ageMsMin: CLOCK_ENTRY_IDLE_MS_MIN });
+  return boundClock(prune(next, MAX_CLOCK_ENTRIES, { keepIds: [actorId], now: nowMs, ageMsMin: CLOCK_ENTRY_IDLE_MS_MIN }));
 }
 
 /**
@@ -39,11 +41,16 @@ export function coordinateWrite(
  * it can never discard a version nobody read (it makes a sibling instead).
  */
 export function putReplyContext(written: StoredClock, clientContext: VersionVector | undefined): VersionVector {
-  return values(written).length === 1 ? join(written) : (clientContext ?? []);
+  return values(written).length === 1 ? contextOf(written) : (clientContext ?? []);
+}
+
+/** The context string of a read's answer: the join of what was read, always encodable (src/clockBounds.ts). */
+export function readContext(clock: StoredClock | null | undefined): string {
+  return encodeContext(clock ? contextOf(clock) : []);
 }
 
 export function mergeReplica(current: StoredClock | undefined, incoming: StoredClock): StoredClock {
-  return current === undefined ? incoming : sync(current, incoming);
+  return boundClock(current === undefined ? incoming : sync(current, incoming));
 }
 
 /** A version set whose every value is a delete (and that has one at all). */
@@ -57,7 +64,7 @@ export function lastEventMs(clock: StoredClock): number {
 }
 
 export function reconcile(clocks: readonly StoredClock[]): StoredClock {
-  return clocks.reduce<StoredClock>((acc, c) => sync(acc, c), emptyClock<StoredValue>());
+  return boundClock(clocks.reduce<StoredClock>((acc, c) => sync(acc, c), emptyClock<StoredValue>()));
 }
 
 /**
