@@ -13,10 +13,11 @@ import nact from 'nact';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
 import { sync } from '../src/dvvset.ts';
-import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, hintKey, parseHintKey } from '../src/hints.ts';
+import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, hintKey, isStandInRecord, parseHintKey, STAND_IN_RECORDS_MAX, standInRecordKey } from '../src/hints.ts';
 import { coordinateWrite, reconcile, type StoredClock, type StoredValue } from '../src/replica.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
-import type { VersionVector } from '../src/versionVector.ts';
+import { get as counterOf, type VersionVector } from '../src/versionVector.ts';
+import type { StandInEpochs } from './identity.ts';
 import type { Health } from './health.ts';
 import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
@@ -51,6 +52,8 @@ export function hintLostLogger(log: Logger, key: string, owners: readonly string
 
 export interface HandoffDeps {
   readonly nodeId: string;
+  /** The actor id of this node's stand-in writes (actors/identity.ts). */
+  readonly standIn: StandInEpochs;
   readonly store: StorageEngine<StoredClock>;
   readonly q: number;
   readonly hintsMax: number;
@@ -68,11 +71,14 @@ export interface HandoffFigures {
   full: boolean;
   delivered: number;
   deliveryFailures: number;
+  /** The current stand-in epoch, and the keys it keeps a record of. */
+  standInEpoch: number;
+  standInRecords: number;
 }
 
 export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figures: HandoffFigures; stop(): void } {
   const { store } = deps;
-  const figures: HandoffFigures = { hints: 0, hintsMax: deps.hintsMax, full: false, delivered: 0, deliveryFailures: 0 };
+  const figures: HandoffFigures = { hints: 0, hintsMax: deps.hintsMax, full: false, delivered: 0, deliveryFailures: 0, standInEpoch: deps.standIn.epoch, standInRecords: 0 };
   /** Hinted copies per owner, so a round is only scanned for when some hinted owner is up. */
   const byOwner = new Map<string, number>();
   const bump = (owner: string, by: number) => {
@@ -81,11 +87,55 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     else byOwner.delete(owner);
     figures.hints += by;
   };
-  // Rebuilt from the store at start: hints survive a restart of this node.
-  for (let p = 0; p < deps.q; p++) for (const [stored] of store.entries(p)) bump(parseHintKey(stored).owner, 1);
+  /** Drops every stand-in record: they belong to an epoch that will never write again. */
+  const clearRecords = () => {
+    for (let p = 0; p < deps.q; p++) {
+      const stale = [...store.entries(p)].filter(([stored]) => isStandInRecord(stored)).map(([stored]) => stored);
+      for (const stored of stale) void store.remove(p, stored).catch((err: Error) => deps.log.warn({ event: 'stand-in-record-remove-failed', err: err.message }, 'could not remove a stand-in record'));
+    }
+    figures.standInRecords = 0;
+  };
+  // Rebuilt from the store at start: hints survive a restart of this node. This start opened a
+  // new stand-in epoch (actors/identity.ts), so the records of the last one go.
+  clearRecords();
+  for (let p = 0; p < deps.q; p++) for (const [stored] of store.entries(p)) if (!isStandInRecord(stored)) bump(parseHintKey(stored).owner, 1);
   let roundInFlight = 0;
-  let standInEvents = 0;
   let warnedFull = false;
+
+  const newEpoch = (reason: string, key: string) => {
+    const from = deps.standIn.actorId;
+    const to = deps.standIn.next();
+    clearRecords();
+    figures.standInEpoch = deps.standIn.epoch;
+    deps.log.info({ event: 'stand-in-epoch', from, to, reason, key }, `stand-in writes now version as ${to}: ${reason}`);
+  };
+
+  /**
+   * A stand-in write (dvvset update as `standIn.actorId`) on the hinted copies merged with this
+   * epoch's record of the key, which holds the counter it reached and the values it still holds
+   * of its own, so a dot is never issued twice, also after the hints were handed off.
+   */
+  const coordinate = (partition: number, key: string, owners: readonly string[], context: VersionVector | undefined, value: StoredValue): StoredClock => {
+    const recordKey = standInRecordKey(key);
+    let record = store.get(partition, recordKey);
+    const known = record?.e.find((e) => e[0] === deps.standIn.actorId)?.[1] ?? 0;
+    if (context !== undefined && counterOf(context, deps.standIn.actorId) > known) {
+      // Only a lost record explains a client knowing more of this epoch than the record: never
+      // build on it (kv679); a new epoch cannot collide.
+      newEpoch('a context names dots of this epoch that its record lacks', key);
+      record = undefined;
+    } else if (record === undefined && figures.standInRecords >= STAND_IN_RECORDS_MAX) {
+      newEpoch(`the epoch keeps records of ${STAND_IN_RECORDS_MAX} keys`, key);
+    }
+    const actorId = deps.standIn.actorId;
+    const hinted = merged(partition, key, owners);
+    const base = record === undefined ? hinted : hinted === undefined ? record : sync(hinted, record);
+    const next = coordinateWrite(base, context, value, actorId, Date.now());
+    const own = next.e.find((e) => e[0] === actorId)!;
+    if (record === undefined) figures.standInRecords++;
+    void store.put(partition, recordKey, { e: [own], a: [] }).catch((err: Error) => deps.log.warn({ event: 'stand-in-record-write-failed', err: err.message }, 'could not write a stand-in record'));
+    return next;
+  };
 
   const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
     const fresh = owners.filter((o) => store.get(partition, hintKey(o, key)) === undefined);
@@ -124,6 +174,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     const batch: Array<{ partition: number; stored: string; owner: string; key: string; clock: StoredClock }> = [];
     for (let p = 0; p < deps.q && batch.length < HANDOFF_BATCH_MAX; p++) {
       for (const [stored, clock] of store.entries(p)) {
+        if (isStandInRecord(stored)) continue;
         const { owner, key } = parseHintKey(stored);
         if (!deps.health.isUp(owner)) continue;
         batch.push({ partition: p, stored, owner, key, clock });
@@ -157,11 +208,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
           answer(stage(msg.partition, msg.key, msg.owners, msg.clock), msg.reply);
           break;
         case 'coordinate': {
-          // A stand-in keeps no counter for the key once its hints are handed over, so reusing
-          // its node ID could issue a dot twice for two different values (one would be lost on
-          // merge). Each stand-in write gets an actor ID of its own instead.
-          const actorId = `${deps.nodeId}/${(++standInEvents).toString(36)}.${Date.now().toString(36)}`;
-          const next = coordinateWrite(merged(msg.partition, msg.key, msg.owners), msg.context, msg.value, actorId, Date.now());
+          const next = coordinate(msg.partition, msg.key, msg.owners, msg.context, msg.value);
           msg.computed(next);
           answer(stage(msg.partition, msg.key, msg.owners, next), msg.reply);
           break;

@@ -23,8 +23,7 @@ import { spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
 import { MerkleTree } from '../src/merkle.ts';
-import { CONTEXT_ID_CHARS_MAX, isContextId } from '../src/context.ts';
-import { randomBytes } from 'node:crypto';
+import { IDENTITY_FILE, StandInEpochs, storeIdentity } from './identity.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { checkLmdbStore, StoreDamagedError } from '../src/storage/lmdbCheck.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
@@ -45,31 +44,6 @@ const STATS_TIMEOUT_MS = 500;
 /** A read passed on to another replica (read-through while receiving, or for a stale sender). */
 const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
-/** dkv's file beside the replica store: the identity its vnodes version with (storeIdentity). */
-const IDENTITY_FILE = 'identity.json';
-
-/**
- * The identity this node's vnodes version with: the node ID plus a suffix drawn when its store
- * was created. A node that lost its data comes back with a new suffix, so the counters it starts
- * again from 1 never name the same dots as versions it issued before the loss (Riak's kv679:
- * equal dots with different values make a merge drop one of them). A memory store is new at
- * every start, and so is its identity.
- */
-function storeIdentity(storeDir: string | undefined, id: string): string {
-  const fresh = () => `${id.slice(0, CONTEXT_ID_CHARS_MAX - 8)}.${randomBytes(5).toString('hex').slice(0, 7)}`;
-  if (storeDir === undefined) return fresh();
-  const file = join(storeDir, IDENTITY_FILE);
-  try {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { actorId?: unknown };
-    if (typeof saved.actorId === 'string' && isContextId(saved.actorId)) return saved.actorId;
-  } catch {
-    // No identity yet: a new store.
-  }
-  const actorId = fresh();
-  writeJsonAtomic(file, { actorId, createdAt: new Date().toISOString() });
-  return actorId;
-}
-
 /**
  * A damaged lmdb store stops the node before anything opens it, with a fatal log line and an
  * error that say which store and what to do; left to lmdb, some damage crashes the process with
@@ -189,6 +163,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
   // Hints live apart from the node's own replicas: their own environment, their own durability.
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability('hint') });
+  const standIn = new StandInEpochs(opts.storage === 'lmdb' ? join(opts.dataDir, 'hints', IDENTITY_FILE) : undefined, id);
   /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
   const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0 };
@@ -271,6 +246,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const handoff = spawnHandoff(supervisor, {
     nodeId: id,
+    standIn,
     store: hintStore,
     q: settings.q,
     hintsMax: opts.hintsMax ?? HINTS_MAX,

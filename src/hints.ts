@@ -7,6 +7,26 @@ export function hintKey(owner: string, key: string): string {
   return `${owner}\u0000${key}`;
 }
 
+/**
+ * Not a node name (those are A-Z a-z 0-9 _ -): the owner under which a stand-in keeps, per key it
+ * coordinated in the current epoch, its own clock entry (actors/handoff.ts).
+ */
+const STAND_IN_RECORD_OWNER = '#';
+
+export function standInRecordKey(key: string): string {
+  return hintKey(STAND_IN_RECORD_OWNER, key);
+}
+
+export function isStandInRecord(stored: string): boolean {
+  return stored.startsWith(`${STAND_IN_RECORD_OWNER}\u0000`);
+}
+
+/**
+ * Keys a stand-in keeps a record for in one epoch; past it the epoch moves on and the records are
+ * cleared (a key written again then gets one more clock entry, see src/clockBounds.ts).
+ */
+export const STAND_IN_RECORDS_MAX = 100_000;
+
 export function parseHintKey(stored: string): { owner: string; key: string } {
   const i = stored.indexOf('\u0000');
   if (i <= 0) throw new RangeError(`not a hint key: ${JSON.stringify(stored.slice(0, 80))}`);
