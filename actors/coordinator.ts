@@ -24,11 +24,12 @@ import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { encodeContext } from '../src/context.ts';
-import { join, liveValues } from '../src/dvvset.ts';
+import { liveValues } from '../src/dvvset.ts';
+import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { describe, quorum, record, verdict, type Quorum } from '../src/quorum.ts';
-import { needsRepair, putReplyContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
+import { needsRepair, putReplyContext, readContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import { plan, replacement, type Plan } from '../src/sloppy.ts';
@@ -464,7 +465,7 @@ class Coordinator {
     }
     if (job.kind === 'get') {
       const merged = reconcile(this.#clocks);
-      return this.#finish(getReply(job.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), job.req.encoding));
+      return this.#finish(readReplyBody(this.deps, 'get', () => getReply(job.req.key, liveValues(merged) as Uint8Array[], readContext(merged), job.req.encoding)));
     }
     if (job.kind === 'delete') return this.#finish({ ok: true });
     return this.#finish({ ok: true, context: encodeContext(putReplyContext(this.#written!, job.req.context)) });

@@ -18,11 +18,11 @@
  * Policy: stop, as for a coordinator: a crash answers the read `internal` (when not answered yet)
  * and is logged as a decision with the path `<gateway>/coordinator-get-<n>`.
  */
-import { encodeContext } from '../src/context.ts';
-import { join, liveValues } from '../src/dvvset.ts';
+import { liveValues } from '../src/dvvset.ts';
+import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { getReply, type GetRequest } from '../src/protocol.ts';
-import { needsRepair, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
+import { needsRepair, readContext, readDigest, reconcile, type StoredClock } from '../src/replica.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { CoordinatorDeps, Respond } from './coordinator.ts';
 import { sameAsLocal, type ReplicaResult } from './vnode.ts';
@@ -164,7 +164,7 @@ class FastRead {
     if (this.#answered || this.#ok < this.needed) return;
     this.#answered = true;
     const merged = this.#merged();
-    this.respond(getReply(this.req.key, liveValues(merged) as Uint8Array[], encodeContext(join(merged)), this.req.encoding));
+    this.respond(readReplyBody(this.deps, 'get', () => getReply(this.req.key, liveValues(merged) as Uint8Array[], readContext(merged), this.req.encoding)));
   }
 
   /** Agreeing replicas all hand back this node's own copy: nothing to merge then. */

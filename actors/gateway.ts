@@ -13,8 +13,9 @@
  */
 import nact from 'nact';
 import type { Msg } from '@nats-io/transport-node';
-import { encodeContext } from '../src/context.ts';
-import { join, liveValues } from '../src/dvvset.ts';
+import { liveValues } from '../src/dvvset.ts';
+import { readContext } from '../src/replica.ts';
+import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
@@ -130,10 +131,16 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     const ring = deps.ring();
     const partition = ring.partitionOf(key);
     const vnode = deps.vnode(partition);
-    const answer = (clock: ReplicaResult) => {
-      if (!clock.ok) return respond(errorReply(new DkvError('internal', clock.error)));
-      const values = clock.clock ? (liveValues(clock.clock) as Uint8Array[]).map((v) => encodeValue(v, encoding)) : [];
-      respond({ node: deps.nodeId, values, context: encodeContext(clock.clock ? join(clock.clock) : []) });
+    // Called in the vnode's turn: whatever goes wrong in building the answer stays here.
+    const answer = (r: ReplicaResult) => {
+      if (!r.ok) return respond(errorReply(new DkvError('internal', r.error)));
+      respond(
+        readReplyBody(deps, 'peek', () => ({
+          node: deps.nodeId,
+          values: r.clock ? (liveValues(r.clock) as Uint8Array[]).map((v) => encodeValue(v, encoding)) : [],
+          context: readContext(r.clock),
+        })),
+      );
     };
     if (!vnode) return answer({ ok: true, clock: null });
     nact.dispatch(vnode, { type: 'read', key, reply: answer });

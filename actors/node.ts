@@ -166,7 +166,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const standIn = new StandInEpochs(opts.storage === 'lmdb' ? join(opts.dataDir, 'hints', IDENTITY_FILE) : undefined, id);
   /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
   const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
-  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0 };
+  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
@@ -694,13 +694,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             const coordinatorCrashes = count('coordinatorCrashes');
             const syncFailures = count('syncFailures');
             const replicaReadRefusals = count('replicaReadRefusals');
-            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined && replicaReadRefusals === undefined) {
-              throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes", "replicaReadRefusals" or "syncFailures"');
+            const replyEncodingFailures = count('replyEncodingFailures');
+            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined && replicaReadRefusals === undefined && replyEncodingFailures === undefined) {
+              throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes", "replicaReadRefusals", "replyEncodingFailures" or "syncFailures"');
             }
             if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
             if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
             if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
             if (replicaReadRefusals !== undefined) faults.replicaReadRefusals = replicaReadRefusals;
+            if (replyEncodingFailures !== undefined) faults.replyEncodingFailures = replyEncodingFailures;
             if (syncFailures !== undefined && periodicStore) periodicStore.failSyncs = syncFailures;
             log.warn({ event: 'fault-armed', ...faults, ...(periodicStore ? { syncFailures: periodicStore.failSyncs } : {}) }, 'test fault switch armed');
             jsonResponder(msg)({ ok: true });

@@ -84,6 +84,8 @@ export interface Faults {
   coordinatorCrashes: number;
   /** Replica reads from peers that this node refuses (answers not ok), as a replica in trouble would. */
   replicaReadRefusals: number;
+  /** Read answers (get, peek) whose encoding fails, as a clock that cannot be encoded would (actors/readReply.ts). */
+  replyEncodingFailures: number;
 }
 
 export interface VnodeDeps {

@@ -78,7 +78,7 @@ function node(t: any, local: StoredClock | null) {
     counters,
     outbox,
     health: new Health('n1', ['n1', 'n2', 'n3'], log),
-    faults: { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0 },
+    faults: { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 },
     ring: () => new Ring(['n1', 'n2', 'n3', 'n1', 'n2', 'n3', 'n1', 'n2']),
     localCopy: () => local,
     vnode: () => 'the vnode',
