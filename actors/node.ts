@@ -6,7 +6,8 @@
  * non-zero for the process manager (or `dkv dev`) to restart it.
  */
 import nact from 'nact';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connectWithRetry } from './natsConnect.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
@@ -170,7 +171,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
-  const nc = await connect({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true });
+  const nc = await connectWithRetry({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log);
   const outbox = new Outbox(nc, subjects.inbox(id), () => ({ from: id, rv: ringVersion }));
   const health = new Health(id, [], log);
   const natsFigures = { disconnects: 0, reconnects: 0, lastDisconnectAt: undefined as string | undefined, lastReconnectAt: undefined as string | undefined };

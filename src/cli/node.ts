@@ -21,7 +21,16 @@ export async function runNode(o: Record<string, any>): Promise<void> {
   const start: Start = o.join ? { kind: 'join', seed: String(o.join) } : members.length > 0 ? { kind: 'members', members } : { kind: 'wait' };
   const settings = settingsFrom({ cluster: o.cluster, n: o.n, r: o.r, w: o.w, q: o.q, timeoutMs: o.timeoutMs, valueBytesMax: o.valueBytesMax }, {});
   let node: Awaited<ReturnType<typeof startNode>> | undefined;
-  node = await startNode({
+  // Before the start: a node still waiting for its nats-server stops at once on a signal.
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  // A supervising parent (tests, the benchmark) may tie the node's life to its own: when the
+  // parent dies, even by SIGKILL, the pipe closes and the node stops instead of lingering.
+  if (process.env.DKV_EXIT_WITH_STDIN === '1') {
+    process.stdin.on('end', () => stop('stdin closed'));
+    process.stdin.resume();
+  }
+  const starting = async () => startNode({
     id: o.id,
     natsUrl: o.nats,
     settings: members.length > 0 && members.length < settings.n ? { ...settings, n: members.length, r: Math.min(settings.r, members.length), w: Math.min(settings.w, members.length) } : settings,
@@ -40,18 +49,17 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     faultsEnabled: Boolean(o.faults) && o.faults !== '0',
     ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),
   });
+  try {
+    node = await starting();
+  } catch (err) {
+    // Nothing more to wait for: let the process end with the error.
+    process.stdin.destroy();
+    throw err;
+  }
   function stop(signal: string): void {
     if (node === undefined) return process.exit(0);
     node.stop().then(() => process.exit(0), () => process.exit(1));
     setTimeout(() => process.exit(1), 10_000).unref();
     process.stderr.write(`${signal}: stopping node ${node.id}\n`);
-  }
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  // A supervising parent (tests, the benchmark) may tie the node's life to its own: when the
-  // parent dies, even by SIGKILL, the pipe closes and the node stops instead of lingering.
-  if (process.env.DKV_EXIT_WITH_STDIN === '1') {
-    process.stdin.on('end', () => stop('stdin closed'));
-    process.stdin.resume();
   }
 }
