@@ -22,6 +22,29 @@ export function isStoredValue(v: unknown): v is StoredValue {
   return v === null || v instanceof Uint8Array;
 }
 
+/**
+ * A client's context, cut down to what this replica's copy has seen of each actor: counters
+ * above its own are lowered to it, actors it never saw are left out. A context is the client's
+ * claim of what it read, and nothing checks it: unclamped, a forged one (a counter at the safe
+ * maximum) would make the next event's counter unsafe, and one naming dots not yet issued would
+ * make those versions look seen, and discarded, when they arrive. Clamped, the worst any context
+ * does is what an old one does: leave versions it did not really see as siblings. An honest
+ * context is cut only when this replica lags behind what the client read (a sibling then too).
+ */
+export function clampContext(context: VersionVector | undefined, current: StoredClock | undefined): VersionVector {
+  if (context === undefined || context.length === 0 || current === undefined) return [];
+  const out: Array<readonly [string, number]> = [];
+  let i = 0;
+  for (const [id, n] of context) {
+    // Both sorted by id: one walk.
+    while (i < current.e.length && current.e[i]![0] < id) i++;
+    const local = current.e[i];
+    if (local === undefined || local[0] !== id) continue;
+    out.push(n <= local[1] ? [id, n] : [id, local[1]]);
+  }
+  return out;
+}
+
 export function coordinateWrite(
   current: StoredClock | undefined,
   context: VersionVector | undefined,
@@ -29,7 +52,7 @@ export function coordinateWrite(
   actorId: string,
   nowMs: number,
 ): StoredClock {
-  const next = update(newClock(context ?? [], value), current ?? emptyClock<StoredValue>(), actorId, nowMs);
+  const next = update(newClock(clampContext(context, current), value), current ?? emptyClock<StoredValue>(), actorId, nowMs);
   return boundClock(prune(next, MAX_CLOCK_ENTRIES, { keepIds: [actorId], now: nowMs, ageMsMin: CLOCK_ENTRY_IDLE_MS_MIN }));
 }
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { boundClock, contextOf, isStandInId, standInActorId, STAND_IN_ENTRIES_IDLE_MAX } from '../src/clockBounds.ts';
 import { CONTEXT_ENTRIES_MAX, decodeContext, encodeContext, isContextId } from '../src/context.ts';
 import { emptyClock, isClock, join, newClock, sync, update, values, type Clock, type Entry } from '../src/dvvset.ts';
-import { coordinateWrite, isStoredValue, mergeReplica, readContext, reconcile, type StoredClock } from '../src/replica.ts';
+import { clampContext, coordinateWrite, isStoredValue, mergeReplica, readContext, reconcile, type StoredClock } from '../src/replica.ts';
 
 const enc = new TextEncoder();
 const idArb = fc.oneof(
@@ -125,4 +125,15 @@ test('clockBounds - standInActorId fits a context id and is recognised; node ide
   t.throws(() => standInActorId('n1~abcdef', 0), { instanceOf: RangeError });
   const c: Clock<null> = { e: [[id, 1, [null], 5]], a: [] };
   t.is(boundClock(c), c);
+});
+
+test('clampContext - counters above this replica\'s are lowered to it, unknown actors are left out; an honest context is unchanged', (t) => {
+  const current: StoredClock = { e: [['n1.a', 5, [], 1], ['n2.b', 3, [enc.encode('x')], 2]], a: [] };
+  t.deepEqual(clampContext([['ghost', 9], ['n1.a', Number.MAX_SAFE_INTEGER], ['n2.b', 2], ['zz', 1]], current), [['n1.a', 5], ['n2.b', 2]]);
+  t.deepEqual(clampContext([['n1.a', 5], ['n2.b', 3]], current), [['n1.a', 5], ['n2.b', 3]]);
+  t.deepEqual(clampContext([['n1.a', 5]], undefined), []);
+  t.deepEqual(clampContext(undefined, current), []);
+  // A write with a forged context never yields an unsafe counter nor covers a dot not yet issued.
+  const next = coordinateWrite(current, [['n1.a', Number.MAX_SAFE_INTEGER], ['n2.b', Number.MAX_SAFE_INTEGER]], enc.encode('y'), 'n2.b', 10);
+  t.deepEqual(next.e.map((e) => [e[0], e[1], e[2].length]), [['n1.a', 5, 0], ['n2.b', 4, 1]]);
 });
