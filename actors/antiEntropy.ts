@@ -19,7 +19,8 @@
 import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import { encodeInternal } from '../src/codec.ts';
+import { parseAeReply, type WireLimits } from '../src/wire.ts';
 import { equal } from '../src/dvvset.ts';
 import { bucketOf, diffKeys, keyHash, MERKLE_DEPTH, MERKLE_LEAVES, type Hash, type TreeSide } from '../src/merkle.ts';
 import type { PartitionTable } from '../src/partitionTable.ts';
@@ -51,6 +52,8 @@ export type AeReply = { hashes: Hash[] } | { keys: Array<[string, number, number
 
 export interface AntiEntropyDeps {
   readonly nodeId: string;
+  /** What a peer's reply may hold (src/wire.ts). */
+  readonly wireLimits: WireLimits;
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
   readonly outbox: Outbox;
@@ -140,7 +143,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     figures.bytesSent += data.length;
     const reply = await deps.nc.request(deps.subjects.antiEntropy(peer), data, { timeout: REQUEST_TIMEOUT_MS });
     figures.bytesReceived += reply.data.length;
-    const answer = decodeInternal<AeReply>(reply.data);
+    const answer = parseAeReply(reply.data, deps.wireLimits);
     if ('error' in answer) throw new Error(`${peer}: ${answer.error}`);
     return answer;
   };

@@ -22,6 +22,7 @@ import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import { plainJson } from '../src/wire.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { encodeContext } from '../src/context.ts';
 import { liveValues } from '../src/dvvset.ts';
@@ -567,7 +568,10 @@ class Coordinator {
         try {
           const reply = await deps.nc.request(deps.subjects.coordinate(node), encodeInternal(body), { timeout: hopMs });
           deps.health.observe(node, 'ok');
-          return { type: 'forwarded', body: decodeInternal<object>(reply.data) };
+          // Relayed to the client as JSON: only JSON's types may pass (src/wire.ts).
+          const answer = plainJson(decodeInternal<unknown>(reply.data));
+          if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) throw new Error('a forwarded write was answered with something other than a reply object');
+          return { type: 'forwarded', body: answer };
         } catch (err) {
           const gone = isNoResponders(err);
           allGone &&= gone;

@@ -17,7 +17,9 @@ import { liveValues } from '../src/dvvset.ts';
 import { readContext } from '../src/replica.ts';
 import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
-import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import { encodeInternal } from '../src/codec.ts';
+import { parseForwardedWrite, WireError, type WireForwardedWrite } from '../src/wire.ts';
+import type { WireRejections } from './wireRejections.ts';
 import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
@@ -32,6 +34,8 @@ export type GatewayMsg =
   | { type: 'forwarded'; msg: Msg };
 
 export interface GatewayDeps extends CoordinatorDeps {
+  /** Where malformed internal messages are counted and logged (actors/wireRejections.ts). */
+  readonly rejected?: WireRejections;
   status(): Promise<object>;
   /** The ring this node routes by: what a ring-aware client needs to pick a node per key. */
   ringInfo(): { version: number; n: number; assignment: readonly string[] };
@@ -148,7 +152,14 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
 
   const handleForwarded = (msg: Msg) => {
     const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
-    const body = decodeInternal<ForwardedWrite>(msg.data);
+    let body: WireForwardedWrite;
+    try {
+      body = parseForwardedWrite(msg.data, { q: deps.settings.q, n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax });
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      deps.rejected?.note('coordinate', err.message);
+      return respond(errorReply(new DkvError('bad_request', `malformed forwarded write: ${err.message}`)));
+    }
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
     spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);

@@ -11,7 +11,7 @@
  * view, so a reset loses at most a change not yet gossiped, which the requester retries.
  */
 import nact from 'nact';
-import { readFileSync } from 'node:fs';
+import { readStateFile, StateFileError } from './stateFiles.ts';
 import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -96,14 +96,18 @@ interface State {
   readonly view: View | undefined;
 }
 
+const VIEW_REMEDY = 'move it away and start the node again: it takes the view from its --members list and its peers\' gossip';
+
+/** The persisted view; undefined on a first start; a StateFileError when it is there but unreadable. */
 export function loadView(dataDir: string): View | undefined {
-  let text: string;
+  const file = join(dataDir, VIEW_FILE);
+  const raw = readStateFile(file, VIEW_REMEDY);
+  if (raw === undefined) return undefined;
   try {
-    text = readFileSync(join(dataDir, VIEW_FILE), 'utf8');
-  } catch {
-    return undefined;
+    return decodeView(raw);
+  } catch (err) {
+    throw new StateFileError(file, (err as Error).message, VIEW_REMEDY);
   }
-  return decodeView(JSON.parse(text));
 }
 
 export function spawnMembership(parent: any, deps: MembershipDeps): Membership {

@@ -6,21 +6,21 @@
  * non-zero for the process manager (or `dkv dev`) to restart it.
  */
 import nact from 'nact';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectWithRetry } from './natsConnect.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
-import { isStoredValue, mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
-import { isClock } from '../src/dvvset.ts';
+import { mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
 import { ownedCounts, Ring } from '../src/ring.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
 import { isPartitionTable, plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { loadOrStop, readStateFile, StateFileError } from './stateFiles.ts';
 import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
-import { spawnMembership, type Start } from './membership.ts';
+import { loadView, spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
 import { MerkleTree } from '../src/merkle.ts';
@@ -31,7 +31,9 @@ import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
-import { Outbox, BATCH_OPS_MAX, type ReplicaBatch, type ReplicaOp } from './outbox.ts';
+import { Outbox, BATCH_OPS_MAX, type ReplicaOp } from './outbox.ts';
+import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseStats, parseTransferRequest, WireError, type WireLimits } from '../src/wire.ts';
+import { WireRejections } from './wireRejections.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
@@ -62,14 +64,12 @@ function checkStore(log: Logger, store: 'replica' | 'hint', path: string, identi
   }
 }
 
+const TABLE_REMEDY = 'move it away and start the node again: it then receives its partitions again from the other replicas';
+
 function loadTable(file: string, q: number): PartitionTable {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return [];
-  }
-  if (!isPartitionTable(raw, q)) throw new Error(`${file} is not a partition table for Q=${q}; move it away to start over`);
+  const raw = readStateFile(file, TABLE_REMEDY);
+  if (raw === undefined) return [];
+  if (!isPartitionTable(raw, q)) throw new StateFileError(file, `not a partition table for Q=${q}`, TABLE_REMEDY);
   return raw;
 }
 
@@ -134,9 +134,13 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   let ring: Ring | undefined;
   let ringVersion = -1;
   const tableFile = join(opts.dataDir, 'partitions.json');
-  let table: PartitionTable = loadTable(tableFile, settings.q);
-  // No table on disk: partitions of a static first ring start complete (nobody has data yet).
-  let fresh = table.length === 0 && start.kind === 'members';
+  let table: PartitionTable = loadOrStop(log, () => loadTable(tableFile, settings.q));
+  const persistedView = loadOrStop(log, () => loadView(opts.dataDir));
+  // A new node of a static first ring (no table, no view, no store that held data): its
+  // partitions start complete, since nobody has data yet. Any other node without a table
+  // receives its partitions from the other replicas.
+  const storeExisted = opts.storage === 'lmdb' && existsSync(join(opts.dataDir, 'store', IDENTITY_FILE));
+  let fresh = table.length === 0 && start.kind === 'members' && persistedView === undefined && !storeExisted;
   /** The table by partition, for the per-operation lookups (read-through). */
   const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
   let receiving = receivingOf(table);
@@ -172,7 +176,30 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const nc = await connectWithRetry({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log);
-  const outbox = new Outbox(nc, subjects.inbox(id), () => ({ from: id, rv: ringVersion }));
+  const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
+  const rejected = new WireRejections(log);
+  // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.
+  const onUnhandled = (reason: unknown) => logDecision(log, `dkv-${id}://process`, reason, 'resume', { unhandledRejection: true });
+  process.on('unhandledRejection', onUnhandled);
+  /**
+   * Every subscription's callback runs inside nats.js's reader: a throw there would end the
+   * reader, so whatever a handler throws is caught, logged as a supervision decision, and the
+   * next message is taken.
+   */
+  const subscribe = (subject: string, opts: { queue?: string; callback: (err: Error | null, msg: Msg) => void }): Subscription =>
+    nc.subscribe(subject, {
+      ...opts,
+      callback: (err, msg) => {
+        try {
+          opts.callback(err, msg);
+        } catch (e) {
+          logDecision(log, `dkv-${id}://node/nats/${subject}`, e, 'resume');
+        }
+      },
+    });
+  const outbox = new Outbox(nc, subjects.inbox(id), () => ({ from: id, rv: ringVersion }), wireLimits, (reason) => rejected.note('replica-reply', reason), (err) =>
+    logDecision(log, `dkv-${id}://node/outbox`, err, 'resume'),
+  );
   const health = new Health(id, [], log);
   const natsFigures = { disconnects: 0, reconnects: 0, lastDisconnectAt: undefined as string | undefined, lastReconnectAt: undefined as string | undefined };
   void (async () => {
@@ -264,6 +291,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const transfer = spawnTransfer(supervisor, {
     nodeId: id,
+    wireLimits,
     nc,
     subjects,
     log,
@@ -290,6 +318,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const antiEntropy = spawnAntiEntropy(supervisor, {
     nodeId: id,
+    wireLimits,
     nc,
     subjects,
     outbox,
@@ -399,7 +428,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       members.map(async (m) => {
         try {
           const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: STATS_TIMEOUT_MS });
-          return { ...decodeInternal<object>(reply.data), state: 'up' };
+          const figures = parseStats(reply.data);
+          if (figures.node !== m) throw new WireError(`figures of ${String(figures.node)} came from ${m}'s subject`);
+          return { ...figures, state: 'up' };
         } catch (err) {
           return { node: m, state: 'unreachable', reason: (err as Error).message };
         }
@@ -439,13 +470,14 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     status,
     ringInfo: () => ({ version: ringVersion, n: settings.n, assignment: ring!.assignment }),
     admin,
+    rejected,
   });
 
   const subs: Subscription[] = [];
   let expiredRequests = 0;
   const client = (subject: string, kind: ClientKind, queue: boolean) => {
     subs.push(
-      nc.subscribe(subject, {
+      subscribe(subject, {
         ...(queue ? { queue: subjects.queue } : {}),
         callback: (err, msg) => {
           if (err) return log.warn({ err: err.message, subject }, 'subscription error');
@@ -475,7 +507,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     client(subjects.adminLeave, 'leave', true);
     client(subjects.peek(id), 'peek', false);
     subs.push(
-      nc.subscribe(subjects.coordinate(id), {
+      subscribe(subjects.coordinate(id), {
         callback: (err, msg) => {
           if (!err) gateway.handle({ type: 'forwarded', msg });
         },
@@ -484,7 +516,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
 
   subs.push(
-    nc.subscribe(subjects.membership(id), {
+    subscribe(subjects.membership(id), {
       callback: (err, msg) => {
         if (err) return;
         const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
@@ -504,38 +536,26 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * A node-to-node request subject whose requests are checked (`check` throws on a malformed one)
    * and answered by an actor's `serve`; a malformed request gets an error reply, never an actor.
    */
-  const serveInternal = <T>(subject: string, what: string, check: (req: T) => void, serve: (req: T) => Promise<object>) => {
+  const serveInternal = <T>(subject: string, what: string, parse: (data: Uint8Array, limits: WireLimits) => T, serve: (req: T) => Promise<object>) => {
     subs.push(
-      nc.subscribe(subject, {
+      subscribe(subject, {
         callback: (err, msg) => {
           if (err) return;
           const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
           let req: T;
           try {
-            req = decodeInternal<T>(msg.data);
-            check(req);
+            req = parse(msg.data, wireLimits);
           } catch (e) {
-            return respond({ error: `undecodable ${what} request: ${(e as Error).message}` });
+            rejected.note(what, (e as Error).message);
+            return respond({ error: `malformed ${what} request: ${(e as Error).message}` });
           }
           serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
         },
       }),
     );
   };
-  const checkPartition = (req: { p?: unknown } | null) => {
-    if (!req || !Number.isInteger(req.p) || (req.p as number) < 0 || (req.p as number) >= settings.q) throw new Error(`partition must be an integer in [0, ${settings.q})`);
-  };
-  serveInternal<AeRequest>(subjects.antiEntropy(id), 'anti-entropy', checkPartition, (req) => antiEntropy.serve(req));
-  serveInternal<TransferRequest>(
-    subjects.transfer(id),
-    'transfer',
-    (req) => {
-      checkPartition(req);
-      if (req.type !== 'page' && req.type !== 'state') throw new Error('type must be "page" or "state"');
-      if (req.type === 'page' && (!Number.isInteger(req.limit) || req.limit < 1 || (req.after !== undefined && typeof req.after !== 'string'))) throw new Error('a page needs an integer limit >= 1 and a string cursor');
-    },
-    (req) => transfer.serve(req),
-  );
+  serveInternal<AeRequest>(subjects.antiEntropy(id), 'anti-entropy', parseAeRequest, (req) => antiEntropy.serve(req));
+  serveInternal<TransferRequest>(subjects.transfer(id), 'transfer', parseTransferRequest, (req) => transfer.serve(req));
 
   /**
    * Routes one operation of a peer's batch: to the vnode when this node owns the partition, to
@@ -543,10 +563,6 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * answered and never reaches an actor.
    */
   const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void, stale: string | undefined): VnodeOp | undefined => {
-    if (!op || typeof op !== 'object' || typeof op.k !== 'string' || !Number.isInteger(op.p) || op.p < 0 || op.p >= settings.q) {
-      reply({ ok: false, error: 'malformed replica operation' });
-      return undefined;
-    }
     const current = ring;
     if (current === undefined) {
       reply({ ok: false, error: `${id} is not in a cluster yet` });
@@ -568,16 +584,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       return undefined;
     }
     if (op.op === 'reap') {
-      if (!isClock(op.c, isStoredValue)) return void reply({ ok: false, error: 'malformed replica operation' });
       if (owns) return { type: 'reap', key: op.k, clock: op.c, reply };
       return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
     }
-    // A peer's clock is checked like client input: a malformed one must not reach storage.
-    const hints = Array.isArray(op.h) ? op.h.filter((o) => typeof o === 'string' && members.includes(o) && o !== id) : [];
-    if (op.op !== 'replicate' || !isClock(op.c, isStoredValue)) {
-      reply({ ok: false, error: 'malformed replica operation' });
-      return undefined;
-    }
+    const hints = op.h ? op.h.filter((o) => members.includes(o) && o !== id) : [];
     if (stale !== undefined && hints.length === 0) {
       // Planned with an older ring: the replicas it did not know of get the write from here, so
       // a write made during a transfer reaches the new replica even after the old one let go.
@@ -620,38 +630,44 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   // batch per sender per turn, its operations run on the vnodes once the socket read's run of work
   // is over (vnodeMail), and one answer once every operation has settled.
   subs.push(
-    nc.subscribe(subjects.replica(id), {
+    subscribe(subjects.replica(id), {
       callback: (err, msg) => {
         if (err) return;
-        let ops: ReplicaOp[];
+        let ops: unknown[];
         let stale: string | undefined;
         try {
-          const batch = decodeInternal<ReplicaBatch>(msg.data);
+          const batch = parseReplicaBatch(msg.data, BATCH_OPS_MAX);
           ops = batch.ops;
-          if (!Array.isArray(ops) || ops.length > BATCH_OPS_MAX) throw new Error('ops must be an array of at most ' + BATCH_OPS_MAX);
-          if (typeof batch.rv === 'number' && batch.rv < ringVersion && typeof batch.from === 'string') stale = batch.from;
+          if (batch.rv !== undefined && batch.rv < ringVersion && batch.from !== undefined) stale = batch.from;
         } catch (e) {
-          return outbox.respond(msg, encodeInternal({ results: [], error: `undecodable replica batch: ${(e as Error).message}` }));
+          rejected.note('replica', (e as Error).message);
+          return outbox.respond(msg, encodeInternal({ results: [], error: `malformed replica batch: ${(e as Error).message}` }));
         }
         const results: Array<ReplicaResult | undefined> = new Array(ops.length);
         let outstanding = ops.length;
         if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
-        ops.forEach((op, i) => {
-          const vmsg = replicaOp(op, (r) => {
+        ops.forEach((raw, i) => {
+          const answer = (r: ReplicaResult) => {
             if (results[i] !== undefined) return; // answered already (a crash answers all ops)
             results[i] = r;
             if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
-          }, stale);
+          };
+          const op = parseReplicaOp(raw, wireLimits);
+          if (typeof op === 'string') {
+            rejected.note('replica-op', op);
+            return answer({ ok: false, error: op });
+          }
+          const vmsg = replicaOp(op, answer, stale);
           if (vmsg) vnodeMail.send(vnodes.get(op.p), vmsg);
         });
       },
     }),
   );
 
-  subs.push(nc.subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && outbox.respond(msg, new Uint8Array(0))) }));
+  subs.push(subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && outbox.respond(msg, new Uint8Array(0))) }));
 
   subs.push(
-    nc.subscribe(subjects.stats(id), {
+    subscribe(subjects.stats(id), {
       callback: (err, msg) => {
         if (err) return;
         msg.respond(
@@ -671,6 +687,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             transfer: transfer.figures,
             antiEntropy: antiEntropy.figures,
             actorId,
+            wireRejected: rejected.counts,
             transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0] })),
           }),
         );
@@ -680,7 +697,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   if (opts.faultsEnabled) {
     subs.push(
-      nc.subscribe(subjects.fault(id), {
+      subscribe(subjects.fault(id), {
         callback: (err, msg) => {
           if (err) return;
           try {
@@ -730,6 +747,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   let stopped: Promise<void> | undefined;
   async function shutdown(): Promise<void> {
     stopped ??= (async () => {
+      process.off('unhandledRejection', onUnhandled);
       for (const s of subs) s.unsubscribe();
       heartbeat.stop();
       membership.stop();

@@ -15,17 +15,10 @@
  * the node is gone. One sweep timer fails batches whose deadline passed.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import type { StoredClock } from '../src/replica.ts';
+import { encodeInternal, parseReplicaResults, WireError, type ReplicaOp, type WireLimits } from '../src/wire.ts';
 import type { ReplicaResult } from './vnode.ts';
 
-export type ReplicaOp =
-  /** `d`: the asker's digest of its own copy (src/replica.ts readDigest): answer `same` if equal. */
-  | { op: 'read'; p: number; k: string; d?: readonly [number, number] }
-  /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
-  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] }
-  /** Delete the tombstone `c` if it is still exactly that (anti-entropy's reaper; actors/antiEntropy.ts). */
-  | { op: 'reap'; p: number; k: string; c: StoredClock };
+export type { ReplicaOp };
 
 export interface ReplicaBatch {
   ops: ReplicaOp[];
@@ -68,9 +61,19 @@ export class Outbox {
     private readonly nc: NatsConnection,
     private readonly inboxPrefix: string,
     private readonly header: () => { from: string; rv: number } = () => ({ from: '', rv: -1 }),
+    /** What a reply may hold (src/wire.ts): every reply is checked before a callback sees it. */
+    private readonly limits: WireLimits = { q: 1 << 16, keyBytesMax: 1024, valueBytesMax: 768 * 1024 },
+    private readonly onRejected: (reason: string) => void = () => {},
+    /** A reply's handling threw (a caller's callback): logged by the node, never the NATS reader's end. */
+    private readonly onCrash: (err: unknown) => void = () => {},
   ) {
     this.#inbox = nc.subscribe(`${inboxPrefix}.*`, { callback: (err, msg) => {
-      if (!err) this.#onReply(msg);
+      if (err) return;
+      try {
+        this.#onReply(msg);
+      } catch (e) {
+        this.onCrash(e);
+      }
     } });
     this.#sweep = setInterval(() => this.#expire(Date.now()), SWEEP_INTERVAL_MS);
     this.#sweep.unref();
@@ -155,12 +158,13 @@ export class Outbox {
     if (msg.headers?.code === 503) return this.#fail(b, `no responders on ${b.subject}`, 'no-responders');
     let results: ReplicaResult[];
     try {
-      results = decodeInternal<ReplicaBatchReply>(msg.data).results;
-      if (!Array.isArray(results)) throw new Error('no results');
+      results = parseReplicaResults(msg.data, b.ops.length, this.limits);
     } catch (err) {
-      return this.#fail(b, `undecodable batch reply: ${(err as Error).message}`);
+      if (!(err instanceof WireError)) throw err;
+      this.onRejected(err.message);
+      return this.#fail(b, `malformed batch reply: ${err.message}`);
     }
-    b.callbacks.forEach((cb, i) => cb(results[i] ?? { ok: false, error: 'batch reply is missing a result' }));
+    b.callbacks.forEach((cb, i) => cb(results[i]!));
   }
 
   #expire(nowMs: number): void {

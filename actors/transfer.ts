@@ -18,7 +18,8 @@
 import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import { encodeInternal } from '../src/codec.ts';
+import { parseTransferReply, type WireLimits } from '../src/wire.ts';
 import { completed, dropped, entryOf, received, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import type { StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
@@ -43,6 +44,8 @@ export type TransferReply =
 
 export interface TransferDeps {
   readonly nodeId: string;
+  /** What a peer's reply may hold (src/wire.ts). */
+  readonly wireLimits: WireLimits;
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
   readonly log: Logger;
@@ -79,7 +82,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
 
   const ask = async (node: string, req: TransferRequest): Promise<TransferReply> => {
     const reply = await deps.nc.request(deps.subjects.transfer(node), encodeInternal(req), { timeout: REQUEST_TIMEOUT_MS });
-    return decodeInternal<TransferReply>(reply.data);
+    return parseTransferReply(reply.data, deps.wireLimits);
   };
 
   const mergePage = async (p: number, entries: Array<[string, StoredClock]>): Promise<void> => {

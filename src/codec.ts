@@ -1,16 +1,13 @@
-import { Packr } from 'msgpackr';
-
 /**
- * Internal (node-to-node) wire codec. msgpack keeps byte values as bytes (no base64 inflation)
- * and is several times cheaper to encode than JSON for clocks. Records (structure sharing) stay
- * off: each message must decode on its own, by any node, in any order.
+ * Internal (node-to-node) wire codec: msgpack, through src/wire.ts, which owns the format and
+ * the checks of every internal message. msgpack keeps byte values as bytes (no base64
+ * inflation) and is several times cheaper to encode than JSON for clocks.
  */
-const packr = new Packr({ useRecords: false, moreTypes: false });
+import { decodeInternal as decode, encodeInternal } from './wire.ts';
 
-export function encodeInternal(message: unknown): Uint8Array {
-  return packr.pack(message);
-}
+export { encodeInternal };
 
+/** Decodes without checking the shape: only for messages whose every field the caller checks. */
 export function decodeInternal<T>(bytes: Uint8Array): T {
-  return packr.unpack(bytes) as T;
+  return decode(bytes) as T;
 }
