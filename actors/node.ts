@@ -8,6 +8,7 @@
 import nact from 'nact';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectWithRetry } from './natsConnect.ts';
+import { natsConnectionOptions, type NatsAuth } from '../src/nats/connectOptions.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
@@ -76,6 +77,8 @@ function loadTable(file: string, q: number): PartitionTable {
 export interface NodeOptions {
   readonly id: string;
   readonly natsUrl: string;
+  /** Credentials and TLS for a secured NATS (src/nats/connectOptions.ts). */
+  readonly natsAuth?: NatsAuth;
   readonly settings: ClusterSettings;
   /**
    * How this node finds its cluster when it has no persisted view: a static member list (the
@@ -175,7 +178,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
-  const nc = await connectWithRetry({ servers: opts.natsUrl, name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log);
+  const nc = await connectWithRetry({ ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log, opts.natsUrl);
   const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
   const rejected = new WireRejections(log);
   // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.

@@ -17,15 +17,31 @@
  * more nodes than N, most requests would otherwise land on such a node. The ring is only a hint:
  * a node gone (no responders) or silent sends the batch on to the queue group, as without it.
  */
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors as natsErrors, headers, type NatsConnection } from '@nats-io/transport-node';
+import { describeConnectError, natsConnectionOptions, type NatsAuth } from './nats/connectOptions.ts';
 import { DEADLINE_HEADER } from './subjects.ts';
 import { DkvError, isErrorCode, isNoResponders } from './errors.ts';
 import { BATCH_OPS_MAX } from './protocol.ts';
 import { Ring } from './ring.ts';
 import { isValidName, subjectsFor, type Subjects } from './subjects.ts';
 
+/** The client could not connect, or NATS refused what it asked (one line, for people). */
+export class NatsConnectError extends Error {
+  override readonly name = 'NatsConnectError';
+}
+
+function permissionRefusal(err: unknown): string | undefined {
+  for (let e = err as { cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 3; e = e.cause as typeof e, depth++) {
+    if (e instanceof natsErrors.PermissionViolationError) return e.message;
+  }
+  return undefined;
+}
+
 export interface ClientOptions {
+  /** One URL or several, comma-separated; `nats://user:pass@host:port` and `tls://` work too. */
   readonly servers: string;
+  /** Credentials and TLS for a secured NATS (src/nats/connectOptions.ts). */
+  readonly auth?: NatsAuth;
   readonly cluster?: string;
   /** Longer than the nodes' own request deadline, so their `timeout` reply arrives first. */
   readonly timeoutMs?: number;
@@ -97,7 +113,12 @@ export class DkvClient {
   }
 
   static async connect(opts: ClientOptions): Promise<DkvClient> {
-    const nc = await connect({ servers: opts.servers, name: 'dkv-client', noAsyncTraces: true });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ ...natsConnectionOptions(opts.servers, opts.auth), name: 'dkv-client', noAsyncTraces: true });
+    } catch (err) {
+      throw new NatsConnectError(describeConnectError(err, opts.servers), { cause: err });
+    }
     const timeoutMs = opts.timeoutMs ?? 10_000;
     const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? timeoutMs, timeoutMs), opts.pipeline ?? true, opts.routing ?? false);
     if (client.#ringTimer) await client.refreshRing();
@@ -145,6 +166,9 @@ export class DkvClient {
         return await this.#attempt(subject, data, Math.max(1, Math.min(this.attemptTimeoutMs, remaining)));
       } catch (err) {
         if (isNoResponders(err)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
+        // Waiting cannot mend a refusal by NATS's permissions: say so at once.
+        const refusal = permissionRefusal(err);
+        if (refusal !== undefined) throw new NatsConnectError(`NATS permissions refuse this user on ${subject}: ${refusal}`, { cause: err });
         if (deadlineMs - Date.now() <= 0) throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
       }
     }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { recordCrash, restartBudget, type RestartBudget } from '../restartBudget.ts';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import type { SyncMode } from '../storage/lmdb.ts';
+import { natsAuthArgs, type NatsAuth } from '../nats/connectOptions.ts';
 
 const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
 const RESTART_PAUSE_MS = 1_000;
@@ -25,6 +26,8 @@ export interface DevOptions {
   cluster: string;
   storage: 'lmdb' | 'memory';
   sync?: SyncMode;
+  /** With --nats: how the nodes authenticate to it (passed on to each node). */
+  auth?: NatsAuth;
 }
 
 export async function runDev(o: DevOptions): Promise<void> {
@@ -60,7 +63,7 @@ export async function runDev(o: DevOptions): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const logPath = join(dir, 'node.log');
     const out = createWriteStream(logPath, { flags: 'a' });
-    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage, '--sync', o.sync ?? 'always'], {
+    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage, '--sync', o.sync ?? 'always', ...natsAuthArgs(o.auth ?? {})], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: process.env,
     });

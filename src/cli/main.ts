@@ -1,5 +1,8 @@
 /** The `dkv` command line (DESIGN.md §4). */
+import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
+import { NATS_AUTH_OPTIONS, natsAuthFrom } from '../nats/connectOptions.ts';
+import { natsConfig } from '../natsPermissions.ts';
 import { DkvClient } from '../client.ts';
 import { DkvError } from '../errors.ts';
 import { SYNC_MODES } from '../storage/lmdb.ts';
@@ -17,8 +20,14 @@ const syncOption = () =>
     .env('DKV_SYNC')
     .default('always');
 
-async function withClient<T>(opts: { nats: string; cluster: string }, fn: (c: DkvClient) => Promise<T>): Promise<T> {
-  const client = await DkvClient.connect({ servers: opts.nats, cluster: opts.cluster });
+/** The connection options of DESIGN.md §4 (credentials, TLS), each also from its environment variable. */
+function withNatsAuth(cmd: Command): Command {
+  for (const { flag, env, help } of NATS_AUTH_OPTIONS) cmd.addOption(new Option(flag, help).env(env));
+  return cmd;
+}
+
+async function withClient<T>(opts: { nats: string; cluster: string } & Record<string, unknown>, fn: (c: DkvClient) => Promise<T>): Promise<T> {
+  const client = await DkvClient.connect({ servers: opts.nats, cluster: opts.cluster, auth: natsAuthFrom(opts, {}) });
   try {
     return await fn(client);
   } finally {
@@ -27,7 +36,7 @@ async function withClient<T>(opts: { nats: string; cluster: string }, fn: (c: Dk
 }
 
 /** Human output by default; `--json` prints the protocol reply as is (errors included). */
-async function clientCommand(opts: { nats: string; cluster: string; json?: boolean }, subject: (c: DkvClient) => string, body: object, human: (reply: any) => string): Promise<void> {
+async function clientCommand(opts: { nats: string; cluster: string; json?: boolean } & Record<string, unknown>, subject: (c: DkvClient) => string, body: object, human: (reply: any) => string): Promise<void> {
   const reply = await withClient(opts, (c) => c.raw(subject(c), body));
   if (opts.json) {
     process.stdout.write(JSON.stringify(reply) + '\n');
@@ -42,8 +51,8 @@ async function clientCommand(opts: { nats: string; cluster: string; json?: boole
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('dkv').description('dkv: a Dynamo-style key-value store on NATS').showHelpAfterError();
 
-  program
-    .command('dev')
+  withNatsAuth(program
+    .command('dev'))
     .description('run a local cluster: an embedded nats-server plus node processes')
     .option('--nodes <count>', 'node processes to start', '3')
     .option('--data <dir>', 'data directory', './data')
@@ -52,11 +61,11 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(syncOption())
     .action(async (o) => {
-      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync });
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}) });
     });
 
-  program
-    .command('node')
+  withNatsAuth(program
+    .command('node'))
     .description('run one node in the foreground (pino JSON logs on stdout)')
     .requiredOption('--id <id>', 'node ID (A-Z a-z 0-9 _ -)')
     .addOption(natsOption())
@@ -86,7 +95,16 @@ export async function main(argv: string[]): Promise<void> {
       await runNode(o);
     });
 
-  const client = (name: string, description: string) => program.command(name).description(description).addOption(natsOption()).addOption(clusterOption()).option('--json', 'print the protocol reply as is');
+  const client = (name: string, description: string) => withNatsAuth(program.command(name).description(description).addOption(natsOption()).addOption(clusterOption()).option('--json', 'print the protocol reply as is'));
+
+  program
+    .command('nats-config')
+    .description('print a nats-server configuration with the node, client and admin roles of a cluster (new random passwords)')
+    .addOption(clusterOption())
+    .action((o) => {
+      const password = () => randomBytes(18).toString('base64url');
+      process.stdout.write(natsConfig(o.cluster, { node: { user: 'dkv-node', password: password() }, client: { user: 'dkv-client', password: password() }, admin: { user: 'dkv-admin', password: password() } }));
+    });
 
   client('get', 'read a key').argument('<key>').option('--r <r>', 'read quorum', quorumArg).action(async (key, o) => {
     await clientCommand(o, (c) => c.subjects.get, { key, ...(o.r !== undefined ? { r: o.r } : {}) }, (reply) => {

@@ -1,6 +1,7 @@
 /** `dkv node`: one node in the foreground until SIGINT/SIGTERM. */
 import { startNode } from '../../actors/node.ts';
 import { settingsFrom } from '../config.ts';
+import { natsAuthFrom } from '../nats/connectOptions.ts';
 import type { Start } from '../../actors/membership.ts';
 
 function positiveInt(flag: string, raw: unknown): number {
@@ -33,6 +34,7 @@ export async function runNode(o: Record<string, any>): Promise<void> {
   const starting = async () => startNode({
     id: o.id,
     natsUrl: o.nats,
+    natsAuth: natsAuthFrom(o, {}),
     settings: members.length > 0 && members.length < settings.n ? { ...settings, n: members.length, r: Math.min(settings.r, members.length), w: Math.min(settings.w, members.length) } : settings,
     start,
     ...(o.gossipMs !== undefined ? { gossipIntervalMs: positiveInt('--gossip-ms', o.gossipMs) } : {}),
