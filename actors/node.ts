@@ -526,7 +526,16 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         try {
           const body = decodeInternal<{ type?: unknown; view?: unknown; node?: unknown }>(msg.data);
           if (body?.type === 'gossip') return membership.incoming({ type: 'gossip', view: body.view }, respond);
-          if (body?.type === 'join' && typeof body.node === 'string') return membership.incoming({ type: 'join', node: body.node }, respond);
+          if (body?.type === 'join' && typeof body.node === 'string') {
+            const node = body.node;
+            if (!isValidName(node)) return respond(errorReply(new DkvError('bad_request', 'a join request names a node (A-Z a-z 0-9 _ -)')));
+            // Anyone on the account can publish here: a node that does not answer is not let in.
+            void nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS }).then(
+              () => membership.incoming({ type: 'join', node }, respond),
+              (err) => respond(errorReply(new DkvError('bad_request', `node ${node} does not answer (${(err as Error).message}); it is not let in`))),
+            );
+            return;
+          }
           respond(errorReply(new DkvError('bad_request', 'membership message must be {type: "gossip", view} or {type: "join", node}')));
         } catch (e) {
           respond(errorReply(new DkvError('bad_request', `undecodable membership message: ${(e as Error).message}`)));

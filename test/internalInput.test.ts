@@ -62,3 +62,13 @@ test.serial('internal input - afterwards every node is up, the ring unchanged, t
   t.deepEqual((await cluster.client.get('kept', { r: 3 })).values, ['kept value']);
   for (const n of cluster.nodes) t.true(n.running, n.id);
 });
+
+test('internal input - a join request for a node that does not answer is refused and the ring stays as it is', async (t) => {
+  const before = (await cluster.client.status()).ring;
+  const reply = decodeInternal<any>((await nc.request(subjects.membership('n1'), encodeInternal({ type: 'join', node: 'ghost' }), { timeout: 5_000 })).data);
+  t.is(reply.error?.code, 'bad_request');
+  t.regex(reply.error.message, /node ghost does not answer/);
+  const after = (await cluster.client.status()).ring;
+  t.deepEqual(after.owners, before.owners);
+  t.deepEqual(after.nodes, before.nodes);
+});
