@@ -91,6 +91,11 @@ test('clockBounds - replicas that bound their clocks converge, and hold every va
       // clocks that are never bounded.
       const bounded: Array<StoredClock | undefined> = [undefined, undefined, undefined];
       const model: Array<StoredClock | undefined> = [undefined, undefined, undefined];
+      // Each stand-in epoch keeps a record of its own entry, as actors/handoff.ts does: it writes
+      // on the replica's clock merged with that record, so its counter never goes back.
+      const records = new Map<string, StoredClock>();
+      const modelRecords = new Map<string, StoredClock>();
+      const own = (c: StoredClock, id: string): StoredClock => ({ e: c.e.filter((e) => e[0] === id), a: [] });
       script.forEach(([r, epoch, exchange], i) => {
         const other = (r + 1) % 3;
         if (exchange) {
@@ -101,8 +106,14 @@ test('clockBounds - replicas that bound their clocks converge, and hold every va
         const context = bounded[r] ? contextOf(bounded[r]!) : undefined;
         const value = enc.encode(`w${i}`);
         const actor = standInActorId('s~000000', epoch + 1);
-        bounded[r] = coordinateWrite(bounded[r], context, value, actor, i);
-        model[r] = update(newClock(context ?? [], value), model[r] ?? emptyClock<Uint8Array | null>(), actor, i);
+        const record = records.get(actor);
+        const base = bounded[r] && record ? sync(bounded[r]!, record) : (bounded[r] ?? record);
+        bounded[r] = coordinateWrite(base, context, value, actor, i);
+        records.set(actor, own(bounded[r]!, actor));
+        const modelRecord = modelRecords.get(actor);
+        const modelBase = model[r] && modelRecord ? sync(model[r]!, modelRecord) : (model[r] ?? modelRecord);
+        model[r] = update(newClock(context ?? [], value), modelBase ?? emptyClock<Uint8Array | null>(), actor, i);
+        modelRecords.set(actor, own(model[r]!, actor));
       });
       // Exchanges until nothing changes: every replica ends with the same version set.
       const live = bounded.map((c) => c ?? emptyClock<Uint8Array | null>());
