@@ -432,6 +432,7 @@ class Coordinator {
     if (job.kind === 'get' && result.ok && isOwner) this.#ownerReplies.set(node, result.clock);
     if (!result.ok && node === nodeId && job.kind !== 'get' && this.#written === undefined) {
       this.#quorum = undefined;
+      if (result.error.startsWith('too_large: ')) return this.#finish(errorReply(new DkvError('too_large', result.error.slice('too_large: '.length))));
       return this.#finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
     }
     if (!result.ok && node !== nodeId && this.#retryOrReplace(node, result)) return;

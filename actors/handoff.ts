@@ -21,7 +21,7 @@ import type { StandInEpochs } from './identity.ts';
 import type { Health } from './health.ts';
 import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
-import type { Reply } from './vnode.ts';
+import { tooLargeToReplicate, type Reply } from './vnode.ts';
 
 export type HandoffMsg =
   | { type: 'hint'; partition: number; key: string; owners: readonly string[]; clock: StoredClock; reply: Reply }
@@ -63,6 +63,8 @@ export interface HandoffDeps {
   /** Where a hint kept for `owner` goes now: the owner while it replicates the partition, else its current replicas. */
   deliverTo(partition: number, owner: string): string[];
   readonly log: Logger;
+  /** The largest version set a replica message can carry (actors/vnode.ts tooLargeToReplicate). */
+  readonly versionSetBytesMax?: () => number;
 }
 
 export interface HandoffFigures {
@@ -115,7 +117,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
    * epoch's record of the key, which holds the counter it reached and the values it still holds
    * of its own, so a dot is never issued twice, also after the hints were handed off.
    */
-  const coordinate = (partition: number, key: string, owners: readonly string[], context: VersionVector | undefined, value: StoredValue): StoredClock => {
+  const coordinate = (partition: number, key: string, owners: readonly string[], context: VersionVector | undefined, value: StoredValue): StoredClock | string => {
     const recordKey = standInRecordKey(key);
     let record = store.get(partition, recordKey);
     const known = record?.e.find((e) => e[0] === deps.standIn.actorId)?.[1] ?? 0;
@@ -131,6 +133,9 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     const hinted = merged(partition, key, owners);
     const base = record === undefined ? hinted : hinted === undefined ? record : sync(hinted, record);
     const next = coordinateWrite(base, context, value, actorId, Date.now());
+    // Refused before the record moves: a write that was never made must not come back from it.
+    const refusal = tooLargeToReplicate(next, deps.versionSetBytesMax?.());
+    if (refusal !== undefined) return refusal;
     const own = next.e.find((e) => e[0] === actorId)!;
     if (record === undefined) figures.standInRecords++;
     void store.put(partition, recordKey, { e: [own], a: [] }).catch((err: Error) => deps.log.warn({ event: 'stand-in-record-write-failed', err: err.message }, 'could not write a stand-in record'));
@@ -209,6 +214,10 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
           break;
         case 'coordinate': {
           const next = coordinate(msg.partition, msg.key, msg.owners, msg.context, msg.value);
+          if (typeof next === 'string') {
+            msg.reply({ ok: false, error: next });
+            break;
+          }
           msg.computed(next);
           answer(stage(msg.partition, msg.key, msg.owners, next), msg.reply);
           break;

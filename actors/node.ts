@@ -268,15 +268,18 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   /** This node's copy, when it holds the partition and is not still receiving it; else undefined. */
   const localCopy = (p: number, key: string): StoredClock | null | undefined => (vnodes.has(p) && !receiving.has(p) ? (storage.get(p, key) ?? null) : undefined);
   const trees = new Map<number, TreeHolder>();
+  /** One version set must fit a replica batch by itself, with room for its key. */
+  const versionSetBytesMax = () => outbox.batchBytesMax - 8 * 1024;
   const ensureVnode = (p: number) => {
     if (vnodes.has(p)) return;
     const tree: TreeHolder = { tree: new MerkleTree(), ready: false };
     trees.set(p, tree);
-    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: actorId, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readReplica, tree }));
+    vnodes.set(p, spawnVnode(supervisor, p, { nodeId: actorId, storage, faults, log, now: Date.now, onCrash: onVnodeCrash, readReplica, tree, versionSetBytesMax }));
   };
 
   const handoff = spawnHandoff(supervisor, {
     nodeId: id,
+    versionSetBytesMax,
     standIn,
     store: hintStore,
     q: settings.q,

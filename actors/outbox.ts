@@ -15,7 +15,7 @@
  * the node is gone. One sweep timer fails batches whose deadline passed.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { encodeInternal, parseReplicaResults, WireError, type ReplicaOp, type WireLimits } from '../src/wire.ts';
+import { encodeInternal, MESSAGE_OVERHEAD_BYTES, parseReplicaResults, replicaOpBytes, WireError, type ReplicaOp, type WireLimits } from '../src/wire.ts';
 import type { ReplicaResult } from './vnode.ts';
 
 export type { ReplicaOp };
@@ -41,7 +41,12 @@ interface PendingBatch {
   readonly ops: ReplicaOp[];
   readonly callbacks: Array<(r: ReplicaResult) => void>;
   deadlineMs: number;
+  /** Estimated encoded size of `ops` (src/wire.ts replicaOpBytes). Invariant: <= batchBytesMax. */
+  bytes: number;
 }
+
+/** Used when the server has not said its max_payload (nats-server's default). */
+const MAX_PAYLOAD_BYTES_DEFAULT = 1024 * 1024;
 
 
 export class Outbox {
@@ -53,7 +58,7 @@ export class Outbox {
   #sequence = 0;
   readonly #inbox: Subscription;
   /** Figures for `status`: how well traffic coalesces (ops per batch, replies per flush). */
-  readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0 };
+  readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0, tooLarge: 0 };
   readonly #sweep: NodeJS.Timeout;
 
   /** `inboxPrefix` is a subject prefix only this node subscribes under (`<prefix>.<n>`). */
@@ -97,15 +102,35 @@ export class Outbox {
   }
 
   /** Sends `op` to the node behind `subject` in this turn's batch; `done` gets exactly one result. */
+  /**
+   * The largest batch sent, in estimated bytes: the server's max_payload (the connection knows
+   * it) less room for the envelope. A batch that would pass it is sent first and a new one begun.
+   */
+  get batchBytesMax(): number {
+    return (this.nc.info?.max_payload ?? MAX_PAYLOAD_BYTES_DEFAULT) - MESSAGE_OVERHEAD_BYTES;
+  }
+
   call(subject: string, op: ReplicaOp, deadlineMs: number, done: (r: ReplicaResult) => void): void {
+    const bytes = replicaOpBytes(op);
+    const bytesMax = this.batchBytesMax;
+    if (bytes > bytesMax) {
+      this.stats.tooLarge++;
+      return done({ ok: false, error: `too_large: a replica operation of about ${bytes} bytes cannot travel in one message of at most ${bytesMax}` });
+    }
     const lane = `${op.op === 'read' ? 'r' : 'w'}|${subject}`;
     let batch = this.#batches.get(lane);
+    if (batch && batch.bytes + bytes > bytesMax) {
+      this.#batches.delete(lane);
+      this.#send(batch);
+      batch = undefined;
+    }
     if (!batch) {
-      batch = { subject, ops: [], callbacks: [], deadlineMs };
+      batch = { subject, ops: [], callbacks: [], deadlineMs, bytes: 0 };
       this.#batches.set(lane, batch);
     }
     batch.ops.push(op);
     batch.callbacks.push(done);
+    batch.bytes += bytes;
     batch.deadlineMs = Math.min(batch.deadlineMs, deadlineMs);
     if (batch.ops.length >= BATCH_OPS_MAX) {
       this.#batches.delete(lane);

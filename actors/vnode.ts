@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { coordinateWrite, isTombstone, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
 import { equal } from '../src/dvvset.ts';
+import { clockBytes } from '../src/wire.ts';
 import { bucketOf, EMPTY_HASH, keyHash, MerkleTree } from '../src/merkle.ts';
 import { compareCodePoints } from '../src/storage/memory.ts';
 import type { VersionVector } from '../src/versionVector.ts';
@@ -102,6 +103,16 @@ export interface VnodeDeps {
    */
   readonly readReplica: (partition: number, key: string, reply: Reply) => boolean;
   readonly tree: TreeHolder;
+  /** The largest version set a replica message can carry, in estimated bytes (src/wire.ts clockBytes). */
+  readonly versionSetBytesMax?: () => number;
+}
+
+/** Why `next` cannot be written (a `too_large:` error), or undefined when it can. */
+export function tooLargeToReplicate(next: StoredClock, bytesMax: number | undefined): string | undefined {
+  if (bytesMax === undefined) return undefined;
+  const bytes = clockBytes(next);
+  if (bytes <= bytesMax) return undefined;
+  return `too_large: the key's version set would be about ${bytes} bytes with this write, more than the ${bytesMax} a message between replicas can carry; read it and write back with its context to resolve its siblings`;
 }
 
 /**
@@ -224,6 +235,10 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
       case 'coordinate': {
         const before = storage.get(partition, msg.key);
         const next = coordinateWrite(before, msg.context, msg.value, deps.nodeId, deps.now());
+        // A version set no message can carry could never reach the other replicas: refused
+        // before it is stored, so nothing is half-applied.
+        const refusal = tooLargeToReplicate(next, deps.versionSetBytesMax?.());
+        if (refusal !== undefined) return void msg.reply({ ok: false, error: refusal });
         persist(msg.key, before, next, msg.reply);
         msg.computed(next);
         break;

@@ -327,3 +327,29 @@ export function parseStats(bytes: Uint8Array): Record<string, unknown> {
   if (!isPlainObject(x) || !isNodeName(x.node)) throw new WireError('status figures are an object naming their node');
   return x;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sizes
+
+/**
+ * An upper estimate of a version set's encoded size, in bytes: msgpack spends at most a few
+ * bytes on each array, number and string header, and ids are at most 3 bytes a character.
+ */
+export function clockBytes(c: StoredClock): number {
+  let n = 16;
+  for (const [id, , vs] of c.e) {
+    n += 32 + id.length * 3;
+    for (const v of vs) n += 8 + (v === null ? 0 : v.length);
+  }
+  for (const v of c.a) n += 8 + (v === null ? 0 : v.length);
+  return n;
+}
+
+/** An upper estimate of one replica operation's encoded size, in bytes. */
+export function replicaOpBytes(op: ReplicaOp): number {
+  const clock = op.op === 'read' ? 32 : clockBytes(op.c);
+  return 64 + op.k.length * 3 + clock + (op.op === 'replicate' && op.h ? op.h.length * 70 : 0);
+}
+
+/** What a message's envelope (subject, reply, batch fields) may take beside its operations, in bytes. */
+export const MESSAGE_OVERHEAD_BYTES = 16 * 1024;
