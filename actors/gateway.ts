@@ -20,6 +20,7 @@ import { DkvError, errorReply } from '../src/errors.ts';
 import { encodeInternal } from '../src/codec.ts';
 import { parseForwardedWrite, WireError, type WireForwardedWrite } from '../src/wire.ts';
 import type { WireRejections } from './wireRejections.ts';
+import { admit, overloadedMessage, release, type Admission } from '../src/admission.ts';
 import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
@@ -34,6 +35,8 @@ export type GatewayMsg =
   | { type: 'forwarded'; msg: Msg };
 
 export interface GatewayDeps extends CoordinatorDeps {
+  /** The node's bound on client operations in progress (src/admission.ts). */
+  readonly admission: Admission;
   /** Where malformed internal messages are counted and logged (actors/wireRejections.ts). */
   readonly rejected?: WireRejections;
   status(): Promise<object>;
@@ -68,6 +71,34 @@ export interface Gateway {
 
 export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const limits: Limits = { n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax };
+  /** The refusal of a single request, encoded once: past its capacity a node spends least on it. */
+  const overloadedBytes = new TextEncoder().encode(JSON.stringify(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission)))));
+
+  /** Gives the operation's place back when it is answered, once. */
+  const releasing = (respond: Respond): Respond => {
+    let held = true;
+    return (body) => {
+      if (held) {
+        held = false;
+        release(deps.admission, 1);
+      }
+      respond(body);
+    };
+  };
+  /**
+   * One operation, if the node has room for it (src/admission.ts); else `overloaded` at once,
+   * before the request is even parsed: past its capacity a node must spend as little as it can
+   * on each request it turns away.
+   */
+  const coordinate = (parse: () => BatchOp, clientDeadlineMs: number | undefined, respond: Respond, msg: Msg) => {
+    if (!admit(deps.admission, 1)) return deps.outbox.respond(msg, overloadedBytes);
+    const answer = releasing(respond);
+    try {
+      spawnCoordinator(path, deps, jobOf(parse(), clientDeadlineMs), answer);
+    } catch (err) {
+      answer(errorReply(err));
+    }
+  };
 
   const handleClient = (kind: ClientKind, msg: Msg) => {
     const clientDeadlineMs = clientDeadline(msg);
@@ -75,11 +106,11 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     try {
       switch (kind) {
         case 'get':
-          return spawnCoordinator(path, deps, jobOf({ kind: 'get', req: parseGet(msg.data, limits) }, clientDeadlineMs), respond);
+          return coordinate(() => ({ kind: 'get', req: parseGet(msg.data, limits) }), clientDeadlineMs, respond, msg);
         case 'put':
-          return spawnCoordinator(path, deps, jobOf({ kind: 'put', req: parsePut(msg.data, limits) }, clientDeadlineMs), respond);
+          return coordinate(() => ({ kind: 'put', req: parsePut(msg.data, limits) }), clientDeadlineMs, respond, msg);
         case 'delete':
-          return spawnCoordinator(path, deps, jobOf({ kind: 'delete', req: parseDelete(msg.data, limits) }, clientDeadlineMs), respond);
+          return coordinate(() => ({ kind: 'delete', req: parseDelete(msg.data, limits) }), clientDeadlineMs, respond, msg);
         case 'batch':
           return batch(parseBatch(msg.data, limits), clientDeadlineMs, respond);
         case 'peek': {
@@ -110,12 +141,17 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const jobOf = (op: BatchOp, clientDeadlineMs: number | undefined): Job =>
     op.kind === 'get' ? { kind: 'get', req: op.req, clientDeadlineMs } : { kind: op.kind, req: op.req, forwarded: false, clientDeadlineMs };
 
-  /** Each request of a batch gets its own coordinator; one reply carries every answer, in order. */
+  /**
+   * Each request of a batch gets its own coordinator; one reply carries every answer, in order.
+   * A batch is admitted whole or refused whole (src/admission.ts): refused, every operation in
+   * it is `overloaded` and the client sends them again.
+   */
   const batch = (ops: ReturnType<typeof parseBatch>, clientDeadlineMs: number | undefined, respond: Respond) => {
     const results: object[] = new Array(ops.length);
     let outstanding = ops.length;
     deps.counters.batches++;
     deps.counters.batchedOps += ops.length;
+    const admitted = admit(deps.admission, ops.filter((op) => !(op instanceof DkvError)).length);
     ops.forEach((op, i) => {
       const answer: Respond = (body) => {
         if (results[i] !== undefined) return;
@@ -123,10 +159,12 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
         if (--outstanding === 0) respond({ results });
       };
       if (op instanceof DkvError) return answer(errorReply(op));
+      if (!admitted) return answer(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission))));
+      const released = releasing(answer);
       try {
-        spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), answer);
+        spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), released);
       } catch (err) {
-        answer(errorReply(err));
+        released(errorReply(err));
       }
     });
   };
@@ -162,7 +200,8 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     }
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
-    spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, respond);
+    if (!admit(deps.admission, 1)) return respond(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission))));
+    spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond));
   };
 
   const self = nact.spawn(parent, (state: null) => state, 'gateway', { initialState: null, onCrash: resumeOnCrash(deps.log, () => {}) });

@@ -35,6 +35,7 @@ import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaOp } from './outbox.ts';
 import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseStats, parseTransferRequest, WireError, type WireLimits } from '../src/wire.ts';
 import { WireRejections } from './wireRejections.ts';
+import { admission } from '../src/admission.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
@@ -105,6 +106,8 @@ export interface NodeOptions {
   readonly logger?: Logger;
   /** Bound of the hint backlog (hinted copies); past it this node refuses to stand in. */
   readonly hintsMax?: number;
+  /** Bound on client operations in progress (src/admission.ts); past it requests are `overloaded`. */
+  readonly clientOpsMax?: number;
   /** Called when the supervisor gives up; the CLI exits the process with this code. */
   readonly onFatal?: (code: number) => void;
 }
@@ -456,6 +459,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
+  const admitted = admission(opts.clientOpsMax);
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
   const gateway = spawnGateway(supervisor, {
     health,
@@ -477,6 +481,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     ringInfo: () => ({ version: ringVersion, n: settings.n, assignment: ring!.assignment }),
     admin,
     rejected,
+    admission: admitted,
   });
 
   const subs: Subscription[] = [];
@@ -697,6 +702,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
             requests: { ...counters, expired: expiredRequests },
+            admission: { ...admitted },
             outbox: outbox.stats,
             membership: { ...membership.figures, status: selfStatus() },
             transfer: transfer.figures,

@@ -46,10 +46,12 @@ export interface ClientOptions {
   /** Longer than the nodes' own request deadline, so their `timeout` reply arrives first. */
   readonly timeoutMs?: number;
   /**
-   * Per-attempt wait, when shorter than `timeoutMs`: an attempt that gets no reply is sent again
-   * (NATS picks another node of the queue group most of the time). A stalled node keeps its
-   * share of the queue group until NATS drops it, so a client that must not wait on one retries.
-   * A retried write may be applied twice, as a sibling of itself, as in any Dynamo store.
+   * Per-attempt wait (default: a quarter of `timeoutMs`, at least 500 ms): an attempt that gets
+   * no reply is sent again (NATS picks another node of the queue group most of the time). A
+   * stalled or dead node keeps its share of the queue group until NATS drops it, so a client
+   * retries rather than wait its whole deadline. A retried write may be applied twice, as a
+   * sibling of itself, as in any Dynamo store. `overloaded` answers are retried too, after a
+   * jittered exponential pause, within the deadline.
    */
   readonly attemptTimeoutMs?: number;
   readonly encoding?: 'base64';
@@ -73,6 +75,16 @@ const BATCH_CHARS_MAX = 256 * 1024;
 /** How often a routing client asks for the ring again; a change in between only costs hops. */
 const RING_REFRESH_MS = 5_000;
 const RING_REQUEST_TIMEOUT_MS = 2_000;
+/** Backoff after an `overloaded` answer: first wait, and the most it grows to. */
+export const OVERLOADED_BACKOFF_MS_MIN = 20;
+export const OVERLOADED_BACKOFF_MS_MAX = 1_000;
+/**
+ * Default per-attempt wait: a quarter of the deadline (at least 500 ms), so a request lost with a
+ * node that died is sent again (to another node of the queue group) well within the deadline.
+ */
+export function defaultAttemptTimeoutMs(timeoutMs: number): number {
+  return Math.min(timeoutMs, Math.max(500, Math.floor(timeoutMs / 4)));
+}
 
 /** The ring as a routing client keeps it: a key's owners are the first N of its preference list. */
 interface KnownRing {
@@ -96,6 +108,8 @@ export class DkvClient {
   #ringTimer: NodeJS.Timeout | undefined;
   /** The ring request in flight, shared by everyone who wants the ring meanwhile. */
   #ringAsked: Promise<void> | undefined;
+  /** Requests sent again after an `overloaded` answer, since this client was made. */
+  overloadedRetries = 0;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -120,7 +134,7 @@ export class DkvClient {
       throw new NatsConnectError(describeConnectError(err, opts.servers), { cause: err });
     }
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? timeoutMs, timeoutMs), opts.pipeline ?? true, opts.routing ?? false);
+    const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? defaultAttemptTimeoutMs(timeoutMs), timeoutMs), opts.pipeline ?? true, opts.routing ?? false);
     if (client.#ringTimer) await client.refreshRing();
     return client;
   }
@@ -186,11 +200,55 @@ export class DkvClient {
   }
 
   private async call(subject: string, body: unknown): Promise<any> {
-    return replyOrThrow(await this.raw(subject, body));
+    return this.#backingOff(async () => replyOrThrow(await this.raw(subject, body)));
   }
 
-  /** A get/put/delete: into this turn's batch, or on its own subject. */
+  /**
+   * Like `raw`, but an `overloaded` reply is sent again after a jittered, growing pause, within
+   * the deadline (what the CLI uses). The last reply is returned as is.
+   */
+  async rawRetrying(subject: string, body: unknown): Promise<any> {
+    let last: any;
+    try {
+      return await this.#backingOff(async () => {
+        last = await this.raw(subject, body);
+        if (last?.error?.code === 'overloaded') throw new DkvError('overloaded', String(last.error.message));
+        return last;
+      });
+    } catch (err) {
+      if (err instanceof DkvError && err.code === 'overloaded') return last;
+      throw err;
+    }
+  }
+
+  /**
+   * Runs `attempt` again while it fails `overloaded` (the node shed it before applying anything),
+   * pausing a random time between half and all of a wait that doubles from
+   * OVERLOADED_BACKOFF_MS_MIN up to OVERLOADED_BACKOFF_MS_MAX, until the deadline.
+   */
+  async #backingOff<T>(attempt: () => Promise<T>): Promise<T> {
+    const deadlineMs = Date.now() + this.timeoutMs;
+    let waitMs = OVERLOADED_BACKOFF_MS_MIN;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!(err instanceof DkvError) || err.code !== 'overloaded') throw err;
+        const pauseMs = waitMs / 2 + (Math.random() * waitMs) / 2;
+        if (Date.now() + pauseMs >= deadlineMs) throw err;
+        this.overloadedRetries++;
+        await new Promise((r) => setTimeout(r, pauseMs));
+        waitMs = Math.min(waitMs * 2, OVERLOADED_BACKOFF_MS_MAX);
+      }
+    }
+  }
+
+  /** A get/put/delete: into this turn's batch, or on its own subject; `overloaded` backs off and retries. */
   private op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>): Promise<any> {
+    return this.#backingOff(() => this.#op(op, subject, body));
+  }
+
+  #op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>): Promise<any> {
     if (!this.pipeline) return this.call(subject, body);
     const json = JSON.stringify({ op, ...body });
     // Too big to share a batch: alone, exactly as the single request.

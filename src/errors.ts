@@ -1,7 +1,7 @@
 /** The error codes of the public protocol (DESIGN.md §3); nothing else goes on the wire. */
-export type ErrorCode = 'bad_request' | 'too_large' | 'unavailable' | 'timeout' | 'internal';
+export type ErrorCode = 'bad_request' | 'too_large' | 'unavailable' | 'timeout' | 'overloaded' | 'conflict' | 'internal';
 
-export const ERROR_CODES: readonly ErrorCode[] = ['bad_request', 'too_large', 'unavailable', 'timeout', 'internal'];
+export const ERROR_CODES: readonly ErrorCode[] = ['bad_request', 'too_large', 'unavailable', 'timeout', 'overloaded', 'conflict', 'internal'];
 
 export class DkvError extends Error {
   override readonly name = 'DkvError';

@@ -6,7 +6,9 @@ import { waitFor } from './harness/wait.ts';
 test('nats outage - the server restarts under a steady write load: nodes reconnect and every acknowledged write is readable', async (t) => {
   const cluster = await TestCluster.start({ nodes: 3 });
   t.teardown(() => cluster.stop());
-  const writer = await DkvClient.connect({ servers: cluster.nats.url, timeoutMs: 3_000 });
+  // One attempt per write (no retry after a lost reply), so that each acknowledged write is
+  // exactly one version: a retried write may land twice, as a sibling of itself.
+  const writer = await DkvClient.connect({ servers: cluster.nats.url, timeoutMs: 3_000, attemptTimeoutMs: 3_000 });
   t.teardown(() => writer.close());
 
   const acked = new Map<string, string>();

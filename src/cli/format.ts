@@ -13,6 +13,7 @@ interface StatusMember {
   status?: string;
   inRing?: boolean;
   antiEntropy?: { exchanges: number; agreeing: number; keysRepaired: number; keysPushed: number; tombstonesReaped: number };
+  admission?: { opsMax?: number; inProgress?: number; rejected?: number };
   requests?: { gets?: number; writes?: number; forwardedWrites?: number; failures?: number; readRepairs?: number; sameReads?: number; batches?: number; batchedOps?: number; fastReads?: number; fastReadHandovers?: number };
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number; inMsgs?: number; outMsgs?: number; inBytes?: number; outBytes?: number };
   storage?: string;
@@ -99,7 +100,9 @@ function repairLine(m: StatusMember): string {
  */
 function requestsLine(m: StatusMember): string {
   const r = m.requests!;
-  return `${m.node} requests: ${r.gets ?? 0} gets (${r.fastReads ?? 0} fast, ${r.fastReadHandovers ?? 0} handed over), ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same`;
+  const a = m.admission;
+  const admission = a?.opsMax !== undefined ? `; ${a.inProgress ?? 0} of ${a.opsMax} in progress, ${a.rejected ?? 0} shed as overloaded` : '';
+  return `${m.node} requests: ${r.gets ?? 0} gets (${r.fastReads ?? 0} fast, ${r.fastReadHandovers ?? 0} handed over), ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same${admission}`;
 }
 
 /**

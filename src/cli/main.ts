@@ -37,7 +37,7 @@ async function withClient<T>(opts: { nats: string; cluster: string } & Record<st
 
 /** Human output by default; `--json` prints the protocol reply as is (errors included). */
 async function clientCommand(opts: { nats: string; cluster: string; json?: boolean } & Record<string, unknown>, subject: (c: DkvClient) => string, body: object, human: (reply: any) => string): Promise<void> {
-  const reply = await withClient(opts, (c) => c.raw(subject(c), body));
+  const reply = await withClient(opts, (c) => c.rawRetrying(subject(c), body));
   if (opts.json) {
     process.stdout.write(JSON.stringify(reply) + '\n');
   } else if (reply?.error) {
@@ -89,6 +89,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--timeout-ms <ms>', 'request deadline').env('DKV_TIMEOUT_MS'))
     .addOption(new Option('--value-bytes-max <bytes>', 'largest value accepted').env('DKV_VALUE_BYTES_MAX'))
     .addOption(new Option('--hints-max <count>', 'bound of the hinted-handoff backlog, in hinted copies').env('DKV_HINTS_MAX'))
+    .addOption(new Option('--client-ops-max <count>', 'bound on client operations in progress; past it requests are answered overloaded').env('DKV_CLIENT_OPS_MAX'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {
       const { runNode } = await import('./node.ts');
