@@ -1,6 +1,8 @@
 /**
  * The failure detector: this node's view of which peers answer (src/failureDetector.ts), fed by
- * every replica request's outcome and by a heartbeat actor that pings each peer. Coordinators
+ * every replica request's outcome and by a heartbeat actor that pings each peer. Heartbeats go
+ * over a connection of their own (`nc` here is the node's liveness connection), so a peer whose
+ * data connection is backed up under load still answers its pings in time: busy is not dead. Coordinators
  * read it synchronously to plan a sloppy quorum; a status flip is logged where an operator looks.
  *
  * Heartbeat actor policy: reset (its state is only the next tick), within the node's restart
@@ -16,6 +18,8 @@ import { restartWithIntensity } from './supervision.ts';
 
 export const HEARTBEAT_INTERVAL_MS = 500;
 const HEARTBEAT_TIMEOUT_MS = 400;
+/** How late a heartbeat's timeout may be noticed and still count against the peer. */
+const HEARTBEAT_LATE_MS_MAX = 100;
 
 export class Health {
   readonly #peers = new Map<string, PeerHealth>();
@@ -44,7 +48,13 @@ export class Health {
     return node === this.self || this.#peers.get(node)?.status !== 'down';
   }
 
+  /** A data request's outcome: its timeout says the peer is slow, not that it is gone. */
   observe(node: string, outcome: Outcome, nowMs = Date.now()): void {
+    this.heartbeat(node, outcome === 'timeout' ? 'slow' : outcome, nowMs);
+  }
+
+  /** A heartbeat's outcome (its own connection, see spawnHeartbeat): its timeouts count. */
+  heartbeat(node: string, outcome: Outcome, nowMs = Date.now()): void {
     const current = this.#peers.get(node);
     if (!current) return;
     const { health, changed } = observe(current, outcome, nowMs);
@@ -66,11 +76,16 @@ type HeartbeatMsg = { type: 'tick' };
 
 export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects: Subjects; health: Health; log: Logger }): { stop(): void } {
   const ping = async (peer: string) => {
+    const sentMs = performance.now();
     try {
       await deps.nc.request(deps.subjects.ping(peer), new Uint8Array(0), { timeout: HEARTBEAT_TIMEOUT_MS });
-      deps.health.observe(peer, 'ok');
+      deps.health.heartbeat(peer, 'ok');
     } catch (err) {
-      deps.health.observe(peer, isNoResponders(err) ? 'no-responders' : 'timeout');
+      if (isNoResponders(err)) return deps.health.heartbeat(peer, 'no-responders');
+      // A timeout noticed well after it was due means this node's own event loop was held up:
+      // the answer may be waiting unread. That says nothing about the peer.
+      const lateMs = performance.now() - sentMs - HEARTBEAT_TIMEOUT_MS;
+      deps.health.heartbeat(peer, lateMs > HEARTBEAT_LATE_MS_MAX ? 'slow' : 'timeout');
     }
   };
   const ref = nact.spawn(

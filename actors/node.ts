@@ -182,6 +182,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const nc = await connectWithRetry({ ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log, opts.natsUrl);
+  // Heartbeats and their answers travel on a connection of their own (actors/health.ts).
+  const liveness = await connectWithRetry({ ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), name: `dkv-${settings.cluster}-${id}-liveness`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log, opts.natsUrl);
   const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
   const rejected = new WireRejections(log);
   // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.
@@ -296,7 +298,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     },
     log,
   });
-  const heartbeat = spawnHeartbeat(supervisor, { nc, subjects, health, log });
+  const heartbeat = spawnHeartbeat(supervisor, { nc: liveness, subjects, health, log });
 
   const transfer = spawnTransfer(supervisor, {
     nodeId: id,
@@ -684,7 +686,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }),
   );
 
-  subs.push(subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && outbox.respond(msg, new Uint8Array(0))) }));
+  // Answered at once on the liveness connection, not queued behind the turn's replies.
+  subs.push(liveness.subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && msg.reply && msg.respond(new Uint8Array(0))) }));
 
   subs.push(
     subscribe(subjects.stats(id), {
@@ -781,6 +784,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       } catch {
         // Already closed: nothing to drain.
       }
+      await liveness.close().catch(() => {});
       await storage.close();
       await hintStore.close();
       nact.stop(system);

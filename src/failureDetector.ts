@@ -1,12 +1,14 @@
 /**
  * Local failure detection (Dynamo §4.8.3): each node keeps its own view of which peers answer,
  * fed by the outcomes of its requests and by light heartbeats. "No responders" from NATS means
- * nobody is subscribed for that peer: it is down at once. A timeout is weaker evidence (a stalled
- * process, a slow disk), so it takes `timeoutsToDown` in a row. A down peer stays in the ring;
+ * nobody is subscribed for that peer: it is down at once. A heartbeat's timeout is weaker
+ * evidence (a stalled process), so it takes `timeoutsToDown` in a row. A data request's timeout
+ * (`slow`) is no evidence at all: a saturated node answers late while it is very much alive, and
+ * marking it down would only move its load onto stand-ins and churn the sloppy quorum. A down peer stays in the ring;
  * it is only routed around, and probed until it answers again. Pure: `nowMs` is passed in.
  */
 export type PeerStatus = 'up' | 'down';
-export type Outcome = 'ok' | 'no-responders' | 'timeout';
+export type Outcome = 'ok' | 'no-responders' | 'timeout' | 'slow';
 
 export interface PeerHealth {
   readonly status: PeerStatus;
@@ -39,6 +41,7 @@ export function observe(h: PeerHealth, outcome: Outcome, nowMs: number, settings
     const health: PeerHealth = { status: 'up', consecutiveTimeouts: 0, sinceMs: h.status === 'up' ? h.sinceMs : nowMs, lastOkMs: nowMs };
     return h.status === 'down' ? { health, changed: { from: 'down', to: 'up' } } : { health };
   }
+  if (outcome === 'slow') return { health: h };
   if (h.status === 'down') return { health: { ...h, reason: outcome } };
   const timeouts = outcome === 'timeout' ? h.consecutiveTimeouts + 1 : settings.timeoutsToDown;
   if (timeouts < settings.timeoutsToDown) return { health: { ...h, consecutiveTimeouts: timeouts } };
