@@ -5,7 +5,7 @@
  * bench/results/. See docs/performance.md for what each column means.
  */
 import { Command, Option } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,19 @@ import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
 import { SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
+import { overloadTable, runOverload, writeOverload } from './overload.ts';
+
+async function overloadMode(o: { overloadSteps: string; overloadStepS: number; overloadDeadlineMs: number; keys: number; valueBytes: number; dataDir: string; out: string; keepData?: boolean }): Promise<void> {
+  const steps = o.overloadSteps.split(',').map((t) => Number(t.trim()));
+  if (steps.some((m) => !Number.isFinite(m) || m <= 0)) throw new Error(`--overload-steps takes positive multiples like 1,2,5,10, got ${JSON.stringify(o.overloadSteps)}`);
+  const dataDir = join(o.dataDir, `dkv-overload-${process.pid}`);
+  const report = await runOverload({ dataDir, out: o.out, keys: o.keys, valueBytes: o.valueBytes, steps, stepSeconds: o.overloadStepS, capacitySeconds: 5, deadlineMs: o.overloadDeadlineMs, say: (line) => console.error(line) });
+  if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
+  const files = writeOverload(o.out, report);
+  console.log(`closed-loop capacity ${report.capacityPerS} ops/s; unloaded p99 ${report.unloadedP99Ms.toFixed(1)} ms`);
+  console.log(overloadTable(report));
+  console.log(`results: ${files.json}\nplot: ${files.svg}`);
+}
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -74,7 +87,11 @@ const program = new Command('bench')
   .option('--data-dir <dir>', 'where the temporary data directories go', tmpdir())
   .option('--keep-data', 'keep the data directories')
   .option('--out <dir>', 'results directory', RESULTS_DIR)
-  .option('--no-progress', 'no progress bar');
+  .option('--no-progress', 'no progress bar')
+  .option('--overload', 'mode: open-loop load at multiples of the measured capacity (see --overload-steps); dkv only')
+  .option('--overload-steps <list>', 'multiples of the closed-loop capacity to offer, one step each', '1,2,5,10')
+  .option('--overload-step-s <s>', 'seconds per overload step', int('overload-step-s', 1), 10)
+  .option('--overload-deadline-ms <ms>', 'what a client of the overload run waits for one reply', int('overload-deadline-ms', 10), 2_000);
 
 interface Opts {
   workloads: string;
@@ -112,6 +129,7 @@ interface Opts {
 async function main(): Promise<void> {
   program.parse(process.argv);
   const o = program.opts<Opts>();
+  if ((o as any).overload) return overloadMode(o as any);
   const explicit = (name: string) => program.getOptionValueSource(name) === 'cli';
   if (o.quick) {
     if (!explicit('rounds')) o.rounds = 1;

@@ -47,6 +47,10 @@ export interface DkvOptions extends TargetSettings {
   readonly env?: Readonly<Record<string, string>>;
   /** Replaces the generated description (a program that is not dkv). */
   readonly description?: string;
+  /** How long the load generator waits for one reply (default 10 s). */
+  readonly requestTimeoutMs?: number;
+  /** More arguments for every node (the overload benchmark's bound, say). */
+  readonly nodeArgs?: readonly string[];
 }
 
 const encoder = new TextEncoder();
@@ -60,7 +64,7 @@ export class DkvTarget implements Target {
   readonly processes: WatchedProcess[];
   /** Key index → the context of the last reply for that key. */
   private readonly contexts = new Map<number, string>();
-  private counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0 };
+  private counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0 };
   private readonly getSubject: string;
   private readonly putSubject: string;
 
@@ -68,9 +72,10 @@ export class DkvTarget implements Target {
     private readonly opts: DkvOptions,
     private readonly nats: NatsServerHandle,
     private readonly nodes: Child[],
-    private readonly nc: NatsConnection,
+    /** The load generator's connection (the overload benchmark sends on it directly). */
+    readonly nc: NatsConnection,
     /** Warn-or-worse log lines of the nodes, counted by their stdout readers. */
-    private readonly warnings: { count: number },
+    private readonly warnings: { count: number; peerDown: number },
   ) {
     const subjects = subjectsFor(CLUSTER);
     this.getSubject = subjects.get;
@@ -89,7 +94,7 @@ export class DkvTarget implements Target {
     const nats = await startNatsServer();
     const members = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     const nodes: Child[] = [];
-    const warnings = { count: 0 };
+    const warnings = { count: 0, peerDown: 0 };
     try {
       const started = await Promise.allSettled(
         members.map((id) => {
@@ -103,13 +108,14 @@ export class DkvTarget implements Target {
           return Child.start({
             name: `dkv node ${id}`,
             command: process.execPath,
-            args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w)],
+            args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w), ...(opts.nodeArgs ?? [])],
             // An environment variable, not a flag: a baseline from before `--sync` ignores it.
             env: cleanEnv({ DKV_SYNC: opts.sync, ...opts.env }),
             ready: (line) => line.includes('"node-started"'),
             // pino levels: 40 warn, 50 error, 60 fatal.
             onLine: (line) => {
               if (/"level":(4|5|6)\d/.test(line)) warnings.count++;
+              if (line.includes('"event":"peer-status"') && line.includes('"to":"down"')) warnings.peerDown++;
             },
           });
         }),
@@ -165,7 +171,7 @@ export class DkvTarget implements Target {
   private async request(subject: string, body: { key: string; value?: string; context?: string }): Promise<any> {
     try {
       if (this.client) return await (body.value === undefined ? this.client.get(body.key) : this.client.put(body.key, body.value, body.context === undefined ? {} : { context: body.context }));
-      const msg = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: REQUEST_TIMEOUT_MS });
+      const msg = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS });
       return JSON.parse(decoder.decode(msg.data));
     } catch (err) {
       if (err instanceof DkvError) return err.code === 'timeout' && /no reply/.test(err.message) ? 'client_timeout' : err.code;
@@ -178,9 +184,10 @@ export class DkvTarget implements Target {
   }
 
   takeCounters(): Record<string, number> {
-    const c = { ...this.counters, nodeWarnings: this.warnings.count };
-    this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0 };
+    const c = { ...this.counters, nodeWarnings: this.warnings.count, peerDown: this.warnings.peerDown };
+    this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0 };
     this.warnings.count = 0;
+    this.warnings.peerDown = 0;
     return c;
   }
 
