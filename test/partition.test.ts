@@ -1,10 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DkvClient } from '../src/client.ts';
-import { NatsPair } from './harness/natsCluster.ts';
-import { NodeProcess } from './harness/nodeProcess.ts';
+import { startSplitCluster } from './harness/splitCluster.ts';
 import { ringOf } from './harness/replicas.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -14,22 +9,7 @@ const ring = ringOf(members);
 const owners = (key: string) => [...ring.replicas(ring.partitionOf(key), 3)];
 
 test('partition - both sides accept writes to the same keys; after healing they are siblings on every owner, without a read', async (t) => {
-  const pair = await NatsPair.start();
-  const dir = mkdtempSync(join(tmpdir(), 'dkv-partition-'));
-  const nodes = members.map((id) => new NodeProcess({ id, natsUrl: sideA.has(id) ? pair.urlA : pair.urlB, members, dataDir: join(dir, id) }));
-  t.teardown(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await pair.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await pair.waitRouted();
-  await Promise.all(nodes.map((n) => n.start()));
-  const a = await DkvClient.connect({ servers: pair.urlA });
-  const b = await DkvClient.connect({ servers: pair.urlB });
-  t.teardown(async () => {
-    await a.close();
-    await b.close();
-  });
+  const { pair, a, b } = await startSplitCluster(t, members, sideA);
 
   // Keys with owners on both sides, so each side reads the version written before the cut.
   const keys = Array.from({ length: 200 }, (_, i) => `split-${i}`)

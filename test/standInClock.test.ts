@@ -1,12 +1,8 @@
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DkvClient } from '../src/client.ts';
+import type { DkvClient } from '../src/client.ts';
 import { STAND_IN_ENTRIES_IDLE_MAX } from '../src/clockBounds.ts';
 import { decodeContext } from '../src/context.ts';
-import { NatsPair } from './harness/natsCluster.ts';
-import { NodeProcess } from './harness/nodeProcess.ts';
+import { startSplitCluster } from './harness/splitCluster.ts';
 import { ringOf } from './harness/replicas.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -27,22 +23,7 @@ async function addElement(client: DkvClient, key: string, element: string): Prom
 const elementsOf = (values: string[]) => new Set(values.flatMap((v) => JSON.parse(v) as string[]));
 
 test('stand-in clock - 90 stand-in writes to one key in a partition keep its clock bounded; after healing it reads, writes and peeks everywhere with nothing lost', async (t) => {
-  const pair = await NatsPair.start();
-  const dir = mkdtempSync(join(tmpdir(), 'dkv-standin-'));
-  const nodes = members.map((id) => new NodeProcess({ id, natsUrl: sideA.has(id) ? pair.urlA : pair.urlB, members, dataDir: join(dir, id) }));
-  t.teardown(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
-    await pair.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await pair.waitRouted();
-  await Promise.all(nodes.map((n) => n.start()));
-  const a = await DkvClient.connect({ servers: pair.urlA, timeoutMs: 5_000 });
-  const b = await DkvClient.connect({ servers: pair.urlB, timeoutMs: 5_000 });
-  t.teardown(async () => {
-    await a.close();
-    await b.close();
-  });
+  const { pair, nodes, a, b } = await startSplitCluster(t, members, sideA, 5_000);
 
   // Every owner on side B: side A can only write it through stand-ins.
   const key = Array.from({ length: 500 }, (_, i) => `hot.key *${i}`).find((k) => owners(k).every((o) => !sideA.has(o)))!;

@@ -24,6 +24,7 @@ import { NatsPair, type Side } from '../harness/natsCluster.ts';
 import { NodeProcess } from '../harness/nodeProcess.ts';
 import { ringOf } from '../harness/replicas.ts';
 import { waitFor } from '../harness/wait.ts';
+import { mulberry32 } from '../../bench/random.ts';
 
 export const MEMBERS = ['n1', 'n2', 'n3', 'n4', 'n5'] as const;
 const SIDE_OF: Record<string, Side> = { n1: 'A', n2: 'A', n3: 'B', n4: 'B', n5: 'B' };
@@ -60,17 +61,8 @@ export interface ChaosReport {
   readonly problems: string[];
 }
 
-/** mulberry32: a small seeded generator, so that a seed replays the same schedule. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so that a seed replays the same schedule. */
+const prng = mulberry32;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
