@@ -153,8 +153,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
+    // T seconds of faults from the moment the clients run, however long the start took.
+    const faultsFrom = Date.now();
     const faultLoop = async () => {
-      const deadline = started + opts.seconds * 1000;
+      const deadline = faultsFrom + opts.seconds * 1000;
       while (Date.now() + FAULT_GAP_MS_MIN < deadline) {
         await sleep(between(FAULT_GAP_MS_MIN, FAULT_GAP_MS_MAX));
         const kind = ['kill', 'stop', 'cut', 'nats'][Math.floor(random() * 4)]!;
