@@ -88,12 +88,18 @@ const program = new Command('bench')
   .option('--keep-data', 'keep the data directories')
   .option('--out <dir>', 'results directory', RESULTS_DIR)
   .option('--no-progress', 'no progress bar')
+  .option('--nats-user <name>', 'the dkv targets\' nats-server requires this user (with --nats-pass) of the nodes and the load generator')
+  .option('--nats-pass <password>', 'password for --nats-user')
+  .option('--nats-token <token>', 'the dkv targets\' nats-server requires this token instead')
   .option('--overload', 'mode: open-loop load at multiples of the measured capacity (see --overload-steps); dkv only')
   .option('--overload-steps <list>', 'multiples of the closed-loop capacity to offer, one step each', '1,2,5,10')
   .option('--overload-step-s <s>', 'seconds per overload step', int('overload-step-s', 1), 10)
   .option('--overload-deadline-ms <ms>', 'what a client of the overload run waits for one reply', int('overload-deadline-ms', 10), 2_000);
 
 interface Opts {
+  natsUser?: string;
+  natsPass?: string;
+  natsToken?: string;
   workloads: string;
   keys: number;
   valueBytes: number;
@@ -155,8 +161,10 @@ async function main(): Promise<void> {
     const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || t === 'replication-floor');
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
+    const natsAuth = o.natsToken ? { token: o.natsToken } : o.natsUser ? { user: o.natsUser, pass: o.natsPass ?? '' } : undefined;
     return {
       label,
+      ...(natsAuth ? { natsAuth } : {}),
       targets,
       workloads,
       keys,

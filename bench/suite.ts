@@ -12,6 +12,7 @@ import { mulberry32 } from './random.ts';
 import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { FLOOR_BIN } from './floor/features.ts';
+import type { BenchNatsAuth } from './targets/dkv.ts';
 import { DkvTarget } from './targets/dkv.ts';
 import { EchoTarget } from './targets/echo.ts';
 import { JetStreamTarget } from './targets/jetstream.ts';
@@ -27,6 +28,8 @@ const FLOOR = 'replication-floor' satisfies TargetName;
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
   readonly label: string;
+  /** With it, the dkv targets' nats-server requires this user and password (or token) of everyone. */
+  readonly natsAuth?: BenchNatsAuth;
   readonly targets: readonly TargetName[];
   readonly workloads: readonly Workload[];
   readonly keys: number;
@@ -107,6 +110,7 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         sync: cfg.sync,
         dataDir: join(dir, name),
         ...(cfg.cpuProfDir && !isBaseline ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+        ...(cfg.natsAuth ? { natsAuth: cfg.natsAuth } : {}),
       });
     }
     case FLOOR: {

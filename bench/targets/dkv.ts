@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
+import { natsAuthArgs, natsConnectionOptions } from '../../src/nats/connectOptions.ts';
 import { subjectsFor } from '../../src/subjects.ts';
 import { DkvClient } from '../../src/client.ts';
 import { DkvError } from '../../src/errors.ts';
@@ -51,6 +52,16 @@ export interface DkvOptions extends TargetSettings {
   readonly requestTimeoutMs?: number;
   /** More arguments for every node (the overload benchmark's bound, say). */
   readonly nodeArgs?: readonly string[];
+  /** The nats-server requires this of every connection; the nodes and the generator present it. */
+  readonly natsAuth?: BenchNatsAuth;
+}
+
+/** A secured bus for the benchmark: a user and password, or a token (TLS is not set up here). */
+export type BenchNatsAuth = { readonly user: string; readonly pass: string } | { readonly token: string };
+
+function natsServerAuthArgs(auth: BenchNatsAuth | undefined): string[] {
+  if (auth === undefined) return [];
+  return 'token' in auth ? ['--auth', auth.token] : ['--user', auth.user, '--pass', auth.pass];
 }
 
 const encoder = new TextEncoder();
@@ -91,7 +102,7 @@ export class DkvTarget implements Target {
   }
 
   static async start(opts: DkvOptions): Promise<DkvTarget> {
-    const nats = await startNatsServer();
+    const nats = await startNatsServer({ args: natsServerAuthArgs(opts.natsAuth) });
     const members = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     const nodes: Child[] = [];
     const warnings = { count: 0, peerDown: 0 };
@@ -108,7 +119,7 @@ export class DkvTarget implements Target {
           return Child.start({
             name: `dkv node ${id}`,
             command: process.execPath,
-            args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w), ...(opts.nodeArgs ?? [])],
+            args: [...profArgs, opts.bin ?? DKV_BIN, 'node', '--id', id, '--nats', nats.url, '--cluster', CLUSTER, '--data', dataDir, '--members', members.join(','), '--storage', opts.storage, '--n', String(opts.n), '--r', String(opts.r), '--w', String(opts.w), ...(opts.nodeArgs ?? []), ...natsAuthArgs(opts.natsAuth ?? {})],
             // An environment variable, not a flag: a baseline from before `--sync` ignores it.
             env: cleanEnv({ DKV_SYNC: opts.sync, ...opts.env }),
             ready: (line) => line.includes('"node-started"'),
@@ -123,7 +134,7 @@ export class DkvTarget implements Target {
       for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
       const failure = started.find((s) => s.status === 'rejected');
       if (failure) throw (failure as PromiseRejectedResult).reason;
-      const nc = await connect(loadGeneratorConnection(nats.url, 'dkv-bench'));
+      const nc = await connect({ ...loadGeneratorConnection(nats.url, 'dkv-bench'), ...(opts.natsAuth ? natsConnectionOptions(nats.url, opts.natsAuth) : {}) });
       return new DkvTarget(opts, nats, nodes, nc, warnings);
     } catch (err) {
       await Promise.all(nodes.map((c) => c.stop()));
