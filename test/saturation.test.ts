@@ -63,5 +63,9 @@ test('saturation - a sequential writer loses no time to a node SIGKILLed under i
   const slowest = Math.max(...latencies);
   t.log(`slowest write ${slowest} ms; writes over 1 s: ${latencies.filter((ms) => ms > 1000).length}`);
   t.true(slowest < 10_000 / 2, `no write waited anywhere near its 10 s deadline (slowest ${slowest} ms)`);
-  for (let i = 0; i < 400; i += 25) t.deepEqual((await client.get(`sequential-${i}`)).values, [`v${i}`]);
+  // A write retried after a lost or slow attempt may have landed twice, as a sibling of itself.
+  for (let i = 0; i < 400; i += 25) {
+    const values = (await client.get(`sequential-${i}`)).values;
+    t.true(values.length >= 1 && values.every((v: string) => v === `v${i}`), `sequential-${i}: ${JSON.stringify(values)}`);
+  }
 });
