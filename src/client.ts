@@ -46,7 +46,7 @@ export interface ClientOptions {
   /** Longer than the nodes' own request deadline, so their `timeout` reply arrives first. */
   readonly timeoutMs?: number;
   /**
-   * Per-attempt wait (default: a quarter of `timeoutMs`, at least 500 ms): an attempt that gets
+   * Per-attempt wait (default: half of `timeoutMs`, at least 500 ms): an attempt that gets
    * no reply is sent again (NATS picks another node of the queue group most of the time). A
    * stalled or dead node keeps its share of the queue group until NATS drops it, so a client
    * retries rather than wait its whole deadline. A retried write may be applied twice, as a
@@ -79,11 +79,13 @@ const RING_REQUEST_TIMEOUT_MS = 2_000;
 export const OVERLOADED_BACKOFF_MS_MIN = 20;
 export const OVERLOADED_BACKOFF_MS_MAX = 1_000;
 /**
- * Default per-attempt wait: a quarter of the deadline (at least 500 ms), so a request lost with a
- * node that died is sent again (to another node of the queue group) well within the deadline.
+ * Default per-attempt wait: half the deadline (at least 500 ms), so a request lost with a node
+ * that died is sent again (to another node of the queue group) within the deadline. Not less:
+ * by then a live node has answered, if only with its own `timeout` (its deadline is 5 s by
+ * default, the client's 10 s), and each retried write may land twice.
  */
 export function defaultAttemptTimeoutMs(timeoutMs: number): number {
-  return Math.min(timeoutMs, Math.max(500, Math.floor(timeoutMs / 4)));
+  return Math.min(timeoutMs, Math.max(500, Math.floor(timeoutMs / 2)));
 }
 
 /** The ring as a routing client keeps it: a key's owners are the first N of its preference list. */
