@@ -45,7 +45,8 @@ export function isPartition(p: unknown, limits: WireLimits): p is number {
 export function isWireKey(k: unknown, limits: WireLimits): k is string {
   if (typeof k !== 'string' || k.length === 0 || k.length > limits.keyBytesMax) return false;
   if (k.isWellFormed && !k.isWellFormed()) return false;
-  return Buffer.byteLength(k, 'utf8') <= limits.keyBytesMax;
+  // At most 3 UTF-8 bytes a UTF-16 unit: short keys need no count.
+  return k.length * 3 <= limits.keyBytesMax || Buffer.byteLength(k, 'utf8') <= limits.keyBytesMax;
 }
 
 export function isActorId(id: unknown): id is string {
@@ -170,15 +171,16 @@ export function parseReplicaOp(x: unknown, limits: WireLimits): ReplicaOp | stri
   const { op, p, k } = x;
   if (!isPartition(p, limits)) return `malformed replica operation: partition must be an integer in [0, ${limits.q})`;
   if (!isWireKey(k, limits)) return `malformed replica operation: key must be a non-empty string of at most ${limits.keyBytesMax} UTF-8 bytes`;
+  // Checked field by field, then passed on as decoded: a copy per operation showed as garbage
+  // on the read path; fields no check names are never read.
   if (op === 'read') {
     if (x.d !== undefined && !isWireDigest(x.d)) return 'malformed replica operation: digest must be two 32-bit unsigned integers';
-    return x.d === undefined ? { op, p, k } : { op, p, k, d: x.d };
+    return x as ReplicaOp;
   }
   if (op !== 'replicate' && op !== 'reap') return 'malformed replica operation: op must be "read", "replicate" or "reap"';
   if (!isWireClock(x.c, limits)) return 'malformed replica operation: not a version set within the wire bounds';
-  if (op === 'reap') return { op, p, k, c: x.c };
-  if (x.h !== undefined && !isWireList(x.h, isNodeName, WIRE_HINT_OWNERS_MAX)) return 'malformed replica operation: hint owners must be node names';
-  return x.h === undefined ? { op, p, k, c: x.c } : { op, p, k, c: x.c, h: x.h };
+  if (op === 'replicate' && x.h !== undefined && !isWireList(x.h, isNodeName, WIRE_HINT_OWNERS_MAX)) return 'malformed replica operation: hint owners must be node names';
+  return x as ReplicaOp;
 }
 
 export interface ReplicaBatchHead {
@@ -205,8 +207,8 @@ export function parseReplicaResult(x: unknown, limits: WireLimits): WireReplicaR
   if (!isPlainObject(x)) return { ok: false, error: 'malformed replica result' };
   if (x.ok === true) {
     if (x.clock !== null && !isWireClock(x.clock, limits)) return { ok: false, error: 'malformed replica result: not a version set within the wire bounds' };
-    if (x.same === true) return x.clock === null ? { ok: true, clock: null, same: true } : { ok: false, error: 'malformed replica result: "same" with a version set' };
-    return { ok: true, clock: x.clock };
+    if (x.same !== undefined && (x.same !== true || x.clock !== null)) return { ok: false, error: 'malformed replica result: "same" is true, with no version set' };
+    return x as WireReplicaResult;
   }
   return { ok: false, error: typeof x.error === 'string' ? x.error.slice(0, WIRE_ERROR_CHARS_MAX) : 'malformed replica result' };
 }
@@ -215,8 +217,12 @@ export function parseReplicaResult(x: unknown, limits: WireLimits): WireReplicaR
 export function parseReplicaResults(bytes: Uint8Array, count: number, limits: WireLimits): WireReplicaResult[] {
   const x = decodeInternal(bytes);
   if (!isPlainObject(x) || !Array.isArray(x.results)) throw new WireError('a replica batch reply is {results: [...]}');
-  const results = x.results;
-  return Array.from({ length: count }, (_, i) => (i < results.length ? parseReplicaResult(results[i], limits) : { ok: false as const, error: typeof x.error === 'string' ? x.error.slice(0, WIRE_ERROR_CHARS_MAX) : 'batch reply is missing a result' }));
+  const results = x.results as unknown[];
+  const missing = typeof x.error === 'string' ? x.error.slice(0, WIRE_ERROR_CHARS_MAX) : 'batch reply is missing a result';
+  // In place: the decoded array is this reply's own.
+  for (let i = 0; i < count; i++) results[i] = i < results.length ? parseReplicaResult(results[i], limits) : { ok: false, error: missing };
+  results.length = count;
+  return results as WireReplicaResult[];
 }
 
 /** A forwarded write's request, as actors/coordinator.ts sends it (src/protocol.ts WriteRequest). */
