@@ -13,7 +13,8 @@ import nact from 'nact';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
 import { sync } from '../src/dvvset.ts';
-import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, hintKey, isStandInRecord, parseHintKey, STAND_IN_RECORDS_MAX, standInRecordKey } from '../src/hints.ts';
+import { clockBytes } from '../src/wire.ts';
+import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, HINT_BYTES_MAX, hintKey, isStandInRecord, parseHintKey, STAND_IN_RECORDS_MAX, standInRecordKey } from '../src/hints.ts';
 import { coordinateWrite, reconcile, type StoredClock, type StoredValue } from '../src/replica.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { get as counterOf, type VersionVector } from '../src/versionVector.ts';
@@ -57,6 +58,8 @@ export interface HandoffDeps {
   readonly store: StorageEngine<StoredClock>;
   readonly q: number;
   readonly hintsMax: number;
+  /** Bound of the hint backlog in estimated bytes (src/wire.ts clockBytes), beside the count. */
+  readonly hintBytesMax?: number;
   readonly health: Health;
   readonly outbox: Outbox;
   replicaSubject(node: string): string;
@@ -70,6 +73,9 @@ export interface HandoffDeps {
 export interface HandoffFigures {
   hints: number;
   hintsMax: number;
+  /** Estimated bytes of the hinted copies held, and their bound. */
+  hintBytes: number;
+  hintBytesMax: number;
   full: boolean;
   delivered: number;
   deliveryFailures: number;
@@ -80,7 +86,7 @@ export interface HandoffFigures {
 
 export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figures: HandoffFigures; stop(): void } {
   const { store } = deps;
-  const figures: HandoffFigures = { hints: 0, hintsMax: deps.hintsMax, full: false, delivered: 0, deliveryFailures: 0, standInEpoch: deps.standIn.epoch, standInRecords: 0 };
+  const figures: HandoffFigures = { hints: 0, hintsMax: deps.hintsMax, hintBytes: 0, hintBytesMax: deps.hintBytesMax ?? HINT_BYTES_MAX, full: false, delivered: 0, deliveryFailures: 0, standInEpoch: deps.standIn.epoch, standInRecords: 0 };
   /** Hinted copies per owner, so a round is only scanned for when some hinted owner is up. */
   const byOwner = new Map<string, number>();
   const bump = (owner: string, by: number) => {
@@ -100,7 +106,13 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
   // Rebuilt from the store at start: hints survive a restart of this node. This start opened a
   // new stand-in epoch (actors/identity.ts), so the records of the last one go.
   clearRecords();
-  for (let p = 0; p < deps.q; p++) for (const [stored] of store.entries(p)) if (!isStandInRecord(stored)) bump(parseHintKey(stored).owner, 1);
+  for (let p = 0; p < deps.q; p++) {
+    for (const [stored, clock] of store.entries(p)) {
+      if (isStandInRecord(stored)) continue;
+      bump(parseHintKey(stored).owner, 1);
+      figures.hintBytes += clockBytes(clock);
+    }
+  }
   let roundInFlight = 0;
   let warnedFull = false;
 
@@ -143,23 +155,26 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
   };
 
   const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
-    const fresh = owners.filter((o) => store.get(partition, hintKey(o, key)) === undefined);
-    if (figures.hints + fresh.length > deps.hintsMax) {
+    const writes = owners.map((o) => {
+      const k = hintKey(o, key);
+      const current = store.get(partition, k);
+      const next = current ? sync(current, clock) : clock;
+      return { owner: o, k, next, fresh: current === undefined, bytes: clockBytes(next) - (current ? clockBytes(current) : 0) };
+    });
+    const fresh = writes.filter((w) => w.fresh).length;
+    const bytes = writes.reduce((sum, w) => sum + w.bytes, 0);
+    if (figures.hints + fresh > deps.hintsMax || figures.hintBytes + bytes > figures.hintBytesMax) {
       figures.full = true;
+      const held = `${figures.hints} of ${deps.hintsMax} copies, ${figures.hintBytes} of ${figures.hintBytesMax} bytes`;
       if (!warnedFull) {
         warnedFull = true;
-        deps.log.warn({ event: 'hint-backlog-full', hints: figures.hints, hintsMax: deps.hintsMax }, `hint backlog full (${figures.hints} of ${deps.hintsMax}): refusing to stand in for unreachable owners`);
+        deps.log.warn({ event: 'hint-backlog-full', hints: figures.hints, hintsMax: deps.hintsMax, hintBytes: figures.hintBytes, hintBytesMax: figures.hintBytesMax }, `hint backlog full (${held}): refusing to stand in for unreachable owners`);
       }
-      return `hint backlog of ${deps.nodeId} is full (${figures.hints} of ${deps.hintsMax})`;
+      return `hint backlog of ${deps.nodeId} is full (${held})`;
     }
-    for (const o of fresh) bump(o, 1);
-    return Promise.all(
-      owners.map((o) => {
-        const k = hintKey(o, key);
-        const current = store.get(partition, k);
-        return store.put(partition, k, current ? sync(current, clock) : clock);
-      }),
-    ).then(() => undefined);
+    for (const w of writes) if (w.fresh) bump(w.owner, 1);
+    figures.hintBytes += bytes;
+    return Promise.all(writes.map((w) => store.put(partition, w.k, w.next))).then(() => undefined);
   };
 
   const answer = (staged: Promise<void> | string, reply: Reply) => {
@@ -238,8 +253,9 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
           // A newer copy arrived while this one was in flight: keep it for the next round.
           if (current === undefined || !Buffer.from(encodeInternal(current)).equals(msg.sent)) break;
           bump(parseHintKey(msg.stored).owner, -1);
+          figures.hintBytes = Math.max(0, figures.hintBytes - clockBytes(current));
           figures.delivered++;
-          if (figures.hints < deps.hintsMax) {
+          if (figures.hints < deps.hintsMax && figures.hintBytes < figures.hintBytesMax) {
             figures.full = false;
             warnedFull = false;
           }

@@ -106,6 +106,8 @@ export interface NodeOptions {
   readonly logger?: Logger;
   /** Bound of the hint backlog (hinted copies); past it this node refuses to stand in. */
   readonly hintsMax?: number;
+  /** Bound of the hint backlog in estimated bytes; past it this node refuses to stand in. */
+  readonly hintBytesMax?: number;
   /** Bound on client operations in progress (src/admission.ts); past it requests are `overloaded`. */
   readonly clientOpsMax?: number;
   /** Called when the supervisor gives up; the CLI exits the process with this code. */
@@ -289,6 +291,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     store: hintStore,
     q: settings.q,
     hintsMax: opts.hintsMax ?? HINTS_MAX,
+    ...(opts.hintBytesMax !== undefined ? { hintBytesMax: opts.hintBytesMax } : {}),
     health,
     outbox,
     replicaSubject: (node) => subjects.replica(node),

@@ -35,6 +35,8 @@ export function parseHintKey(stored: string): { owner: string; key: string } {
 
 /** Default bound of the hint backlog, in hinted copies: past it a stand-in refuses new hints. */
 export const HINTS_MAX = 100_000;
+/** Default bound of the hint backlog in estimated bytes (src/wire.ts clockBytes), beside the count. */
+export const HINT_BYTES_MAX = 1024 * 1024 * 1024;
 /** Hinted copies handed over per delivery round; one round runs at a time (Dynamo §6.5 pacing). */
 export const HANDOFF_BATCH_MAX = 100;
 export const HANDOFF_INTERVAL_MS = 100;

@@ -115,6 +115,27 @@ test.serial('handoff - the hint backlog is bounded: past its bound a node says s
   }
 });
 
+test.serial('handoff - the hint backlog is bounded in bytes too: past it a node refuses to stand in, says so, and writes still succeed', async (t) => {
+  const cluster = await TestCluster.start({ nodes: 5, extraArgs: ['--hint-bytes-max', '20000'] });
+  t.teardown(() => cluster.stop());
+  await cluster.node('n3').kill('SIGKILL');
+  const value = 'v'.repeat(1000);
+  for (let i = 0; i < 100; i++) t.true((await cluster.client.put(`bounded-bytes-${i}`, value)).ok);
+  const s = await cluster.client.status();
+  const up = s.members.filter((m: any) => m.state === 'up');
+  t.true(up.every((m: any) => m.backlog.hintBytes <= 20_000 && m.backlog.hintBytesMax === 20_000), JSON.stringify(up.map((m: any) => m.backlog)));
+  const full = up.filter((m: any) => m.backlog.full);
+  t.true(full.length > 0, 'some stand-in reached its bound in bytes');
+  for (const m of full) {
+    const line = cluster.node(m.node).logs.find((l) => l.event === 'hint-backlog-full');
+    t.truthy(line, `${m.node} logged it`);
+    t.is(line.hintBytesMax, 20_000);
+  }
+  // Back, n3 gets what the stand-ins kept, and the bytes are given back.
+  await cluster.node('n3').start();
+  await waitFor('the hints delivered and their bytes released', async () => (await cluster.client.status()).members.every((m: any) => m.backlog?.hints === 0 && m.backlog.hintBytes === 0), { timeoutMs: 30_000, intervalMs: 250 });
+});
+
 test.serial('handoff - with W=1 a write succeeds while every owner of its key is down, and reaches the owners when they return', async (t) => {
   const cluster = await TestCluster.start({ nodes: 5 });
   t.teardown(() => cluster.stop());

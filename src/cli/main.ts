@@ -89,6 +89,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--timeout-ms <ms>', 'request deadline').env('DKV_TIMEOUT_MS'))
     .addOption(new Option('--value-bytes-max <bytes>', 'largest value accepted').env('DKV_VALUE_BYTES_MAX'))
     .addOption(new Option('--hints-max <count>', 'bound of the hinted-handoff backlog, in hinted copies').env('DKV_HINTS_MAX'))
+    .addOption(new Option('--hint-bytes-max <bytes>', 'bound of the hinted-handoff backlog in bytes (estimated), beside --hints-max').env('DKV_HINT_BYTES_MAX'))
     .addOption(new Option('--client-ops-max <count>', 'bound on client operations in progress; past it requests are answered overloaded').env('DKV_CLIENT_OPS_MAX'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {

@@ -50,6 +50,7 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     dataDir: o.data,
     faultsEnabled: Boolean(o.faults) && o.faults !== '0',
     ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),
+    ...(o.hintBytesMax !== undefined ? { hintBytesMax: positiveInt('--hint-bytes-max', o.hintBytesMax) } : {}),
     ...(o.clientOpsMax !== undefined ? { clientOpsMax: positiveInt('--client-ops-max', o.clientOpsMax) } : {}),
   });
   try {
