@@ -34,6 +34,8 @@ import { mergeAll, type ReplicaResult, type TreeHolder, type VnodeOp } from './v
 
 export const AE_INTERVAL_MS = 1000;
 export const AE_KEYS_PER_SECOND = 2000;
+/** While every exchange agrees, at most this many intervals pass between two exchanges. */
+export const AE_IDLE_INTERVALS_MAX = 2;
 export const AE_BUCKETS_PER_EXCHANGE = 64;
 export const TOMBSTONE_GRACE_MS = 60 * 60 * 1000;
 /** Tombstones looked at per reaping turn (one partition's scan is bounded by this too). */
@@ -72,6 +74,10 @@ export interface AntiEntropyDeps {
 
 export interface AntiEntropyFigures {
   exchanges: number;
+  /** Exchanges started at once because the one before found differences (no interval waited). */
+  followUps: number;
+  /** Intervals currently waited between exchanges while replicas agree (1: no slow-down). */
+  pace: number;
   agreeing: number;
   keysRepaired: number;
   keysPushed: number;
@@ -93,7 +99,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
   const { log, nodeId, storage } = deps;
   const rate = deps.keysPerSecond ?? AE_KEYS_PER_SECOND;
   const grace = deps.tombstoneGraceMs ?? TOMBSTONE_GRACE_MS;
-  const figures: AntiEntropyFigures = { exchanges: 0, agreeing: 0, keysRepaired: 0, keysPushed: 0, bytesSent: 0, bytesReceived: 0, tombstonesReaped: 0, treeRebuilds: 0 };
+  const figures: AntiEntropyFigures = { exchanges: 0, followUps: 0, pace: 1, agreeing: 0, keysRepaired: 0, keysPushed: 0, bytesSent: 0, bytesReceived: 0, tombstonesReaped: 0, treeRebuilds: 0 };
   let turn = 0;
   let nextExchangeAt = 0;
   let reapPartition = 0;
@@ -153,7 +159,8 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     return vnode ? (await mergeAll(vnode, clocks)).ok : 0;
   };
 
-  const exchange = async (p: number, peer: string, holder: TreeHolder): Promise<void> => {
+  /** The number of keys that differed (0 when the replicas agree). */
+  const exchange = async (p: number, peer: string, holder: TreeHolder): Promise<number> => {
     const sentBefore = figures.bytesSent + figures.bytesReceived;
     const local: TreeSide = {
       hashes: (level, idx) => idx.map((i) => holder.tree.hash(level, i)),
@@ -168,7 +175,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     if (keys.length === 0) {
       if (!sameRoots(holder, await remote.hashes(0, [0]))) noteSuspect(p, holder);
       else figures.agreeing++;
-      return;
+      return 0;
     }
     suspect.delete(p);
     const theirs = ((await ask(peer, { type: 'clocks', p, keys })) as { clocks: Array<[string, StoredClock | null]> }).clocks;
@@ -192,6 +199,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     const bytes = figures.bytesSent + figures.bytesReceived - sentBefore;
     log.info({ event: 'ae-repair', partition: p, peer, differing: keys.length, pulled: repaired, pushed, bytes, more }, `anti-entropy with ${peer} on partition ${p}: ${keys.length} keys differed`);
     nextExchangeAt = Date.now() + (keys.length * 1000) / rate;
+    return keys.length;
   };
 
   const sameRoots = (holder: TreeHolder, theirs: Hash[]): boolean => theirs.length === 1 && holder.tree.root()[0] === theirs[0]![0] && holder.tree.root()[1] === theirs[0]![1];
@@ -249,7 +257,19 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
   const call = (peer: string, op: { op: 'read'; p: number; k: string }): Promise<ReplicaResult> =>
     new Promise((resolve) => deps.outbox.call(deps.subjects.replica(peer), op, Date.now() + REQUEST_TIMEOUT_MS, resolve));
 
-  const behaviour = async (state: null, _msg: { type: 'tick' }): Promise<null> => {
+  /**
+   * Dynamo §6.5 pacing: an exchange that found differences is followed at once by the next one
+   * (the keys-per-second budget, nextExchangeAt, still holds), so a replica that lost data is
+   * refilled as fast as the budget allows; while exchanges agree, they slow down, one more
+   * interval per full round of agreeing pairs, up to AE_IDLE_INTERVALS_MAX intervals.
+   */
+  let agreeingStreak = 0;
+  let skipTicks = 0;
+  const behaviour = async (state: null, msg: { type: 'tick'; followUp?: true }, ctx: any): Promise<null> => {
+    if (msg.followUp !== true && skipTicks > 0) {
+      skipTicks--;
+      return state;
+    }
     if (Date.now() < nextExchangeAt) return state;
     const ring = deps.ring();
     if (!ring) return state;
@@ -263,10 +283,21 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
       const [p, peer] = pairs[turn++ % pairs.length]!;
       const holder = readyTree(p);
       if (holder && deps.isUp(peer)) {
+        let differing = 0;
         try {
-          await exchange(p, peer, holder);
+          differing = await exchange(p, peer, holder);
         } catch (err) {
           log.debug({ event: 'ae-exchange-failed', partition: p, peer, err: (err as Error).message }, 'anti-entropy exchange failed');
+        }
+        if (differing > 0) {
+          agreeingStreak = 0;
+          figures.pace = 1;
+          figures.followUps++;
+          nact.dispatch(ctx.self, { type: 'tick', followUp: true });
+        } else {
+          agreeingStreak++;
+          figures.pace = Math.min(AE_IDLE_INTERVALS_MAX, 1 + Math.floor(agreeingStreak / pairs.length));
+          skipTicks = figures.pace - 1;
         }
       }
     }
