@@ -265,6 +265,8 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
    */
   let agreeingStreak = 0;
   let skipTicks = 0;
+  /** The peer the last exchange found differences with, while follow-ups go on. */
+  let focus: string | undefined;
   const behaviour = async (state: null, msg: { type: 'tick'; followUp?: true }, ctx: any): Promise<null> => {
     if (msg.followUp !== true && skipTicks > 0) {
       skipTicks--;
@@ -280,6 +282,11 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
       for (const peer of ring.replicas(h.partition, deps.n)) if (peer !== nodeId) pairs.push([h.partition, peer]);
     }
     if (pairs.length > 0) {
+      // A follow-up stays with the peer that differed: the next of its partitions comes next,
+      // so a replica that lost data is walked through without the agreeing pairs in between.
+      if (msg.followUp === true && focus !== undefined) {
+        for (let i = 0; i < pairs.length && pairs[turn % pairs.length]![1] !== focus; i++) turn++;
+      }
       const [p, peer] = pairs[turn++ % pairs.length]!;
       const holder = readyTree(p);
       if (holder && deps.isUp(peer)) {
@@ -289,11 +296,15 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
         } catch (err) {
           log.debug({ event: 'ae-exchange-failed', partition: p, peer, err: (err as Error).message }, 'anti-entropy exchange failed');
         }
+        focus = differing > 0 ? peer : undefined;
         if (differing > 0) {
           agreeingStreak = 0;
           figures.pace = 1;
           figures.followUps++;
-          nact.dispatch(ctx.self, { type: 'tick', followUp: true });
+          // As soon as the keys-per-second budget allows: dispatched now, it would find the
+          // pause after this repair still running and do nothing.
+          const self = ctx.self;
+          setTimeout(() => nact.dispatch(self, { type: 'tick', followUp: true }), Math.max(0, nextExchangeAt - Date.now())).unref();
         } else {
           agreeingStreak++;
           figures.pace = Math.min(AE_IDLE_INTERVALS_MAX, 1 + Math.floor(agreeingStreak / pairs.length));
