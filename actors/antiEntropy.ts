@@ -20,7 +20,7 @@ import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
-import { parseAeReply, type WireLimits } from '../src/wire.ts';
+import { parseAeReply, type AeReply, type AeRequest, type WireLimits } from '../src/wire.ts';
 import { equal } from '../src/dvvset.ts';
 import { bucketOf, diffKeys, keyHash, MERKLE_DEPTH, MERKLE_LEAVES, type Hash, type TreeSide } from '../src/merkle.ts';
 import type { PartitionTable } from '../src/partitionTable.ts';
@@ -45,12 +45,7 @@ const REQUEST_TIMEOUT_MS = 2000;
 /** An exchange whose buckets differ but whose keys all agree this many times in a row: rebuild. */
 const SUSPECT_ROUNDS_MAX = 3;
 
-export type AeRequest =
-  | { type: 'hashes'; p: number; level: number; idx: number[] }
-  | { type: 'keys'; p: number; buckets: number[] }
-  | { type: 'clocks'; p: number; keys: string[] };
-
-export type AeReply = { hashes: Hash[] } | { keys: Array<[string, number, number]> } | { clocks: Array<[string, StoredClock | null]> } | { error: string };
+export type { AeReply, AeRequest };
 
 export interface AntiEntropyDeps {
   readonly nodeId: string;
@@ -74,7 +69,7 @@ export interface AntiEntropyDeps {
 
 export interface AntiEntropyFigures {
   exchanges: number;
-  /** Exchanges started at once because the one before found differences (no interval waited). */
+  /** Exchanges started as soon as the budget allowed because the one before found differences (no interval waited). */
   followUps: number;
   /** Intervals currently waited between exchanges while replicas agree (1: no slow-down). */
   pace: number;
@@ -258,10 +253,10 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     new Promise((resolve) => deps.outbox.call(deps.subjects.replica(peer), op, Date.now() + REQUEST_TIMEOUT_MS, resolve));
 
   /**
-   * Dynamo §6.5 pacing: an exchange that found differences is followed at once by the next one
-   * (the keys-per-second budget, nextExchangeAt, still holds), so a replica that lost data is
-   * refilled as fast as the budget allows; while exchanges agree, they slow down, one more
-   * interval per full round of agreeing pairs, up to AE_IDLE_INTERVALS_MAX intervals.
+   * Dynamo §6.5 pacing: an exchange that found differences is followed by the next one as soon
+   * as the keys-per-second budget (nextExchangeAt) allows, with the same peer, so a replica that
+   * lost data is refilled as fast as the budget allows; while exchanges agree, they slow down,
+   * one more interval per full round of agreeing pairs, up to AE_IDLE_INTERVALS_MAX intervals.
    */
   let agreeingStreak = 0;
   let skipTicks = 0;

@@ -71,8 +71,10 @@ export interface Gateway {
 
 export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const limits: Limits = { n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax };
-  /** The refusal of a single request, encoded once: past its capacity a node spends least on it. */
-  const overloadedBytes = new TextEncoder().encode(JSON.stringify(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission)))));
+  const wireLimits = { ...limits, q: deps.settings.q };
+  /** The refusal of an operation past the bound; a single request's is encoded once, since past its capacity a node spends least on it. */
+  const overloaded = errorReply(new DkvError('overloaded', overloadedMessage(deps.admission)));
+  const overloadedBytes = new TextEncoder().encode(JSON.stringify(overloaded));
 
   /** Gives the operation's place back when it is answered, once. */
   const releasing = (respond: Respond): Respond => {
@@ -159,7 +161,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
         if (--outstanding === 0) respond({ results });
       };
       if (op instanceof DkvError) return answer(errorReply(op));
-      if (!admitted) return answer(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission))));
+      if (!admitted) return answer(overloaded);
       const released = releasing(answer);
       try {
         spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), released);
@@ -192,7 +194,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     const respond: Respond = (body) => deps.outbox.respond(msg, encodeInternal(body));
     let body: WireForwardedWrite;
     try {
-      body = parseForwardedWrite(msg.data, { q: deps.settings.q, n: deps.settings.n, keyBytesMax: deps.settings.keyBytesMax, valueBytesMax: deps.settings.valueBytesMax });
+      body = parseForwardedWrite(msg.data, wireLimits);
     } catch (err) {
       if (!(err instanceof WireError)) throw err;
       deps.rejected?.note('coordinate', err.message);
@@ -200,7 +202,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     }
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
-    if (!admit(deps.admission, 1)) return respond(errorReply(new DkvError('overloaded', overloadedMessage(deps.admission))));
+    if (!admit(deps.admission, 1)) return respond(overloaded);
     spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond));
   };
 

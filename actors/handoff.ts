@@ -13,7 +13,7 @@ import nact from 'nact';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
 import { sync } from '../src/dvvset.ts';
-import { clockBytes } from '../src/wire.ts';
+import { clockBytes, tooLargeToReplicate } from '../src/wire.ts';
 import { HANDOFF_BATCH_MAX, HANDOFF_INTERVAL_MS, HINT_BYTES_MAX, hintKey, isStandInRecord, parseHintKey, STAND_IN_RECORDS_MAX, standInRecordKey } from '../src/hints.ts';
 import { coordinateWrite, reconcile, type StoredClock, type StoredValue } from '../src/replica.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
@@ -22,7 +22,7 @@ import type { StandInEpochs } from './identity.ts';
 import type { Health } from './health.ts';
 import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
-import { tooLargeToReplicate, type Reply } from './vnode.ts';
+import type { Reply } from './vnode.ts';
 
 export type HandoffMsg =
   | { type: 'hint'; partition: number; key: string; owners: readonly string[]; clock: StoredClock; reply: Reply }
@@ -66,7 +66,7 @@ export interface HandoffDeps {
   /** Where a hint kept for `owner` goes now: the owner while it replicates the partition, else its current replicas. */
   deliverTo(partition: number, owner: string): string[];
   readonly log: Logger;
-  /** The largest version set a replica message can carry (actors/vnode.ts tooLargeToReplicate). */
+  /** The largest version set a replica message can carry (src/wire.ts tooLargeToReplicate). */
   readonly versionSetBytesMax?: () => number;
 }
 

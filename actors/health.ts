@@ -2,8 +2,9 @@
  * The failure detector: this node's view of which peers answer (src/failureDetector.ts), fed by
  * every replica request's outcome and by a heartbeat actor that pings each peer. Heartbeats go
  * over a connection of their own (`nc` here is the node's liveness connection), so a peer whose
- * data connection is backed up under load still answers its pings in time: busy is not dead. Coordinators
- * read it synchronously to plan a sloppy quorum; a status flip is logged where an operator looks.
+ * data connection is backed up under load still answers its pings in time: busy is not dead.
+ * Coordinators read it synchronously to plan a sloppy quorum; a status flip is logged where an
+ * operator looks.
  *
  * Heartbeat actor policy: reset (its state is only the next tick), within the node's restart
  * intensity like the vnodes.

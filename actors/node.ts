@@ -183,9 +183,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const startedAtMs = Date.now();
 
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
-  const nc = await connectWithRetry({ ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), name: `dkv-${settings.cluster}-${id}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log, opts.natsUrl);
+  const connection = { ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true };
+  const nc = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}` }, log, opts.natsUrl);
   // Heartbeats and their answers travel on a connection of their own (actors/health.ts).
-  const liveness = await connectWithRetry({ ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), name: `dkv-${settings.cluster}-${id}-liveness`, maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true }, log, opts.natsUrl);
+  const liveness = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}-liveness` }, log, opts.natsUrl);
   const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
   const rejected = new WireRejections(log);
   // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.

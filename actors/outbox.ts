@@ -101,7 +101,6 @@ export class Outbox {
     this.#schedule();
   }
 
-  /** Sends `op` to the node behind `subject` in this turn's batch; `done` gets exactly one result. */
   /**
    * The largest batch sent, in estimated bytes: the server's max_payload (the connection knows
    * it) less room for the envelope. A batch that would pass it is sent first and a new one begun.
@@ -110,6 +109,7 @@ export class Outbox {
     return (this.nc.info?.max_payload ?? MAX_PAYLOAD_BYTES_DEFAULT) - MESSAGE_OVERHEAD_BYTES;
   }
 
+  /** Sends `op` to the node behind `subject` in this turn's batch; `done` gets exactly one result. */
   call(subject: string, op: ReplicaOp, deadlineMs: number, done: (r: ReplicaResult) => void): void {
     const bytes = replicaOpBytes(op);
     const bytesMax = this.batchBytesMax;

@@ -19,7 +19,7 @@ import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
-import { parseTransferReply, type WireLimits } from '../src/wire.ts';
+import { parseTransferReply, type TransferReply, type TransferRequest, type WireLimits } from '../src/wire.ts';
 import { completed, dropped, entryOf, received, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import type { StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
@@ -35,12 +35,7 @@ const TICK_MS = 50;
 const GIVE_CHECK_MS = 500;
 const REQUEST_TIMEOUT_MS = 2000;
 
-/** `rv`: the requester's ring version; a source with an older ring waits until it has caught up. */
-export type TransferRequest = { type: 'page'; p: number; after?: string; limit: number; rv: number } | { type: 'state'; p: number };
-export type TransferReply =
-  | { entries: Array<[string, StoredClock]>; done: boolean }
-  | { state: Held['state'] | 'none' }
-  | { error: string };
+export type { TransferReply, TransferRequest };
 
 export interface TransferDeps {
   readonly nodeId: string;

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { coordinateWrite, isTombstone, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
 import { equal } from '../src/dvvset.ts';
-import { clockBytes } from '../src/wire.ts';
+import { tooLargeToReplicate } from '../src/wire.ts';
 import { bucketOf, EMPTY_HASH, keyHash, MerkleTree } from '../src/merkle.ts';
 import { compareCodePoints } from '../src/storage/memory.ts';
 import type { VersionVector } from '../src/versionVector.ts';
@@ -107,13 +107,6 @@ export interface VnodeDeps {
   readonly versionSetBytesMax?: () => number;
 }
 
-/** Why `next` cannot be written (a `too_large:` error), or undefined when it can. */
-export function tooLargeToReplicate(next: StoredClock, bytesMax: number | undefined): string | undefined {
-  if (bytesMax === undefined) return undefined;
-  const bytes = clockBytes(next);
-  if (bytes <= bytesMax) return undefined;
-  return `too_large: the key's version set would be about ${bytes} bytes with this write, more than the ${bytesMax} a message between replicas can carry; read it and write back with its context to resolve its siblings`;
-}
 
 /**
  * Merges version sets into a vnode in one mailbox turn (a transfer page, anti-entropy's repairs);

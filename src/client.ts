@@ -201,8 +201,13 @@ export class DkvClient {
     return JSON.parse(new TextDecoder().decode(msg.data));
   }
 
-  private async call(subject: string, body: unknown): Promise<any> {
-    return this.#backingOff(async () => replyOrThrow(await this.raw(subject, body)));
+  /** One request and its reply, with `overloaded` backing off and retrying. */
+  private call(subject: string, body: unknown): Promise<any> {
+    return this.#backingOff(() => this.#once(subject, body));
+  }
+
+  async #once(subject: string, body: unknown): Promise<any> {
+    return replyOrThrow(await this.raw(subject, body));
   }
 
   /**
@@ -250,11 +255,12 @@ export class DkvClient {
     return this.#backingOff(() => this.#op(op, subject, body));
   }
 
+  /** One attempt of `op` (its caller backs off): `#once` on its own subject, not `call`, whose loop would nest in this one. */
   #op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>): Promise<any> {
-    if (!this.pipeline) return this.call(subject, body);
+    if (!this.pipeline) return this.#once(subject, body);
     const json = JSON.stringify({ op, ...body });
     // Too big to share a batch: alone, exactly as the single request.
-    if (json.length > BATCH_CHARS_MAX) return this.call(subject, body);
+    if (json.length > BATCH_CHARS_MAX) return this.#once(subject, body);
     return new Promise((resolve, reject) => {
       this.#queue.push({ read: op === 'get', key: body.key as string, json, resolve, reject });
       if (this.#scheduled) return;

@@ -277,6 +277,7 @@ export function isWireEntries(x: unknown, limits: WireLimits, nullable: boolean)
   );
 }
 
+/** `rv`: the requester's ring version; a source with an older ring waits until it has caught up. */
 export type TransferRequest = { type: 'page'; p: number; after?: string; limit: number; rv: number } | { type: 'state'; p: number };
 export type TransferReply = { entries: Array<[string, StoredClock]>; done: boolean } | { state: 'receiving' | 'complete' | 'giving' | 'none' } | { error: string };
 
@@ -302,7 +303,7 @@ export function parseTransferReply(bytes: Uint8Array, limits: WireLimits): Trans
 }
 
 export type AeRequest = { type: 'hashes'; p: number; level: number; idx: number[] } | { type: 'keys'; p: number; buckets: number[] } | { type: 'clocks'; p: number; keys: string[] };
-export type AeReply = { hashes: Array<[number, number]> } | { keys: Array<[string, number, number]> } | { clocks: Array<[string, StoredClock | null]> } | { error: string };
+export type AeReply = { hashes: Array<readonly [number, number]> } | { keys: Array<[string, number, number]> } | { clocks: Array<[string, StoredClock | null]> } | { error: string };
 
 const isIndex = (x: unknown): x is number => isNonNegativeInt(x) && x < 2 ** 31;
 
@@ -319,7 +320,7 @@ export function parseAeReply(bytes: Uint8Array, limits: WireLimits): AeReply {
   const x = decodeInternal(bytes);
   if (isPlainObject(x)) {
     if (typeof x.error === 'string') return { error: x.error.slice(0, WIRE_ERROR_CHARS_MAX) };
-    if (isWireList(x.hashes, isWireDigest)) return { hashes: x.hashes as Array<[number, number]> };
+    if (isWireList(x.hashes, isWireDigest)) return { hashes: x.hashes };
     const isKeyHash = (e: unknown): e is [string, number, number] => Array.isArray(e) && e.length === 3 && isWireKey(e[0], limits) && isWireDigest([e[1], e[2]]);
     if (Array.isArray(x.keys) && x.keys.length <= WIRE_LIST_ITEMS_MAX && x.keys.every(isKeyHash)) return { keys: x.keys };
     if (isWireEntries(x.clocks, limits, true)) return { clocks: x.clocks };
@@ -349,6 +350,14 @@ export function clockBytes(c: StoredClock): number {
   }
   for (const v of c.a) n += 8 + (v === null ? 0 : v.length);
   return n;
+}
+
+/** Why `next` cannot be written (a `too_large:` error), or undefined when it can. */
+export function tooLargeToReplicate(next: StoredClock, bytesMax: number | undefined): string | undefined {
+  if (bytesMax === undefined) return undefined;
+  const bytes = clockBytes(next);
+  if (bytes <= bytesMax) return undefined;
+  return `too_large: the key's version set would be about ${bytes} bytes with this write, more than the ${bytesMax} a message between replicas can carry; read it and write back with its context to resolve its siblings`;
 }
 
 /** An upper estimate of one replica operation's encoded size, in bytes. */
