@@ -59,6 +59,8 @@ export interface AntiEntropyDeps {
   readonly storage: StorageEngine<StoredClock>;
   readonly intervalMs?: number;
   readonly keysPerSecond?: number;
+  /** The share of `keysPerSecond` the foreground leaves now (src/backgroundControl.ts). */
+  readonly allowance?: () => number;
   readonly tombstoneGraceMs?: number;
   table(): PartitionTable;
   ring(): Ring | undefined;
@@ -193,7 +195,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     figures.lastRepairAt = new Date().toISOString();
     const bytes = figures.bytesSent + figures.bytesReceived - sentBefore;
     log.info({ event: 'ae-repair', partition: p, peer, differing: keys.length, pulled: repaired, pushed, bytes, more }, `anti-entropy with ${peer} on partition ${p}: ${keys.length} keys differed`);
-    nextExchangeAt = Date.now() + (keys.length * 1000) / rate;
+    nextExchangeAt = Date.now() + (keys.length * 1000) / (rate * (deps.allowance?.() ?? 1));
     return keys.length;
   };
 

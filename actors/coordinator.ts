@@ -45,6 +45,8 @@ import type { VnodeMail } from './vnodeMail.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
+/** Messages waiting for one coordinator while it handles another (see `send`). */
+export const COORDINATOR_MAILBOX_MAX = 64;
 const RETRY_BACKOFF_MS_BASE = 50;
 /** How long one replica attempt may take before it counts as a timeout (retried or replaced). */
 export const REPLICA_ATTEMPT_MS = 500;
@@ -215,8 +217,11 @@ class Coordinator {
   /** Delivers a message: at once, or after the message being handled (one at a time). */
   send(msg: Msg): void {
     if (this.#done) return;
-    if (this.#running) this.#mailbox.push(msg);
-    else this.#run(msg);
+    if (!this.#running) return this.#run(msg);
+    // Messages queue only while one is being handled, a few replies at most (N replicas,
+    // retries, a timer): a mailbox past its bound means a loop, and the policy for that is stop.
+    if (this.#mailbox.length >= COORDINATOR_MAILBOX_MAX) return this.#crashed(new Error(`mailbox past its bound of ${COORDINATOR_MAILBOX_MAX} messages`));
+    this.#mailbox.push(msg);
   }
 
   /** Handles `first` (undefined: start), then whatever arrived meanwhile. */
@@ -433,6 +438,7 @@ class Coordinator {
     if (!result.ok && node === nodeId && job.kind !== 'get' && this.#written === undefined) {
       this.#quorum = undefined;
       if (result.error.startsWith('too_large: ')) return this.#finish(errorReply(new DkvError('too_large', result.error.slice('too_large: '.length))));
+      if (result.error.startsWith('overloaded: ')) return this.#finish(errorReply(new DkvError('overloaded', result.error.slice('overloaded: '.length))));
       return this.#finish(errorReply(new DkvError('internal', `the coordinating replica ${nodeId} could not write: ${result.error}`)));
     }
     if (!result.ok && node !== nodeId && this.#retryOrReplace(node, result)) return;
@@ -463,7 +469,10 @@ class Coordinator {
     const what = job.kind === 'get' ? 'read' : 'write';
     if (v === 'failed') {
       const why = [...this.#failedWith].map(([n, e]) => `${n}: ${e}`).join('; ');
-      return this.#finish(errorReply(new DkvError('unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`)));
+      // Replicas that refused only because they were at a bound are busy, not gone: the client
+      // backs off and retries an `overloaded`, where it would give up on `unavailable`.
+      const busy = this.#failedWith.size > 0 && [...this.#failedWith.values()].every((e) => e.startsWith('overloaded: '));
+      return this.#finish(errorReply(new DkvError(busy ? 'overloaded' : 'unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`)));
     }
     if (job.kind === 'get') {
       const merged = reconcile(this.#clocks);

@@ -21,6 +21,7 @@ import { encodeInternal } from '../src/codec.ts';
 import { parseForwardedWrite, WireError, type WireForwardedWrite } from '../src/wire.ts';
 import type { WireRejections } from './wireRejections.ts';
 import { admit, overloadedMessage, release, type Admission } from '../src/admission.ts';
+import type { Foreground } from './foreground.ts';
 import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
@@ -37,6 +38,8 @@ export type GatewayMsg =
 export interface GatewayDeps extends CoordinatorDeps {
   /** The node's bound on client operations in progress (src/admission.ts). */
   readonly admission: Admission;
+  /** Told how long each client operation took, to hold background work back (actors/foreground.ts). */
+  readonly foreground?: Pick<Foreground, 'observe'>;
   /** Where malformed internal messages are counted and logged (actors/wireRejections.ts). */
   readonly rejected?: WireRejections;
   status(): Promise<object>;
@@ -79,10 +82,12 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   /** Gives the operation's place back when it is answered, once. */
   const releasing = (respond: Respond): Respond => {
     let held = true;
+    const startedMs = performance.now();
     return (body) => {
       if (held) {
         held = false;
         release(deps.admission, 1);
+        deps.foreground?.observe(performance.now() - startedMs);
       }
       respond(body);
     };

@@ -68,6 +68,8 @@ export interface HandoffDeps {
   readonly log: Logger;
   /** The largest version set a replica message can carry (src/wire.ts tooLargeToReplicate). */
   readonly versionSetBytesMax?: () => number;
+  /** The share of a full delivery round the foreground leaves now (src/backgroundControl.ts). */
+  readonly allowance?: () => number;
 }
 
 export interface HandoffFigures {
@@ -192,13 +194,15 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
 
   const deliverRound = (self: any) => {
     const batch: Array<{ partition: number; stored: string; owner: string; key: string; clock: StoredClock }> = [];
-    for (let p = 0; p < deps.q && batch.length < HANDOFF_BATCH_MAX; p++) {
+    // The foreground's share: a busy node delivers hints in smaller rounds (src/backgroundControl.ts).
+    const batchMax = Math.max(1, Math.floor(HANDOFF_BATCH_MAX * (deps.allowance?.() ?? 1)));
+    for (let p = 0; p < deps.q && batch.length < batchMax; p++) {
       for (const [stored, clock] of store.entries(p)) {
         if (isStandInRecord(stored)) continue;
         const { owner, key } = parseHintKey(stored);
         if (!deps.health.isUp(owner)) continue;
         batch.push({ partition: p, stored, owner, key, clock });
-        if (batch.length >= HANDOFF_BATCH_MAX) break;
+        if (batch.length >= batchMax) break;
       }
     }
     roundInFlight = batch.length;

@@ -26,6 +26,7 @@ import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
 import { MerkleTree } from '../src/merkle.ts';
 import { IDENTITY_FILE, StandInEpochs, storeIdentity } from './identity.ts';
+import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { checkLmdbStore, StoreDamagedError } from '../src/storage/lmdbCheck.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
@@ -35,7 +36,7 @@ import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaOp } from './outbox.ts';
 import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseStats, parseTransferRequest, WireError, type WireLimits } from '../src/wire.ts';
 import { WireRejections } from './wireRejections.ts';
-import { admission } from '../src/admission.ts';
+import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import { hintLostLogger, spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
@@ -49,6 +50,8 @@ const STATS_TIMEOUT_MS = 500;
 /** A read passed on to another replica (read-through while receiving, or for a stale sender). */
 const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
+/** Transfer or anti-entropy requests of peers served at once, per kind. Honest peers ask one at a time each. */
+const INTERNAL_SERVES_IN_PROGRESS_MAX = 16;
 /**
  * A damaged lmdb store stops the node before anything opens it, with a fatal log line and an
  * error that say which store and what to do; left to lmdb, some damage crashes the process with
@@ -110,6 +113,15 @@ export interface NodeOptions {
   readonly hintBytesMax?: number;
   /** Bound on client operations in progress (src/admission.ts); past it requests are `overloaded`. */
   readonly clientOpsMax?: number;
+  /** Bound on peers' replica operations in progress (src/admission.ts REPLICA_OPS_IN_PROGRESS_MAX). */
+  readonly replicaOpsMax?: number;
+  /**
+   * false (`--no-rebuild`): a node whose store is new counts its partitions as complete and
+   * leaves their refill to read repair and anti-entropy, instead of pulling them (the default).
+   */
+  readonly rebuild?: boolean;
+  /** Client operations slower than this (p90) hold background work back (src/backgroundControl.ts). */
+  readonly foregroundTargetMs?: number;
   /** Called when the supervisor gives up; the CLI exits the process with this code. */
   readonly onFatal?: (code: number) => void;
 }
@@ -143,12 +155,13 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   let ringVersion = -1;
   const tableFile = join(opts.dataDir, 'partitions.json');
   let table: PartitionTable = loadOrStop(log, () => loadTable(tableFile, settings.q));
-  const persistedView = loadOrStop(log, () => loadView(opts.dataDir));
-  // A new node of a static first ring (no table, no view, no store that held data): its
-  // partitions start complete, since nobody has data yet. Any other node without a table
-  // receives its partitions from the other replicas.
+  // Read here too so that an unreadable view stops the node before anything starts (stateFiles.ts).
+  loadOrStop(log, () => loadView(opts.dataDir));
+  // A store created by this start (a first start, or a lost disk: the two look alike from here)
+  // holds nothing, whatever the table says: the first ring this node sees, it rebuilds every
+  // partition it replicates from the other replicas (src/partitionTable.ts, actors/transfer.ts).
   const storeExisted = opts.storage === 'lmdb' && existsSync(join(opts.dataDir, 'store', IDENTITY_FILE));
-  let fresh = table.length === 0 && start.kind === 'members' && persistedView === undefined && !storeExisted;
+  let newStore = !storeExisted;
   /** The table by partition, for the per-operation lookups (read-through). */
   const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
   let receiving = receivingOf(table);
@@ -242,6 +255,14 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     },
   });
 
+  const admitted = admission(opts.clientOpsMax);
+  /** Operations of peers' replica batches not answered yet, and those refused past the bound. */
+  let replicaOpsInProgress = 0;
+  let replicaOpsRefused = 0;
+  const replicaOpsMax = opts.replicaOpsMax ?? REPLICA_OPS_IN_PROGRESS_MAX;
+  // Background work (transfers, anti-entropy, hint deliveries) runs at the share of its rate the
+  // foreground leaves it (src/backgroundControl.ts).
+  const foreground = startForeground({ admission: admitted, log, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
   const vnodes = new Map<number, any>();
   const vnodeMail = new VnodeMail();
   const onVnodeCrash = vnodePolicy(log);
@@ -254,7 +275,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     if (h === undefined) return false;
     const source = h.sources.find((s) => s !== id && health.isUp(s));
     if (source === undefined) return false;
-    outbox.call(subjects.replica(source), { op: 'read', p, k: key }, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
+    // `own`: a source still receiving the partition itself (both rebuilding) answers from its copy
+    // instead of reading through in turn, so two receivers never pass a read back and forth.
+    outbox.call(subjects.replica(source), { op: 'read', p, k: key, own: true }, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
       if (!r.ok || r.clock === null) return reply({ ok: true, clock: local });
       reply({ ok: true, clock: local === null ? r.clock : mergeReplica(local, r.clock) });
     });
@@ -266,10 +289,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * needs no ordering with the writes queued behind it (those are concurrent with it anyway).
    * Returns false when this node holds no replica of the partition.
    */
-  const readReplica = (p: number, key: string, reply: (r: ReplicaResult) => void, digest?: unknown): boolean => {
+  const readReplica = (p: number, key: string, reply: (r: ReplicaResult) => void, digest?: unknown, own = false): boolean => {
     if (!vnodes.has(p)) return false;
     const local = storage.get(p, key) ?? null;
-    if (readThrough(p, key, local, reply)) return true;
+    if (!own && readThrough(p, key, local, reply)) return true;
     reply(digest !== undefined && sameDigest(readDigest(key, local), digest) ? { ok: true, clock: null, same: true } : { ok: true, clock: local });
     return true;
   };
@@ -296,6 +319,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     health,
     outbox,
     replicaSubject: (node) => subjects.replica(node),
+    allowance: foreground.allowance,
     deliverTo: (p, owner) => {
       const replicas = ring ? ring.replicas(p, settings.n) : [owner];
       return replicas.includes(owner) ? [owner] : [...replicas];
@@ -320,6 +344,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     ringVersion: () => ringVersion,
     isUp: (node) => health.isUp(node),
     vnode: (p) => vnodes.get(p),
+    allowance: foreground.allowance,
     dropVnode: (p) => {
       const ref = vnodes.get(p);
       vnodes.delete(p);
@@ -348,6 +373,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     isUp: (node) => health.isUp(node),
     vnode: (p) => vnodes.get(p),
     tree: (p) => trees.get(p),
+    allowance: foreground.allowance,
   });
 
   /** A new view: the ring, the peers to watch, and the partitions to receive or give away. */
@@ -372,9 +398,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         return [...before.filter((x) => !now.includes(x)), ...before.filter((x) => now.includes(x))];
       },
       (p) => current.preferenceList(p).filter((x) => x !== id),
-      fresh,
+      !newStore ? 'follow' : opts.rebuild !== false ? 'rebuild' : start.kind === 'members' ? 'trust' : 'follow',
     );
-    fresh = false;
+    if (newStore && opts.rebuild !== false && planned.receive.length > 0) {
+      log.info(
+        { event: 'store-rebuild', partitions: planned.receive.length, heldBefore: table.length },
+        `new store where the ring places ${planned.receive.length} partitions here: pulling them from the other replicas (a brand-new cluster settles at once)`,
+      );
+    }
+    newStore = false;
     setTable(planned.table);
     for (const h of table) ensureVnode(h.partition);
     if (planned.receive.length > 0 || planned.give.length > 0) {
@@ -465,7 +497,6 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     };
   };
 
-  const admitted = admission(opts.clientOpsMax);
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
   const gateway = spawnGateway(supervisor, {
     health,
@@ -488,6 +519,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     admin,
     rejected,
     admission: admitted,
+    foreground,
   });
 
   const subs: Subscription[] = [];
@@ -563,11 +595,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * and answered by an actor's `serve`; a malformed request gets an error reply, never an actor.
    */
   const serveInternal = <T>(subject: string, what: string, parse: (data: Uint8Array, limits: WireLimits) => T, serve: (req: T) => Promise<object>) => {
+    // Each request reads storage (a page, a list of keys): a bound on those served at once, so
+    // that a stranger's flood of them is refused instead of piling up reads.
+    let inProgress = 0;
     subs.push(
       subscribe(subject, {
         callback: (err, msg) => {
           if (err) return;
           const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
+          if (inProgress >= INTERNAL_SERVES_IN_PROGRESS_MAX) return respond({ error: `overloaded: ${id} is serving ${inProgress} ${what} requests, at most ${INTERNAL_SERVES_IN_PROGRESS_MAX}` });
           let req: T;
           try {
             req = parse(msg.data, wireLimits);
@@ -575,7 +611,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             rejected.note(what, (e as Error).message);
             return respond({ error: `malformed ${what} request: ${(e as Error).message}` });
           }
-          serve(req).then(respond, (e) => respond({ error: (e as Error).message }));
+          inProgress++;
+          serve(req)
+            .then(respond, (e) => respond({ error: (e as Error).message }))
+            .finally(() => inProgress--);
         },
       }),
     );
@@ -600,7 +639,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         faults.replicaReadRefusals -= 1;
         return void reply({ ok: false, error: 'injected replica read refusal (test fault switch)' });
       }
-      if (readReplica(op.p, op.k, reply, op.d)) return undefined;
+      if (readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
       if (stale !== undefined) {
         // The sender's ring still has this node as a replica: ask one that is, under this ring.
         const to = current.replicas(op.p, settings.n).find((x) => x !== id && x !== stale && health.isUp(x));
@@ -672,10 +711,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         const results: Array<ReplicaResult | undefined> = new Array(ops.length);
         let outstanding = ops.length;
         if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
+        if (replicaOpsInProgress + ops.length > replicaOpsMax) {
+          replicaOpsRefused += ops.length;
+          const refused: ReplicaResult = { ok: false, error: `overloaded: ${id} has ${replicaOpsInProgress} replica operations in progress, at most ${replicaOpsMax}` };
+          return outbox.respond(msg, encodeInternal({ results: results.fill(refused) }));
+        }
+        replicaOpsInProgress += ops.length;
         ops.forEach((raw, i) => {
           const answer = (r: ReplicaResult) => {
             if (results[i] !== undefined) return; // answered already (a crash answers all ops)
             results[i] = r;
+            replicaOpsInProgress--;
             if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
           };
           const op = parseReplicaOp(raw, wireLimits);
@@ -709,14 +755,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
             requests: { ...counters, expired: expiredRequests },
-            admission: { ...admitted },
+            admission: { ...admitted, replicaOpsInProgress, replicaOpsMax, replicaOpsRefused },
+            background: foreground.figures(),
             outbox: outbox.stats,
             membership: { ...membership.figures, status: selfStatus() },
             transfer: transfer.figures,
             antiEntropy: antiEntropy.figures,
             actorId,
             wireRejected: rejected.counts,
-            transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0] })),
+            transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0], ...(h.rebuild ? { rebuild: true } : {}) })),
           }),
         );
       },
@@ -778,6 +825,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       process.off('unhandledRejection', onUnhandled);
       for (const s of subs) s.unsubscribe();
       heartbeat.stop();
+      foreground.stop();
       membership.stop();
       transfer.stop();
       antiEntropy.stop();

@@ -33,6 +33,15 @@ export interface ReplicaBatchReply {
 
 /** Upper bound of operations in one batch message; a full batch is sent without waiting. */
 export const BATCH_OPS_MAX = 256;
+/**
+ * Replica operations waiting for one peer (queued for this turn or sent and unanswered). Past it
+ * the next one fails at once as `overloaded`, without marking the peer down: a peer that slow
+ * is busy, and what waits for it only grows the memory of both. Sized well above what admission
+ * control lets in (64 client operations x N replicas, plus a transfer's and anti-entropy's share).
+ */
+export const REPLICA_CALLS_PENDING_PER_PEER_MAX = 4096;
+/** Replies held for this turn's flush; past it the turn's replies go out at once. */
+export const OUTBOX_REPLIES_MAX = 4096;
 /** How often batches past their deadline are failed; a coordinator's own deadline is exact. */
 const SWEEP_INTERVAL_MS = 50;
 
@@ -55,10 +64,12 @@ export class Outbox {
   #scheduled = false;
   /** Sent batches awaiting their reply, by number. Invariant: each is answered or failed once. */
   #inFlight = new Map<number, PendingBatch>();
+  /** Operations queued or in flight, by destination subject. Invariant: each <= REPLICA_CALLS_PENDING_PER_PEER_MAX. */
+  readonly #pending = new Map<string, number>();
   #sequence = 0;
   readonly #inbox: Subscription;
   /** Figures for `status`: how well traffic coalesces (ops per batch, replies per flush). */
-  readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0, tooLarge: 0 };
+  readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0, tooLarge: 0, refusedPending: 0 };
   readonly #sweep: NodeJS.Timeout;
 
   /** `inboxPrefix` is a subject prefix only this node subscribes under (`<prefix>.<n>`). */
@@ -98,7 +109,8 @@ export class Outbox {
     if (!msg.reply) return;
     this.#replies.push({ msg, data });
     this.stats.replies++;
-    this.#schedule();
+    if (this.#replies.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
+    else this.#schedule();
   }
 
   /**
@@ -117,6 +129,21 @@ export class Outbox {
       this.stats.tooLarge++;
       return done({ ok: false, error: `too_large: a replica operation of about ${bytes} bytes cannot travel in one message of at most ${bytesMax}` });
     }
+    const pending = this.#pending.get(subject) ?? 0;
+    if (pending >= REPLICA_CALLS_PENDING_PER_PEER_MAX) {
+      this.stats.refusedPending++;
+      return done({ ok: false, error: `overloaded: ${pending} replica operations already wait for ${subject}` });
+    }
+    this.#pending.set(subject, pending + 1);
+    let answered = false;
+    const settle = (r: ReplicaResult) => {
+      if (answered) return;
+      answered = true;
+      const left = (this.#pending.get(subject) ?? 1) - 1;
+      if (left > 0) this.#pending.set(subject, left);
+      else this.#pending.delete(subject);
+      done(r);
+    };
     const lane = `${op.op === 'read' ? 'r' : 'w'}|${subject}`;
     let batch = this.#batches.get(lane);
     if (batch && batch.bytes + bytes > bytesMax) {
@@ -129,7 +156,7 @@ export class Outbox {
       this.#batches.set(lane, batch);
     }
     batch.ops.push(op);
-    batch.callbacks.push(done);
+    batch.callbacks.push(settle);
     batch.bytes += bytes;
     batch.deadlineMs = Math.min(batch.deadlineMs, deadlineMs);
     if (batch.ops.length >= BATCH_OPS_MAX) {
@@ -148,10 +175,15 @@ export class Outbox {
   flush(): void {
     this.#scheduled = false;
     this.stats.flushes++;
-    const replies = this.#replies;
-    this.#replies = [];
+    this.#sendReplies();
     const batches = [...this.#batches.values()];
     this.#batches.clear();
+    for (const b of batches) this.#send(b);
+  }
+
+  #sendReplies(): void {
+    const replies = this.#replies;
+    this.#replies = [];
     for (const { msg, data } of replies) {
       try {
         msg.respond(data);
@@ -159,7 +191,6 @@ export class Outbox {
         // The connection is closing; the requester's own deadline answers for us.
       }
     }
-    for (const b of batches) this.#send(b);
   }
 
   #send(b: PendingBatch): void {

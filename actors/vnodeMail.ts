@@ -7,14 +7,25 @@
  */
 import { NOT_HELD, runInline, type VnodeOp } from './vnode.ts';
 
+/**
+ * Operations queued for one vnode within one turn. A turn's operations come from the messages
+ * of that turn (a replica batch holds at most 256), so the bound is only reached by a flood; an
+ * operation past it is answered `overloaded` and never applied.
+ */
+export const VNODE_MAIL_OPS_MAX = 4096;
+
 export class VnodeMail {
   #queued = new Map<object, VnodeOp[]>();
   #scheduled = false;
+
+  /** `run` applies a turn's operations to one vnode (vnode.ts runInline; a test passes its own). */
+  constructor(private readonly run: (vnode: object, ops: VnodeOp[]) => void = runInline) {}
 
   /** `vnode` undefined: the partition is not held here (it just moved away); the op is refused. */
   send(vnode: object | undefined, op: VnodeOp): void {
     if (vnode === undefined) return op.reply(NOT_HELD);
     const list = this.#queued.get(vnode);
+    if (list && list.length >= VNODE_MAIL_OPS_MAX) return op.reply({ ok: false, error: `overloaded: ${VNODE_MAIL_OPS_MAX} operations already wait for this partition's vnode` });
     if (list) list.push(op);
     else this.#queued.set(vnode, [op]);
     if (this.#scheduled) return;
@@ -26,6 +37,6 @@ export class VnodeMail {
     this.#scheduled = false;
     const queued = this.#queued;
     this.#queued = new Map();
-    for (const [vnode, ops] of queued) runInline(vnode, ops);
+    for (const [vnode, ops] of queued) this.run(vnode, ops);
   };
 }

@@ -9,6 +9,12 @@
  * Why a pull by the receiver rather than a push by the old owner: the receiver knows which keys it
  * already has (a cursor in key order), so a transfer interrupted by a crash of either side resumes
  * from the cursor instead of starting over, and the giver needs no state beyond "still held".
+ *
+ * A node whose store is new (first start, or a lost disk) cannot tell the two apart by itself: it
+ * rebuilds every partition it replicates by the same pull, marked `rebuild`. A source that is
+ * itself rebuilding says so, and when every other replica that answers is
+ * in that state (a brand-new cluster) there is nothing to pull: the copy is complete
+ * (actors/transfer.ts). Anti-entropy remains the net for what no source held.
  */
 
 /** `complete`: every key this replica should have is here. */
@@ -23,10 +29,14 @@ interface Held {
   readonly cursor: string | null;
   /** Keys received (receiving) so far; for progress in status. */
   readonly moved: number;
+  /** `receiving` only: pulled because this node's store is new, not because the ring moved. */
+  readonly rebuild?: true;
 }
 
 /** Invariant: sorted by partition, one entry per partition. */
 type PartitionTable = readonly Held[];
+
+type PlanMode = 'follow' | 'rebuild' | 'trust';
 
 interface RingPlan {
   readonly table: PartitionTable;
@@ -43,15 +53,21 @@ interface RingPlan {
  * both without this node: sources are the former replicas first, so that a partition is pulled
  * from a node that had it, then the rest of the ring as a fallback.
  *
- * `fresh`: the node starts a brand-new cluster (a static member list, no earlier data), so the
- * partitions it replicates are complete by definition: there is no one to pull from.
+ * `mode`:
+ * - `follow`: the store is the one the table describes; partitions move as the ring moved.
+ * - `rebuild`: this node's store was just created (a first start or a lost disk), so whatever the
+ *   table says it held is gone: every partition it replicates is rebuilt from the other
+ *   replicas, and a copy it was giving away has nothing left to give. With no one to pull from
+ *   (N=1) a partition is complete at once.
+ * - `trust`: a new store whose operator turned rebuilding off (`dkv node --no-rebuild`): the
+ *   partitions it replicates count as complete, and read repair and anti-entropy refill them.
  */
 function plan(
   table: PartitionTable,
   replicas: readonly number[],
   previousReplicas: (p: number) => readonly string[],
   walk: (p: number) => readonly string[],
-  fresh: boolean,
+  mode: PlanMode,
 ): RingPlan {
   const wanted = new Set(replicas);
   const byPartition = new Map(table.map((h) => [h.partition, h]));
@@ -60,9 +76,16 @@ function plan(
   const next: Held[] = [];
   for (const p of [...new Set([...byPartition.keys(), ...wanted])].sort((a, b) => a - b)) {
     const held = byPartition.get(p);
+    if (mode === 'rebuild') {
+      if (!wanted.has(p)) continue;
+      const sources = uniq([...previousReplicas(p), ...walk(p)]);
+      next.push(sources.length === 0 ? completeEntry(p) : { partition: p, state: 'receiving', sources, cursor: null, moved: 0, rebuild: true });
+      if (sources.length > 0) receive.push(p);
+      continue;
+    }
     if (wanted.has(p)) {
       if (held === undefined) {
-        if (fresh) {
+        if (mode === 'trust') {
           next.push(completeEntry(p));
           continue;
         }
@@ -115,7 +138,7 @@ function received(table: PartitionTable, partition: number, lastKey: string, cou
 function completed(table: PartitionTable, partition: number): PartitionTable {
   const h = entryOf(table, partition);
   if (h === undefined || h.state !== 'receiving') return table;
-  return withEntry(table, partition, { ...h, state: 'complete', sources: [], cursor: null });
+  return withEntry(table, partition, { partition, state: 'complete', sources: [], cursor: null, moved: h.moved });
 }
 
 /** The giver's copy is deleted: the partition leaves the table. */
@@ -137,10 +160,11 @@ function isPartitionTable(x: unknown, q: number): x is PartitionTable {
     if (!Array.isArray(e.sources) || !e.sources.every((s) => typeof s === 'string')) return false;
     if (e.cursor !== null && typeof e.cursor !== 'string') return false;
     if (!Number.isSafeInteger(e.moved) || (e.moved as number) < 0) return false;
+    if (e.rebuild !== undefined && (e.rebuild !== true || e.state !== 'receiving')) return false;
     last = e.partition as number;
   }
   return true;
 }
 
-export type { HeldState, Held, PartitionTable, RingPlan };
+export type { HeldState, Held, PartitionTable, PlanMode, RingPlan };
 export { plan, entryOf, received, completed, dropped, isPartitionTable };

@@ -155,8 +155,11 @@ export function decodeInternal(bytes: Uint8Array): unknown {
 }
 
 export type ReplicaOp =
-  /** `d`: the asker's digest of its own copy (src/replica.ts readDigest): answer `same` if equal. */
-  | { op: 'read'; p: number; k: string; d?: readonly [number, number] }
+  /**
+   * `d`: the asker's digest of its own copy (src/replica.ts readDigest): answer `same` if equal.
+   * `own`: this replica's copy as it is, never read through to another (a read-through's own question).
+   */
+  | { op: 'read'; p: number; k: string; d?: readonly [number, number]; own?: true }
   /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
   | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] }
   /** Delete the tombstone `c` if it is still exactly that (anti-entropy's reaper). */
@@ -175,6 +178,7 @@ export function parseReplicaOp(x: unknown, limits: WireLimits): ReplicaOp | stri
   // on the read path; fields no check names are never read.
   if (op === 'read') {
     if (x.d !== undefined && !isWireDigest(x.d)) return 'malformed replica operation: digest must be two 32-bit unsigned integers';
+    if (x.own !== undefined && x.own !== true) return 'malformed replica operation: "own" is true or absent';
     return x as ReplicaOp;
   }
   if (op !== 'replicate' && op !== 'reap') return 'malformed replica operation: op must be "read", "replicate" or "reap"';
@@ -279,7 +283,8 @@ export function isWireEntries(x: unknown, limits: WireLimits, nullable: boolean)
 
 /** `rv`: the requester's ring version; a source with an older ring waits until it has caught up. */
 export type TransferRequest = { type: 'page'; p: number; after?: string; limit: number; rv: number } | { type: 'state'; p: number };
-export type TransferReply = { entries: Array<[string, StoredClock]>; done: boolean } | { state: 'receiving' | 'complete' | 'giving' | 'none' } | { error: string };
+/** `rebuilding`: the source's own store is new and it is still pulling the partition (src/partitionTable.ts). */
+export type TransferReply = { entries: Array<[string, StoredClock]>; done: boolean } | { state: 'receiving' | 'complete' | 'giving' | 'none' | 'rebuilding' } | { error: string };
 
 export function parseTransferRequest(bytes: Uint8Array, limits: WireLimits): TransferRequest {
   const x = decodeInternal(bytes);
@@ -296,7 +301,7 @@ export function parseTransferReply(bytes: Uint8Array, limits: WireLimits): Trans
   const x = decodeInternal(bytes);
   if (isPlainObject(x)) {
     if (typeof x.error === 'string') return { error: x.error.slice(0, WIRE_ERROR_CHARS_MAX) };
-    if (x.state === 'receiving' || x.state === 'complete' || x.state === 'giving' || x.state === 'none') return { state: x.state };
+    if (x.state === 'receiving' || x.state === 'complete' || x.state === 'giving' || x.state === 'none' || x.state === 'rebuilding') return { state: x.state };
     if (typeof x.done === 'boolean' && isWireEntries(x.entries, limits, false)) return { entries: x.entries as Array<[string, StoredClock]>, done: x.done };
   }
   throw new WireError('a transfer reply is {entries, done}, {state} or {error}');

@@ -5,7 +5,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { canConnect } from '../src/cli/natsServer.ts';
 import { waitFor } from './harness/wait.ts';
 
 const BIN = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
-const TEST_TIMEOUT_MS = 40_000;
+const TEST_TIMEOUT_MS = 120_000;
 const NODE_IDS = ['n1', 'n2', 'n3'];
 
 interface Dev {
@@ -112,12 +112,34 @@ async function startDev(t: ExecutionContext): Promise<Dev> {
   return { child, dir, url: m[1]!, port: Number(m[2]), output: () => stdout, exit, seen };
 }
 
-/** The nodes start in the background: the first requests may find no responder or no quorum. */
-async function whenAllUp(client: DkvClient): Promise<void> {
-  await waitFor('every node to answer status as up', async () => {
-    const s = await client.status();
-    return NODE_IDS.every((id) => s.members.some((m: any) => m.node === id && m.state === 'up'));
-  }, { timeoutMs: 20_000, intervalMs: 100 });
+/** The last lines of each node's log under dev, for a failure message. */
+function nodeLogTails(dev: Dev): string {
+  return NODE_IDS.map((id) => {
+    let text = '';
+    try {
+      text = readFileSync(join(dev.dir, id, 'node.log'), 'utf8');
+    } catch (err) {
+      text = `(no log: ${(err as Error).message})`;
+    }
+    return `--- ${id}/node.log (last lines)\n${text.split('\n').slice(-8).join('\n')}`;
+  }).join('\n');
+}
+
+/**
+ * The nodes start in the background: the first requests may find no responder or no quorum.
+ * The deadline is generous because a loaded CI machine runs other clusters' tests beside this
+ * one; polling costs nothing when the nodes are quick. On a timeout, what dev and its nodes
+ * printed goes with the error.
+ */
+async function whenAllUp(client: DkvClient, dev: Dev): Promise<void> {
+  try {
+    await waitFor('every node to answer status as up', async () => {
+      const s = await client.status();
+      return NODE_IDS.every((id) => s.members.some((m: any) => m.node === id && m.state === 'up'));
+    }, { timeoutMs: 45_000, intervalMs: 100 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n--- dev output\n${dev.output()}\n${nodeLogTails(dev)}`);
+  }
 }
 
 /**
@@ -150,7 +172,7 @@ test('dev - starts nats-server and three durable nodes, serves requests, and SIG
   const dev = await startDev(t);
   const client = await DkvClient.connect({ servers: dev.url, cluster: 'local', timeoutMs: 5_000 });
   try {
-    await whenAllUp(client);
+    await whenAllUp(client, dev);
     const put = await client.put('dev-key', 'dev-value');
     t.true(put.ok);
     const got = await client.get('dev-key');
@@ -173,7 +195,7 @@ test('dev - a node killed with SIGKILL is restarted on the same data; Ctrl-C of 
   const dev = await startDev(t);
   const client = await DkvClient.connect({ servers: dev.url, cluster: 'local', timeoutMs: 5_000 });
   try {
-    await whenAllUp(client);
+    await whenAllUp(client, dev);
     await client.put('before-kill', 'kept', { w: 3 });
 
     const victim = nodePid(dev, 'n2');
@@ -186,7 +208,7 @@ test('dev - a node killed with SIGKILL is restarted on the same data; Ctrl-C of 
     }, { timeoutMs: 10_000 });
     t.not(replacement, victim);
 
-    await whenAllUp(client);
+    await whenAllUp(client, dev);
     // n2's own replica, read without a quorum: the restarted node came back on its lmdb data.
     t.deepEqual((await client.peek('n2', 'before-kill')).values, ['kept']);
     // w=3 needs every replica, n2 included, to acknowledge.

@@ -141,6 +141,18 @@ test('format - one requests line per node: requests, batches and reads answered 
   t.false(formatStatus({ ...status, members: [{ node: 'n1', state: 'unreachable' }] }).includes('requests:'), 'no line for a member without figures');
 });
 
+test('format - the requests line ends with the background allowance and why it was cut; a rebuild says so', (t) => {
+  const requests = { gets: 1, writes: 2, forwardedWrites: 0, failures: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 1, fastReadHandovers: 0 };
+  const admission = { opsMax: 64, inProgress: 40, rejected: 7 };
+  const held = { allowance: 0.25, lastWindow: { hurting: 'p90 of 212 client operations above 50 ms' } };
+  const text = formatStatus({ ...status, members: [{ ...status.members[0]!, requests, admission, background: held }] });
+  t.regex(lineOf(text, 'n1 requests:'), /; 40 of 64 in progress, 7 shed as overloaded; background at 25% of its rate \(p90 of 212 client operations above 50 ms\)$/);
+  const calm = formatStatus({ ...status, members: [{ ...status.members[0]!, requests, admission, background: { allowance: 1, lastWindow: { hurting: null } } }] });
+  t.regex(lineOf(calm, 'n1 requests:'), /; background at 100% of its rate$/);
+  const rebuilding = formatStatus({ ...status, transfers: [{ node: 'n2', partition: 3, state: 'receiving', moved: 40, source: 'n1', rebuild: true }, { node: 'n2', partition: 4, state: 'receiving', moved: 0, source: 'n3', rebuild: true }] });
+  t.true(rebuilding.includes('\n  n2 rebuilding its new store: receiving 2 partitions (now partition 3 from n1; 40 keys of unfinished partitions in)'), rebuilding);
+});
+
 test('format - one storage line per node: engine, sync mode and NATS traffic', (t) => {
   const member = { ...status.members[0]!, storage: 'lmdb', sync: 'periodic', syncs: 310, nats: { ...status.members[0]!.nats, inMsgs: 1204, outMsgs: 1180, inBytes: 312_000, outBytes: 1_449_999 } };
   const text = formatStatus({ ...status, members: [member] });

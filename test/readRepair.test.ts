@@ -13,7 +13,9 @@ import { waitFor } from './harness/wait.ts';
 let cluster: TestCluster;
 
 test.before(async () => {
-  cluster = await TestCluster.start({ nodes: 3, extraArgs: ['--ae-interval-ms', '0'] });
+  // Read repair alone: no anti-entropy, and a node that lost its disk does not rebuild by transfer
+  // (test/rebuild.test.ts has that).
+  cluster = await TestCluster.start({ nodes: 3, extraArgs: ['--ae-interval-ms', '0', '--no-rebuild'] });
 });
 
 test.after.always(async () => {

@@ -52,11 +52,35 @@ export interface DkvOptions extends TargetSettings {
   readonly requestTimeoutMs?: number;
   /** More arguments for every node (the overload benchmark's bound, say). */
   readonly nodeArgs?: readonly string[];
+  /** Wait for the new cluster to settle before measuring (default true; the floor has no status). */
+  readonly settle?: boolean;
   /** The nats-server requires this of every connection; the nodes and the generator present it. */
   readonly natsAuth?: BenchNatsAuth;
 }
 
 /** A secured bus for the benchmark: a user and password, or a token (TLS is not set up here). */
+/**
+ * A new cluster's nodes first settle that nobody has data to pull (actors/transfer.ts): measured
+ * runs start once every member is up and no partition is being received.
+ */
+async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const reply = JSON.parse(new TextDecoder().decode((await nc.request(`dkv.${cluster}.status`, new TextEncoder().encode('{}'), { timeout: 2_000 })).data));
+      if (Array.isArray(reply.members) && reply.members.every((m: any) => m.state === 'up') && Array.isArray(reply.transfers) && reply.transfers.length === 0) return;
+    } catch {
+      // Not serving yet: asked again below.
+    }
+    if (Date.now() > deadline) throw new Error(`the dkv cluster did not settle within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The backoff of a request answered `overloaded` (as src/client.ts). */
+const OVERLOADED_PAUSE_MS_MIN = 20;
+const OVERLOADED_PAUSE_MS_MAX = 1_000;
+
 export type BenchNatsAuth = { readonly user: string; readonly pass: string } | { readonly token: string };
 
 function natsServerAuthArgs(auth: BenchNatsAuth | undefined): string[] {
@@ -75,7 +99,7 @@ export class DkvTarget implements Target {
   readonly processes: WatchedProcess[];
   /** Key index → the context of the last reply for that key. */
   private readonly contexts = new Map<number, string>();
-  private counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0 };
+  private counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0, overloadedRetries: 0 };
   private readonly getSubject: string;
   private readonly putSubject: string;
 
@@ -135,6 +159,7 @@ export class DkvTarget implements Target {
       const failure = started.find((s) => s.status === 'rejected');
       if (failure) throw (failure as PromiseRejectedResult).reason;
       const nc = await connect({ ...loadGeneratorConnection(nats.url, 'dkv-bench'), ...(opts.natsAuth ? natsConnectionOptions(nats.url, opts.natsAuth) : {}) });
+      if (opts.settle !== false) await settled(nc, CLUSTER);
       return new DkvTarget(opts, nats, nodes, nc, warnings);
     } catch (err) {
       await Promise.all(nodes.map((c) => c.stop()));
@@ -178,12 +203,25 @@ export class DkvTarget implements Target {
     return undefined;
   }
 
-  /** The reply (an error reply included), or the harness's code for a request that failed. */
+  /**
+   * The reply (an error reply included), or the harness's code for a request that failed. An
+   * `overloaded` reply is sent again after a jittered pause that doubles from 20 ms to 1 s within
+   * the deadline, as DESIGN.md §3 asks of a client and as the library does; the retries are counted.
+   */
   private async request(subject: string, body: { key: string; value?: string; context?: string }): Promise<any> {
     try {
       if (this.client) return await (body.value === undefined ? this.client.get(body.key) : this.client.put(body.key, body.value, body.context === undefined ? {} : { context: body.context }));
-      const msg = await this.nc.request(subject, encoder.encode(JSON.stringify(body)), { timeout: this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS });
-      return JSON.parse(decoder.decode(msg.data));
+      const timeoutMs = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+      const deadline = Date.now() + timeoutMs;
+      const data = encoder.encode(JSON.stringify(body));
+      for (let pauseMs = OVERLOADED_PAUSE_MS_MIN; ; pauseMs = Math.min(OVERLOADED_PAUSE_MS_MAX, pauseMs * 2)) {
+        const msg = await this.nc.request(subject, data, { timeout: Math.max(1, deadline - Date.now()) });
+        const reply = JSON.parse(decoder.decode(msg.data));
+        const wait = pauseMs / 2 + Math.random() * (pauseMs / 2);
+        if (reply?.error?.code !== 'overloaded' || Date.now() + wait >= deadline) return reply;
+        this.counters.overloadedRetries++;
+        await new Promise((r) => setTimeout(r, wait));
+      }
     } catch (err) {
       if (err instanceof DkvError) return err.code === 'timeout' && /no reply/.test(err.message) ? 'client_timeout' : err.code;
       return err instanceof SyntaxError ? 'bad_reply' : clientErrorCode(err);
@@ -196,7 +234,7 @@ export class DkvTarget implements Target {
 
   takeCounters(): Record<string, number> {
     const c = { ...this.counters, nodeWarnings: this.warnings.count, peerDown: this.warnings.peerDown };
-    this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0 };
+    this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0, overloadedRetries: 0 };
     this.warnings.count = 0;
     this.warnings.peerDown = 0;
     return c;

@@ -14,6 +14,7 @@ interface StatusMember {
   inRing?: boolean;
   antiEntropy?: { exchanges: number; agreeing: number; keysRepaired: number; keysPushed: number; tombstonesReaped: number };
   admission?: { opsMax?: number; inProgress?: number; rejected?: number };
+  background?: { allowance?: number; lastWindow?: { hurting?: string | null } };
   requests?: { gets?: number; writes?: number; forwardedWrites?: number; failures?: number; readRepairs?: number; sameReads?: number; batches?: number; batchedOps?: number; fastReads?: number; fastReadHandovers?: number };
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number; inMsgs?: number; outMsgs?: number; inBytes?: number; outBytes?: number };
   storage?: string;
@@ -102,7 +103,9 @@ function requestsLine(m: StatusMember): string {
   const r = m.requests!;
   const a = m.admission;
   const admission = a?.opsMax !== undefined ? `; ${a.inProgress ?? 0} of ${a.opsMax} in progress, ${a.rejected ?? 0} shed as overloaded` : '';
-  return `${m.node} requests: ${r.gets ?? 0} gets (${r.fastReads ?? 0} fast, ${r.fastReadHandovers ?? 0} handed over), ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same${admission}`;
+  const b = m.background;
+  const background = b?.allowance !== undefined ? `; background at ${Math.round(b.allowance * 100)}% of its rate${b.lastWindow?.hurting ? ` (${b.lastWindow.hurting})` : ''}` : '';
+  return `${m.node} requests: ${r.gets ?? 0} gets (${r.fastReads ?? 0} fast, ${r.fastReadHandovers ?? 0} handed over), ${r.writes ?? 0} writes (${r.forwardedWrites ?? 0} forwarded), ${r.failures ?? 0} failed; ${r.batches ?? 0} batches of ${r.batchedOps ?? 0} calls; ${r.sameReads ?? 0} replica reads answered same${admission}${background}`;
 }
 
 /**
@@ -131,7 +134,7 @@ function memberCell(m: StatusMember): string {
 function transferLines(transfers: unknown): string[] {
   if (!Array.isArray(transfers)) return [];
   if (transfers.length === 0) return ['transfers: none in progress'];
-  type T = { node: string; partition: number; state: string; moved?: number; source?: string };
+  type T = { node: string; partition: number; state: string; moved?: number; source?: string; rebuild?: boolean };
   const groups = new Map<string, T[]>();
   for (const x of transfers as T[]) {
     const id = `${x.node}\0${x.state}`;
@@ -145,7 +148,8 @@ function transferLines(transfers: unknown): string[] {
     if (state !== 'receiving') return `  ${node} giving ${count}: waiting for their new replicas to confirm`;
     const moved = list.reduce((sum, x) => sum + (x.moved ?? 0), 0);
     const current = list.find((x) => (x.moved ?? 0) > 0) ?? list[0]!;
-    return `  ${node} receiving ${count} (now partition ${current.partition} from ${current.source ?? '?'}${moved > 0 ? `; ${moved} keys of unfinished partitions in` : ''})`;
+    const why = list.some((x) => x.rebuild) ? 'rebuilding its new store: receiving' : 'receiving';
+    return `  ${node} ${why} ${count} (now partition ${current.partition} from ${current.source ?? '?'}${moved > 0 ? `; ${moved} keys of unfinished partitions in` : ''})`;
   });
   return [`transfers in progress (${transfers.length} partitions):`, ...lines];
 }

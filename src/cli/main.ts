@@ -91,6 +91,9 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--hints-max <count>', 'bound of the hinted-handoff backlog, in hinted copies').env('DKV_HINTS_MAX'))
     .addOption(new Option('--hint-bytes-max <bytes>', 'bound of the hinted-handoff backlog in bytes (estimated), beside --hints-max').env('DKV_HINT_BYTES_MAX'))
     .addOption(new Option('--client-ops-max <count>', 'bound on client operations in progress; past it requests are answered overloaded').env('DKV_CLIENT_OPS_MAX'))
+    .addOption(new Option('--replica-ops-max <count>', 'bound on replica operations from peers in progress; past it a batch is answered overloaded').env('DKV_REPLICA_OPS_MAX'))
+    .addOption(new Option('--no-rebuild', 'with a new (empty) store, count its partitions complete and leave the refill to read repair and anti-entropy, instead of pulling them from the other replicas'))
+    .addOption(new Option('--foreground-target-ms <ms>', 'client operations slower than this (p90) hold background work (transfers, anti-entropy, hint deliveries) back').env('DKV_FOREGROUND_TARGET_MS'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {
       const { runNode } = await import('./node.ts');

@@ -52,6 +52,9 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     ...(o.hintsMax !== undefined ? { hintsMax: positiveInt('--hints-max', o.hintsMax) } : {}),
     ...(o.hintBytesMax !== undefined ? { hintBytesMax: positiveInt('--hint-bytes-max', o.hintBytesMax) } : {}),
     ...(o.clientOpsMax !== undefined ? { clientOpsMax: positiveInt('--client-ops-max', o.clientOpsMax) } : {}),
+    ...(o.replicaOpsMax !== undefined ? { replicaOpsMax: positiveInt('--replica-ops-max', o.replicaOpsMax) } : {}),
+    ...(o.rebuild === false ? { rebuild: false } : {}),
+    ...(o.foregroundTargetMs !== undefined ? { foregroundTargetMs: positiveInt('--foreground-target-ms', o.foregroundTargetMs) } : {}),
   });
   try {
     node = await starting();

@@ -24,6 +24,7 @@ import { NatsPair, type Side } from '../harness/natsCluster.ts';
 import { NodeProcess } from '../harness/nodeProcess.ts';
 import { ringOf } from '../harness/replicas.ts';
 import { waitFor } from '../harness/wait.ts';
+import { waitSettled } from '../harness/cluster.ts';
 import { mulberry32 } from '../../bench/random.ts';
 
 export const MEMBERS = ['n1', 'n2', 'n3', 'n4', 'n5'] as const;
@@ -145,6 +146,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
       }
     };
+    // The clients and the faults begin once the brand-new cluster settled (nobody to pull from).
+    await waitSettled(await clientOn('A'));
     const clients: Promise<void>[] = [];
     for (const side of ['A', 'B'] as const) {
       for (let i = 0; i < CLIENTS_PER_SIDE; i++) {

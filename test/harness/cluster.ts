@@ -10,12 +10,21 @@ import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer
 import { NodeProcess } from './nodeProcess.ts';
 import { restartNatsServer } from './natsRestart.ts';
 import { reapOnExit } from './reaper.ts';
+import { waitFor } from './wait.ts';
 
 export interface ClusterOptions {
   nodes?: number;
   storage?: 'lmdb' | 'memory';
   faults?: boolean;
   extraArgs?: string[];
+}
+
+/** Every member up, as `client` sees the cluster, and no partition still being received. */
+export async function waitSettled(client: DkvClient, timeoutMs = 30_000): Promise<void> {
+  await waitFor('every member up with no partition being received', async () => {
+    const s = await client.status();
+    return s.members.every((m: any) => m.state === 'up') && Array.isArray(s.transfers) && s.transfers.length === 0;
+  }, { timeoutMs, intervalMs: 50 });
 }
 
 export class TestCluster {
@@ -53,7 +62,18 @@ export class TestCluster {
       throw err;
     }
     const client = await DkvClient.connect({ servers: nats.url, cluster: 'local' });
-    return new TestCluster(nats, dir, nodes, client);
+    const cluster = new TestCluster(nats, dir, nodes, client);
+    await cluster.settled();
+    return cluster;
+  }
+
+  /**
+   * Every member up and no partition still being received: a brand-new cluster's stores are new,
+   * and its nodes settle that nobody has data to pull (actors/transfer.ts) within a second or so.
+   * Tests start from there, so that what they see does not depend on that moment.
+   */
+  async settled(timeoutMs = 30_000): Promise<void> {
+    await waitSettled(this.client, timeoutMs);
   }
 
   /** One of the `requests` counters of `status`, summed over every member that reports it. */

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DkvClient } from '../../src/client.ts';
+import { waitSettled } from './cluster.ts';
 import { NatsPair } from './natsCluster.ts';
 import { NodeProcess } from './nodeProcess.ts';
 
@@ -36,5 +37,6 @@ export async function startSplitCluster(t: ExecutionContext, members: readonly s
     await a.close();
     await b.close();
   });
+  await waitSettled(a);
   return { pair, nodes, a, b };
 }
