@@ -27,7 +27,27 @@ export interface OverloadOptions {
   readonly capacitySeconds: number;
   /** What a client waits for one reply; past it the request counts as "no answer". */
   readonly deadlineMs: number;
+  /** `dkv node --client-ops-max` for the run (undefined: the node's default). */
+  readonly clientOpsMax?: number;
+  /** Requests sent at once after the steps (0: none), each waited for up to FLOOD_DEADLINE_MS. */
+  readonly floodRequests?: number;
   readonly say: (line: string) => void;
+}
+
+/** A flood: every request published in one go, and what came back. */
+export interface OverloadFlood {
+  readonly requests: number;
+  readonly ok: number;
+  readonly overloaded: number;
+  readonly otherErrors: number;
+  readonly noAnswer: number;
+  /** From the first request sent until the last answer came. */
+  readonly lastAnswerMs: number;
+  readonly rssMaxMb: number;
+  readonly peerDown: number;
+  /** Node processes still running after the flood, of those started. */
+  readonly nodesRunning: number;
+  readonly nodes: number;
 }
 
 export interface OverloadStep {
@@ -52,7 +72,12 @@ export interface OverloadReport {
   readonly capacityPerS: number;
   readonly unloadedP99Ms: number;
   readonly steps: OverloadStep[];
+  readonly flood?: OverloadFlood;
 }
+
+/** How long a flood's request is waited for: long enough that "no answer" means lost. */
+const FLOOD_DEADLINE_MS = 30_000;
+let openLoops = 0;
 
 /**
  * The open-loop sender: requests published on the generator's connection with replies to one
@@ -63,7 +88,7 @@ export interface OverloadReport {
 class OpenLoop {
   readonly #pending = new Map<number, { sentMs: number; done: (reply: any) => void }>();
   #next = 0;
-  readonly #prefix = `_INBOX.overload.${process.pid}`;
+  readonly #prefix = `_INBOX.overload.${process.pid}.${++openLoops}`;
   readonly #sweep: NodeJS.Timeout;
 
   constructor(
@@ -123,7 +148,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
   mkdirSync(o.dataDir, { recursive: true });
-  const target = await DkvTarget.start({ via: 'protocol', nodes: 3, n: 3, r: 2, w: 2, storage: 'lmdb', sync: 'periodic', dataDir: o.dataDir, keys: o.keys, valueBytes: o.valueBytes, requestTimeoutMs: o.deadlineMs });
+  const target = await DkvTarget.start({ via: 'protocol', nodes: 3, n: 3, r: 2, w: 2, storage: 'lmdb', sync: 'periodic', dataDir: o.dataDir, keys: o.keys, valueBytes: o.valueBytes, requestTimeoutMs: o.deadlineMs, ...(o.clientOpsMax !== undefined ? { nodeArgs: ['--client-ops-max', String(o.clientOpsMax)] } : {}) });
   try {
     o.say(`overload: preloading ${o.keys} keys of ${o.valueBytes} bytes`);
     let next = 0;
@@ -137,19 +162,25 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
       return op.kind === 'read' ? target.read(op.keyIndex) : target.update(op.keyIndex, version);
     };
 
+    // Capacity is what succeeds: an `overloaded` answer (a closed loop of 64 can pass a node's
+    // bound now and then) is quick and would inflate it.
     const closedLoop = async (concurrency: number, seconds: number) => {
       const h = hdr.build();
       let done = 0;
+      let ok = 0;
       const end = Date.now() + seconds * 1000;
       await Promise.all(Array.from({ length: concurrency }, async () => {
         while (Date.now() < end) {
           const t0 = performance.now();
           const outcome = await one(done);
-          if (outcome === undefined) h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+          if (outcome === undefined) {
+            h.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+            ok++;
+          }
           done++;
         }
       }));
-      return { perS: done / seconds, p99Ms: h.getValueAtPercentile(99) / 1000 };
+      return { perS: ok / seconds, p99Ms: h.getValueAtPercentile(99) / 1000 };
     };
     const unloaded = await closedLoop(UNLOADED_CONCURRENCY, Math.max(2, o.capacitySeconds / 2));
     const capacity = await closedLoop(CLOSED_LOOP_CONCURRENCY, o.capacitySeconds);
@@ -242,9 +273,46 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
       o.say(`overload: ${multiple}x offered ${step.offeredPerS}/s: goodput ${step.goodputPerS}/s (${(step.goodputShare * 100).toFixed(0)}% of capacity), ${counts.overloaded} overloaded, ${counts.other} other errors, ${step.noAnswer} no answer, p99 ${step.p99Ms.toFixed(1)} ms, RSS ${step.rssMaxMb} MB, ${peerDown} peer-down`);
     }
     sender.close();
+
+    let flood: OverloadFlood | undefined;
+    if ((o.floodRequests ?? 0) > 0) {
+      const requests = o.floodRequests!;
+      o.say(`overload: flood of ${requests} requests sent at once`);
+      const floodSender = new OpenLoop(target.nc, FLOOD_DEADLINE_MS);
+      let rssMaxBytes = 0;
+      const rssTimer = setInterval(() => {
+        for (const p of target.processes) if (p.role === 'dkv-nodes') rssMaxBytes = Math.max(rssMaxBytes, memoryOf(p.pid)?.rssBytes ?? 0);
+      }, 100);
+      const counts = { ok: 0, overloaded: 0, other: 0, noAnswer: 0 };
+      const t0 = performance.now();
+      let lastAnswerMs = 0;
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < requests; i++) {
+        const op = stream.next();
+        const key = keyName(op.keyIndex);
+        const body = op.kind === 'read' ? { key } : { key, value: valueFor(key, i, o.valueBytes) };
+        sends.push(
+          floodSender.send(op.kind === 'read' ? 'dkv.local.get' : 'dkv.local.put', body).then((reply) => {
+            if (reply === undefined) return void counts.noAnswer++;
+            lastAnswerMs = performance.now() - t0;
+            if (!reply.error) counts.ok++;
+            else if (reply.error.code === 'overloaded') counts.overloaded++;
+            else counts.other++;
+          }),
+        );
+      }
+      await Promise.all(sends);
+      clearInterval(rssTimer);
+      floodSender.close();
+      const { peerDown = 0 } = target.takeCounters();
+      const nodeProcesses = target.processes.filter((p) => p.role === 'dkv-nodes');
+      const nodesRunning = nodeProcesses.filter((p) => memoryOf(p.pid) !== undefined).length;
+      flood = { requests, ok: counts.ok, overloaded: counts.overloaded, otherErrors: counts.other, noAnswer: counts.noAnswer, lastAnswerMs: Math.round(lastAnswerMs), rssMaxMb: Math.round(rssMaxBytes / 1024 / 1024), peerDown, nodesRunning, nodes: nodeProcesses.length };
+      o.say(`overload: flood: ${counts.ok} ok, ${counts.overloaded} overloaded, ${counts.other} other errors, ${counts.noAnswer} no answer; last answer after ${flood.lastAnswerMs} ms; RSS ${flood.rssMaxMb} MB; ${peerDown} peer-down; ${nodesRunning} of ${nodeProcesses.length} nodes running`);
+    }
     const health = target.health();
     if (health.length > 0) o.say(`overload: NOT VALID: ${health.join('; ')}`);
-    return { capacityPerS: Math.round(capacity.perS), unloadedP99Ms: unloaded.p99Ms, steps };
+    return { capacityPerS: Math.round(capacity.perS), unloadedP99Ms: unloaded.p99Ms, steps, ...(flood ? { flood } : {}) };
   } finally {
     await target.stop();
   }
@@ -252,6 +320,10 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
 
 export function overloadTable(r: OverloadReport): string {
   const pct = (n: number, of: number) => (of === 0 ? '-' : `${((n / of) * 100).toFixed(1)}%`);
+  const f = r.flood;
+  const floodLine = f
+    ? `\nflood of ${f.requests} at once: ${f.ok} ok, ${f.overloaded} overloaded, ${f.otherErrors} other errors, ${f.noAnswer} no answer; last answer after ${f.lastAnswerMs} ms; node RSS at most ${f.rssMaxMb} MB; ${f.peerDown} peer-down; ${f.nodesRunning} of ${f.nodes} nodes running`
+    : '';
   return table(
     r.steps.map((s) => {
       const all = s.ok + s.overloaded + s.otherErrors + s.noAnswer;
@@ -259,7 +331,7 @@ export function overloadTable(r: OverloadReport): string {
     }),
     ['load', 'offered/s', 'goodput/s', 'of capacity', 'ok', 'overloaded', 'other errors', 'no answer', 'p50 ms', 'p99 ms', 'p99.9 ms', 'RSS MB', 'peer down', 'recovery ms'],
     1,
-  );
+  ) + floodLine;
 }
 
 /** Offered load against goodput, with the capacity as a line: a plain SVG, no library. */

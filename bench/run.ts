@@ -19,17 +19,24 @@ import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResu
 import { parseWorkloads } from './workload.ts';
 import { SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 import { overloadTable, runOverload, writeOverload } from './overload.ts';
+import { rebuildTable, runRebuild, writeRebuild } from './rebuild.ts';
 
-async function overloadMode(o: { overloadSteps: string; overloadStepS: number; overloadDeadlineMs: number; keys: number; valueBytes: number; dataDir: string; out: string; keepData?: boolean }): Promise<void> {
+async function overloadMode(o: { overloadSteps: string; overloadStepS: number; overloadDeadlineMs: number; overloadFlood: number; overloadClientOpsMax?: number; keys: number; valueBytes: number; dataDir: string; out: string; keepData?: boolean }): Promise<void> {
   const steps = o.overloadSteps.split(',').map((t) => Number(t.trim()));
   if (steps.some((m) => !Number.isFinite(m) || m <= 0)) throw new Error(`--overload-steps takes positive multiples like 1,2,5,10, got ${JSON.stringify(o.overloadSteps)}`);
   const dataDir = join(o.dataDir, `dkv-overload-${process.pid}`);
-  const report = await runOverload({ dataDir, out: o.out, keys: o.keys, valueBytes: o.valueBytes, steps, stepSeconds: o.overloadStepS, capacitySeconds: 5, deadlineMs: o.overloadDeadlineMs, say: (line) => console.error(line) });
+  const report = await runOverload({ dataDir, out: o.out, keys: o.keys, valueBytes: o.valueBytes, steps, stepSeconds: o.overloadStepS, capacitySeconds: 5, deadlineMs: o.overloadDeadlineMs, floodRequests: o.overloadFlood, ...(o.overloadClientOpsMax !== undefined ? { clientOpsMax: o.overloadClientOpsMax } : {}), say: (line) => console.error(line) });
   if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
   const files = writeOverload(o.out, report);
   console.log(`closed-loop capacity ${report.capacityPerS} ops/s; unloaded p99 ${report.unloadedP99Ms.toFixed(1)} ms`);
   console.log(overloadTable(report));
   console.log(`results: ${files.json}\nplot: ${files.svg}`);
+}
+
+async function rebuildMode(o: { rebuildKeys: number; rebuildWriters: number; valueBytes: number; out: string }): Promise<void> {
+  const report = await runRebuild({ keys: o.rebuildKeys, valueBytes: o.valueBytes, writers: o.rebuildWriters, out: o.out, say: (line) => console.error(line) });
+  console.log(rebuildTable(report));
+  console.log(`results: ${writeRebuild(o.out, report)}`);
 }
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -94,7 +101,12 @@ const program = new Command('bench')
   .option('--overload', 'mode: open-loop load at multiples of the measured capacity (see --overload-steps); dkv only')
   .option('--overload-steps <list>', 'multiples of the closed-loop capacity to offer, one step each', '1,2,5,10')
   .option('--overload-step-s <s>', 'seconds per overload step', int('overload-step-s', 1), 10)
-  .option('--overload-deadline-ms <ms>', 'what a client of the overload run waits for one reply', int('overload-deadline-ms', 10), 2_000);
+  .option('--overload-deadline-ms <ms>', 'what a client of the overload run waits for one reply', int('overload-deadline-ms', 10), 2_000)
+  .option('--overload-client-ops-max <n>', 'the nodes\' --client-ops-max for the overload run (default: the node\'s own)', int('overload-client-ops-max', 1))
+  .option('--overload-flood <n>', 'after the steps, this many requests sent at once (0: none)', int('overload-flood', 0), 50_000)
+  .option('--rebuild', 'mode: a node of a loaded 3-node cluster loses its disk; how long until every key is back on it (dkv only)')
+  .option('--rebuild-keys <n>', 'keys loaded before the disk is lost', int('rebuild-keys', 1), 100_000)
+  .option('--rebuild-writers <n>', 'puts in flight while the node rebuilds', int('rebuild-writers', 0, 256), 4);
 
 interface Opts {
   natsUser?: string;
@@ -136,6 +148,7 @@ async function main(): Promise<void> {
   program.parse(process.argv);
   const o = program.opts<Opts>();
   if ((o as any).overload) return overloadMode(o as any);
+  if ((o as any).rebuild) return rebuildMode(o as any);
   const explicit = (name: string) => program.getOptionValueSource(name) === 'cli';
   if (o.quick) {
     if (!explicit('rounds')) o.rounds = 1;

@@ -19,6 +19,13 @@ test('overload report - one row per step with its shares of every outcome', (t) 
   t.deepEqual(lines[3]!.trim().split(/\s+/).slice(0, 8), ['10x', '40000', '800', '20%', '3.1%', '57.7%', '0.8%', '38.5%']);
 });
 
+test('overload report - a flood adds one line under the table, with what came back of it', (t) => {
+  const flood = { requests: 50_000, ok: 12_000, overloaded: 38_000, otherErrors: 0, noAnswer: 0, lastAnswerMs: 4321, rssMaxMb: 240, peerDown: 0, nodesRunning: 3, nodes: 3 };
+  const lines = overloadTable({ ...report, flood }).split('\n');
+  t.is(lines.length, 5);
+  t.is(lines[4], 'flood of 50000 at once: 12000 ok, 38000 overloaded, 0 other errors, 0 no answer; last answer after 4321 ms; node RSS at most 240 MB; 0 peer-down; 3 of 3 nodes running');
+});
+
 test('overload report - the plot draws goodput against offered load, the capacity and the 80% target', (t) => {
   const svg = overloadSvg(report);
   t.true(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
