@@ -27,6 +27,8 @@ export interface OverloadOptions {
   readonly capacitySeconds: number;
   /** What a client waits for one reply; past it the request counts as "no answer". */
   readonly deadlineMs: number;
+  /** Offer multiples of this instead of the measured closed-loop capacity. */
+  readonly capacityPerS?: number;
   /** `dkv node --client-ops-max` for the run (undefined: the node's default). */
   readonly clientOpsMax?: number;
   /** Requests sent at once after the steps (0: none), each waited for up to FLOOD_DEADLINE_MS. */
@@ -183,8 +185,11 @@ export async function runOverload(o: OverloadOptions): Promise<OverloadReport> {
       return { perS: ok / seconds, p99Ms: h.getValueAtPercentile(99) / 1000 };
     };
     const unloaded = await closedLoop(UNLOADED_CONCURRENCY, Math.max(2, o.capacitySeconds / 2));
-    const capacity = await closedLoop(CLOSED_LOOP_CONCURRENCY, o.capacitySeconds);
+    const measured = await closedLoop(CLOSED_LOOP_CONCURRENCY, o.capacitySeconds);
+    // A given capacity fixes the offered rates, to compare runs whose own measure differs.
+    const capacity = o.capacityPerS !== undefined ? { ...measured, perS: o.capacityPerS } : measured;
     target.takeCounters();
+    if (o.capacityPerS !== undefined) o.say(`overload: measured ${Math.round(measured.perS)} ops/s; offering multiples of the given ${o.capacityPerS}`);
     o.say(`overload: closed-loop capacity ${Math.round(capacity.perS)} ops/s (concurrency ${CLOSED_LOOP_CONCURRENCY}); unloaded p99 ${unloaded.p99Ms.toFixed(1)} ms (concurrency ${UNLOADED_CONCURRENCY})`);
 
     const steps: OverloadStep[] = [];

@@ -21,11 +21,11 @@ import { SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 import { overloadTable, runOverload, writeOverload } from './overload.ts';
 import { rebuildTable, runRebuild, writeRebuild } from './rebuild.ts';
 
-async function overloadMode(o: { overloadSteps: string; overloadStepS: number; overloadDeadlineMs: number; overloadFlood: number; overloadClientOpsMax?: number; keys: number; valueBytes: number; dataDir: string; out: string; keepData?: boolean }): Promise<void> {
+async function overloadMode(o: { overloadSteps: string; overloadStepS: number; overloadDeadlineMs: number; overloadFlood: number; overloadClientOpsMax?: number; overloadCapacity?: number; keys: number; valueBytes: number; dataDir: string; out: string; keepData?: boolean }): Promise<void> {
   const steps = o.overloadSteps.split(',').map((t) => Number(t.trim()));
   if (steps.some((m) => !Number.isFinite(m) || m <= 0)) throw new Error(`--overload-steps takes positive multiples like 1,2,5,10, got ${JSON.stringify(o.overloadSteps)}`);
   const dataDir = join(o.dataDir, `dkv-overload-${process.pid}`);
-  const report = await runOverload({ dataDir, out: o.out, keys: o.keys, valueBytes: o.valueBytes, steps, stepSeconds: o.overloadStepS, capacitySeconds: 5, deadlineMs: o.overloadDeadlineMs, floodRequests: o.overloadFlood, ...(o.overloadClientOpsMax !== undefined ? { clientOpsMax: o.overloadClientOpsMax } : {}), say: (line) => console.error(line) });
+  const report = await runOverload({ dataDir, out: o.out, keys: o.keys, valueBytes: o.valueBytes, steps, stepSeconds: o.overloadStepS, capacitySeconds: 5, deadlineMs: o.overloadDeadlineMs, floodRequests: o.overloadFlood, ...(o.overloadClientOpsMax !== undefined ? { clientOpsMax: o.overloadClientOpsMax } : {}), ...(o.overloadCapacity !== undefined ? { capacityPerS: o.overloadCapacity } : {}), say: (line) => console.error(line) });
   if (!o.keepData) rmSync(dataDir, { recursive: true, force: true });
   const files = writeOverload(o.out, report);
   console.log(`closed-loop capacity ${report.capacityPerS} ops/s; unloaded p99 ${report.unloadedP99Ms.toFixed(1)} ms`);
@@ -102,6 +102,7 @@ const program = new Command('bench')
   .option('--overload-steps <list>', 'multiples of the closed-loop capacity to offer, one step each', '1,2,5,10')
   .option('--overload-step-s <s>', 'seconds per overload step', int('overload-step-s', 1), 10)
   .option('--overload-deadline-ms <ms>', 'what a client of the overload run waits for one reply', int('overload-deadline-ms', 10), 2_000)
+  .option('--overload-capacity <ops/s>', 'offer multiples of this rate instead of the measured closed-loop capacity', int('overload-capacity', 1))
   .option('--overload-client-ops-max <n>', 'the nodes\' --client-ops-max for the overload run (default: the node\'s own)', int('overload-client-ops-max', 1))
   .option('--overload-flood <n>', 'after the steps, this many requests sent at once (0: none)', int('overload-flood', 0), 50_000)
   .option('--rebuild', 'mode: a node of a loaded 3-node cluster loses its disk; how long until every key is back on it (dkv only)')
