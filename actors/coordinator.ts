@@ -46,7 +46,7 @@ import type { VnodeMail } from './vnodeMail.ts';
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
 /** Messages waiting for one coordinator while it handles another (see `send`). */
-export const COORDINATOR_MAILBOX_MAX = 64;
+export const COORDINATOR_MAILBOX_MESSAGES_MAX = 64;
 const RETRY_BACKOFF_MS_BASE = 50;
 /** How long one replica attempt may take before it counts as a timeout (retried or replaced). */
 export const REPLICA_ATTEMPT_MS = 500;
@@ -220,7 +220,7 @@ class Coordinator {
     if (!this.#running) return this.#run(msg);
     // Messages queue only while one is being handled, a few replies at most (N replicas,
     // retries, a timer): a mailbox past its bound means a loop, and the policy for that is stop.
-    if (this.#mailbox.length >= COORDINATOR_MAILBOX_MAX) return this.#crashed(new Error(`mailbox past its bound of ${COORDINATOR_MAILBOX_MAX} messages`));
+    if (this.#mailbox.length >= COORDINATOR_MAILBOX_MESSAGES_MAX) return this.#crashed(new Error(`mailbox past its bound of ${COORDINATOR_MAILBOX_MESSAGES_MAX} messages`));
     this.#mailbox.push(msg);
   }
 

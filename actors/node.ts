@@ -51,7 +51,7 @@ const STATS_TIMEOUT_MS = 500;
 const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
 /** Transfer or anti-entropy requests of peers served at once, per kind. Honest peers ask one at a time each. */
-const INTERNAL_SERVES_IN_PROGRESS_MAX = 16;
+const INTERNAL_REQUESTS_IN_PROGRESS_MAX = 16;
 /**
  * A damaged lmdb store stops the node before anything opens it, with a fatal log line and an
  * error that say which store and what to do; left to lmdb, some damage crashes the process with
@@ -603,7 +603,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         callback: (err, msg) => {
           if (err) return;
           const respond = (body: object) => outbox.respond(msg, encodeInternal(body));
-          if (inProgress >= INTERNAL_SERVES_IN_PROGRESS_MAX) return respond({ error: `overloaded: ${id} is serving ${inProgress} ${what} requests, at most ${INTERNAL_SERVES_IN_PROGRESS_MAX}` });
+          if (inProgress >= INTERNAL_REQUESTS_IN_PROGRESS_MAX) return respond({ error: `overloaded: ${id} is serving ${inProgress} ${what} requests, at most ${INTERNAL_REQUESTS_IN_PROGRESS_MAX}` });
           let req: T;
           try {
             req = parse(msg.data, wireLimits);

@@ -134,16 +134,9 @@ export class Outbox {
       this.stats.refusedPending++;
       return done({ ok: false, error: `overloaded: ${pending} replica operations already wait for ${subject}` });
     }
+    // Given back by the batch when it is answered or failed (#settled), not per call: a closure
+    // per operation showed on the read path.
     this.#pending.set(subject, pending + 1);
-    let answered = false;
-    const settle = (r: ReplicaResult) => {
-      if (answered) return;
-      answered = true;
-      const left = (this.#pending.get(subject) ?? 1) - 1;
-      if (left > 0) this.#pending.set(subject, left);
-      else this.#pending.delete(subject);
-      done(r);
-    };
     const lane = `${op.op === 'read' ? 'r' : 'w'}|${subject}`;
     let batch = this.#batches.get(lane);
     if (batch && batch.bytes + bytes > bytesMax) {
@@ -156,7 +149,7 @@ export class Outbox {
       this.#batches.set(lane, batch);
     }
     batch.ops.push(op);
-    batch.callbacks.push(settle);
+    batch.callbacks.push(done);
     batch.bytes += bytes;
     batch.deadlineMs = Math.min(batch.deadlineMs, deadlineMs);
     if (batch.ops.length >= BATCH_OPS_MAX) {
@@ -220,6 +213,7 @@ export class Outbox {
       this.onRejected(err.message);
       return this.#fail(b, `malformed batch reply: ${err.message}`);
     }
+    this.#settled(b);
     b.callbacks.forEach((cb, i) => cb(results[i]!));
   }
 
@@ -231,7 +225,15 @@ export class Outbox {
     }
   }
 
+  /** The batch's operations no longer wait for its peer. Called once per batch, before its callbacks. */
+  #settled(b: PendingBatch): void {
+    const left = (this.#pending.get(b.subject) ?? 0) - b.ops.length;
+    if (left > 0) this.#pending.set(b.subject, left);
+    else this.#pending.delete(b.subject);
+  }
+
   #fail(b: PendingBatch, error: string, unreachable?: 'no-responders' | 'timeout'): void {
+    this.#settled(b);
     this.stats.failedBatches++;
     const result: ReplicaResult = unreachable ? { ok: false, error, unreachable } : { ok: false, error };
     for (const cb of b.callbacks) cb(result);

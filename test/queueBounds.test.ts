@@ -107,5 +107,15 @@ test('queue bounds - a flood of replica batches from a stranger past the in-prog
   t.is(status.admission.replicaOpsRefused, refused.length);
   await waitFor('n1 to have answered every replica operation', async () => (await cluster.client.status()).members.find((m: any) => m.node === 'n1').admission.replicaOpsInProgress === 0, { timeoutMs: 30_000 });
   t.deepEqual((await cluster.client.get('bounded', { r: 3 })).values, ['before'], 'the node serves on');
+
+  // Transfer pages read storage: past 16 served at once, a stranger's flood of them is refused.
+  const pages = await Promise.all(
+    Array.from({ length: 64 }, (_, i) =>
+      stranger.request(subjectsFor('local').transfer('n1'), encodeInternal({ type: 'page', p: i % 64, limit: 200, rv: 0 }), { timeout: 10_000 }).then((m) => decodeInternal(m.data) as { error?: string; entries?: unknown[] }),
+    ),
+  );
+  const pagesRefused = pages.filter((r) => /^overloaded: n1 is serving 16 transfer requests, at most 16/.test(r.error ?? ''));
+  t.true(pagesRefused.length > 0, `${pagesRefused.length} of 64 transfer pages refused`);
+  t.true(pages.some((r) => Array.isArray(r.entries)), 'the rest were served');
   t.log(`${batchCount} batches of 256: ${refused.length} operations refused, ${all.length - refused.length - other.length} applied, ${other.length} other errors`);
 });
