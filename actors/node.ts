@@ -15,26 +15,29 @@ import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
-import { ownedCounts, Ring } from '../src/ring.ts';
+import { Ring } from '../src/ring.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
-import { isPartitionTable, plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
+import { plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import { existsSync } from 'node:fs';
-import { loadOrStop, readStateFile, StateFileError } from './stateFiles.ts';
+import { loadOrStop } from './stateFiles.ts';
 import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
 import { loadView, spawnMembership, type Start } from './membership.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
 import { MerkleTree } from '../src/merkle.ts';
 import { IDENTITY_FILE, StandInEpochs, storeIdentity } from './identity.ts';
+import { checkStore, loadTable } from './boot.ts';
+import { subscribeTestFaults } from './testFaults.ts';
+import { gatherFigures } from './figures.ts';
+import { clusterStatus } from '../src/clusterStatus.ts';
 import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/engine.ts';
-import { checkLmdbStore, StoreDamagedError } from '../src/storage/lmdbCheck.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
-import { clientDeadline, spawnGateway, jsonResponder, type ClientKind } from './gateway.ts';
+import { clientDeadline, spawnGateway, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { Outbox, BATCH_OPS_MAX, type ReplicaOp } from './outbox.ts';
-import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseStats, parseTransferRequest, WireError, type WireLimits } from '../src/wire.ts';
+import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseTransferRequest, type WireLimits } from '../src/wire.ts';
 import { WireRejections } from './wireRejections.ts';
 import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
@@ -52,32 +55,6 @@ const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
 /** Transfer or anti-entropy requests of peers served at once, per kind. Honest peers ask one at a time each. */
 const INTERNAL_REQUESTS_IN_PROGRESS_MAX = 16;
-/**
- * A damaged lmdb store stops the node before anything opens it, with a fatal log line and an
- * error that say which store and what to do; left to lmdb, some damage crashes the process with
- * no word (see src/storage/lmdbCheck.ts). Cassandra's `disk_failure_policy: stop`, said out loud.
- */
-function checkStore(log: Logger, store: 'replica' | 'hint', path: string, identityFile?: string): void {
-  try {
-    const check = checkLmdbStore(path, identityFile);
-    if (check.checked) log.info({ event: 'storage-checked', store, path, entries: check.entries, ms: check.ms }, `${store} store read through in ${check.ms} ms (${check.entries} entries)`);
-  } catch (err) {
-    if (!(err instanceof StoreDamagedError)) throw err;
-    const remedy = `move ${path} away and start the node again: it comes back with an empty ${store} store${store === 'replica' ? ' under a new identity, and read repair and anti-entropy refill it' : ', and the hints in it are lost (anti-entropy repairs what they would have)'}`;
-    log.fatal({ event: 'storage-damaged', store, path, reason: err.reason }, `${err.message}; ${remedy}`);
-    throw new Error(`${err.message}; ${remedy}`, { cause: err });
-  }
-}
-
-const TABLE_REMEDY = 'move it away and start the node again: it then receives its partitions again from the other replicas';
-
-function loadTable(file: string, q: number): PartitionTable {
-  const raw = readStateFile(file, TABLE_REMEDY);
-  if (raw === undefined) return [];
-  if (!isPartitionTable(raw, q)) throw new StateFileError(file, `not a partition table for Q=${q}`, TABLE_REMEDY);
-  return raw;
-}
-
 export interface NodeOptions {
   readonly id: string;
   readonly natsUrl: string;
@@ -471,30 +448,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     const v = membership.view();
     const current = ring;
     if (!v || !current) throw new DkvError('unavailable', `${id} is not in a cluster yet`);
-    const views = await Promise.all(
-      members.map(async (m) => {
-        try {
-          const reply = await nc.request(subjects.stats(m), encodeInternal({}), { timeout: STATS_TIMEOUT_MS });
-          const figures = parseStats(reply.data);
-          if (figures.node !== m) throw new WireError(`figures of ${String(figures.node)} came from ${m}'s subject`);
-          return { ...figures, state: 'up' };
-        } catch (err) {
-          return { node: m, state: 'unreachable', reason: (err as Error).message };
-        }
-      }),
-    );
-    const owned = ownedCounts(current.assignment);
-    return {
-      cluster: settings.cluster,
-      answeredBy: id,
-      settings: { n: settings.n, r: settings.r, w: settings.w, q: settings.q },
-      members: views.map((s: any) => {
-        const m = memberOf(v, s.node);
-        return { ...s, status: m?.status, inRing: v.ring.nodes.includes(s.node), downMarked: m?.downMarked, partitionsOwned: owned.get(s.node) ?? 0 };
-      }),
-      ring: { q: settings.q, version: v.ring.version, nodes: v.ring.nodes, owners: current.assignment, history: v.ring.history.slice(-10) },
-      transfers: views.flatMap((s: any) => (Array.isArray(s.transfers) ? s.transfers.map((t: object) => ({ node: s.node, ...t })) : [])),
-    };
+    return clusterStatus(settings, id, v, current, await gatherFigures(nc, subjects, members, STATS_TIMEOUT_MS));
   };
 
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
@@ -770,42 +724,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     }),
   );
 
-  if (opts.faultsEnabled) {
-    subs.push(
-      subscribe(subjects.fault(id), {
-        callback: (err, msg) => {
-          if (err) return;
-          try {
-            const body = JSON.parse(new TextDecoder().decode(msg.data)) as Record<string, unknown>;
-            const count = (name: keyof Faults | 'syncFailures'): number | undefined => {
-              const v = body?.[name];
-              if (v === undefined) return undefined;
-              if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new DkvError('bad_request', `"${name}" must be a non-negative integer`);
-              return v;
-            };
-            const vnodeCrashes = count('vnodeCrashes');
-            const coordinatorCrashes = count('coordinatorCrashes');
-            const syncFailures = count('syncFailures');
-            const replicaReadRefusals = count('replicaReadRefusals');
-            const replyEncodingFailures = count('replyEncodingFailures');
-            if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined && replicaReadRefusals === undefined && replyEncodingFailures === undefined) {
-              throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes", "replicaReadRefusals", "replyEncodingFailures" or "syncFailures"');
-            }
-            if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
-            if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
-            if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
-            if (replicaReadRefusals !== undefined) faults.replicaReadRefusals = replicaReadRefusals;
-            if (replyEncodingFailures !== undefined) faults.replyEncodingFailures = replyEncodingFailures;
-            if (syncFailures !== undefined && periodicStore) periodicStore.failSyncs = syncFailures;
-            log.warn({ event: 'fault-armed', ...faults, ...(periodicStore ? { syncFailures: periodicStore.failSyncs } : {}) }, 'test fault switch armed');
-            jsonResponder(msg)({ ok: true });
-          } catch (e) {
-            jsonResponder(msg)(errorReply(e instanceof SyntaxError ? new DkvError('bad_request', e.message) : e));
-          }
-        },
-      }),
-    );
-  }
+  // Test-only: never on by default (actors/testFaults.ts).
+  if (opts.faultsEnabled) subs.push(subscribeTestFaults({ subscribe, subject: subjects.fault(id), faults, periodicStore, log }));
 
   ready = true;
   serveClients();
