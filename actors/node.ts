@@ -30,6 +30,7 @@ import { checkStore, loadTable } from './boot.ts';
 import { subscribeTestFaults } from './testFaults.ts';
 import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
+import { routeRead, routeWrite, type RouteContext } from '../src/replicaRoute.ts';
 import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/engine.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
@@ -588,35 +589,31 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       return undefined;
     }
     const owns = vnodes.has(op.p);
+    const at: RouteContext = { self: id, partition: op.p, owns, replicas: current.replicas(op.p, settings.n), stale };
     if (op.op === 'read') {
       if (faults.replicaReadRefusals > 0) {
         faults.replicaReadRefusals -= 1;
         return void reply({ ok: false, error: 'injected replica read refusal (test fault switch)' });
       }
-      if (readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
-      if (stale !== undefined) {
-        // The sender's ring still has this node as a replica: ask one that is, under this ring.
-        const to = current.replicas(op.p, settings.n).find((x) => x !== id && x !== stale && health.isUp(x));
-        if (to !== undefined) return void outbox.call(subjects.replica(to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
-      }
-      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: current.replicas(op.p, settings.n), reply });
+      const route = routeRead(at, (x) => health.isUp(x));
+      if (route.kind === 'local' && readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
+      if (route.kind === 'forward') return void outbox.call(subjects.replica(route.to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
+      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: at.replicas, reply });
       return undefined;
     }
     if (op.op === 'reap') {
       if (owns) return { type: 'reap', key: op.k, clock: op.c, reply };
       return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
     }
-    const hints = op.h ? op.h.filter((o) => members.includes(o) && o !== id) : [];
-    if (stale !== undefined && hints.length === 0) {
-      // Planned with an older ring: the replicas it did not know of get the write from here, so
-      // a write made during a transfer reaches the new replica even after the old one let go.
-      const targets = current.replicas(op.p, settings.n).filter((x) => x !== id && x !== stale);
-      const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
-      if (!owns) {
-        if (targets.length === 0) return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
-        let pending = targets.length;
+    const route = routeWrite(at, op.h, members, ringVersion);
+    const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
+    switch (route.kind) {
+      case 'refuse':
+        return void reply({ ok: false, error: route.error });
+      case 'forward': {
+        let pending = route.to.length;
         let answered = false;
-        for (const to of targets) {
+        for (const to of route.to) {
           outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
             pending--;
             if (answered) return;
@@ -628,21 +625,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         }
         return undefined;
       }
-      for (const to of targets) outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+      case 'hint':
+        nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: [...route.owners], clock: op.c, reply });
+        return undefined;
+      case 'apply':
+        for (const to of route.forwardTo) outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+        // The replica's answer is the one a quorum counts; a refused hint is only logged.
+        if (route.hintFor.length > 0) nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: [...route.hintFor], clock: op.c, reply: hintLostLogger(log, op.k, [...route.hintFor], id) });
+        return { type: 'replicate', key: op.k, clock: op.c, reply };
     }
-    if (!owns && hints.length === 0) {
-      reply({ ok: false, error: `${id} holds no replica of partition ${op.p} (ring ${ringVersion}) and was given no owner to keep it for` });
-      return undefined;
-    }
-    if (hints.length === 0) return { type: 'replicate', key: op.k, clock: op.c, reply };
-    if (!owns) {
-      nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply });
-      return undefined;
-    }
-    // Both a replica and a keeper of hints (fewer reachable nodes than N): the answer is the
-    // replica's, since that is the copy a quorum counts; a refused hint is logged here.
-    nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: hints, clock: op.c, reply: hintLostLogger(log, op.k, hints, id) });
-    return { type: 'replicate', key: op.k, clock: op.c, reply };
   };
 
   // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
