@@ -32,7 +32,7 @@ import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
 import { routeRead, routeWrite, type RouteContext } from '../src/replicaRoute.ts';
 import { startForeground } from './foreground.ts';
-import { openStorage } from '../src/storage/engine.ts';
+import { openStorage } from '../src/storage/open.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, type ClientKind } from './gateway.ts';

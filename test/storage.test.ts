@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStorage, type StorageEngine, type StorageKind } from '../src/storage/engine.ts';
+import type { StorageEngine, StorageKind } from '../src/storage/engine.ts';
+import { openStorage } from '../src/storage/open.ts';
 import { LmdbStorage, SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 import { waitFor } from './harness/wait.ts';
 

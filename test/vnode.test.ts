@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { emptyClock, newClock, update, values } from '../src/dvvset.ts';
 import { MerkleTree } from '../src/merkle.ts';
 import type { StoredClock } from '../src/replica.ts';
-import { openStorage } from '../src/storage/engine.ts';
+import { openStorage } from '../src/storage/open.ts';
 import { retireVnode, runInline, spawnVnode, vnodePolicy, type ReplicaResult, type VnodeOp } from '../actors/vnode.ts';
 import { waitFor } from './harness/wait.ts';
 

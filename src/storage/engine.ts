@@ -1,6 +1,3 @@
-import { LmdbStorage, type SyncMode } from './lmdb.ts';
-import { MemoryStorage } from './memory.ts';
-
 /**
  * A vnode's local store: values per (partition, key). Keys are opaque strings (any characters,
  * at most 1024 UTF-8 bytes); values are plain data (objects, arrays, numbers, strings, null,
@@ -33,19 +30,3 @@ export interface StorageEngine<T> {
 }
 
 export type StorageKind = StorageEngine<unknown>['kind'];
-
-export function openStorage<T>(opts: { kind: StorageKind; path?: string; sync?: SyncMode; syncIntervalMs?: number; onSyncError?: (err: unknown) => void }): StorageEngine<T> {
-  switch (opts.kind) {
-    case 'memory':
-      return new MemoryStorage<T>();
-    case 'lmdb':
-      if (!opts.path) throw new TypeError('lmdb storage needs a path');
-      return new LmdbStorage<T>(opts.path, {
-        ...(opts.sync ? { sync: opts.sync } : {}),
-        ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
-        ...(opts.onSyncError ? { onSyncError: opts.onSyncError } : {}),
-      });
-    default:
-      throw new TypeError(`unknown storage kind: ${String((opts as { kind: unknown }).kind)}`);
-  }
-}
