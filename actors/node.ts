@@ -30,24 +30,24 @@ import { checkStore, loadTable } from './boot.ts';
 import { subscribeTestFaults } from './testFaults.ts';
 import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
-import { routeRead, routeWrite, type RouteContext } from '../src/replicaRoute.ts';
+import { serveReplicas } from './replicaServer.ts';
 import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
 import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
-import { Outbox, BATCH_OPS_MAX, type ReplicaOp } from './outbox.ts';
-import { parseAeRequest, parseReplicaBatch, parseReplicaOp, parseTransferRequest, type WireLimits } from '../src/wire.ts';
+import { Outbox } from './outbox.ts';
+import { parseAeRequest, parseTransferRequest, type WireLimits } from '../src/wire.ts';
 import { WireRejections } from './wireRejections.ts';
 import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
-import { hintLostLogger, spawnHandoff } from './handoff.ts';
+import { spawnHandoff } from './handoff.ts';
 import { Health, spawnHeartbeat } from './health.ts';
 import { HINTS_MAX } from '../src/hints.ts';
 import { logDecision } from './supervision.ts';
 import { VnodeMail } from './vnodeMail.ts';
-import { retireVnode, spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder, type VnodeOp } from './vnode.ts';
+import { retireVnode, spawnVnode, vnodePolicy, type Faults, type ReplicaResult, type TreeHolder } from './vnode.ts';
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
 const STATS_TIMEOUT_MS = 500;
@@ -234,10 +234,6 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   });
 
   const admitted = admission(opts.clientOpsMax);
-  /** Operations of peers' replica batches not answered yet, and those refused past the bound. */
-  let replicaOpsInProgress = 0;
-  let replicaOpsRefused = 0;
-  const replicaOpsMax = opts.replicaOpsMax ?? REPLICA_OPS_IN_PROGRESS_MAX;
   // Background work (transfers, anti-entropy, hint deliveries) runs at the share of its rate the
   // foreground leaves it (src/backgroundControl.ts).
   const foreground = startForeground({ admission: admitted, log, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
@@ -577,109 +573,28 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   serveInternal<AeRequest>(subjects.antiEntropy(id), 'anti-entropy', parseAeRequest, (req) => antiEntropy.serve(req));
   serveInternal<TransferRequest>(subjects.transfer(id), 'transfer', parseTransferRequest, (req) => transfer.serve(req));
 
-  /**
-   * Routes one operation of a peer's batch: to the vnode when this node owns the partition, to
-   * the handoff buffer when it stands in for owners (`h`), or both. A malformed operation is
-   * answered and never reaches an actor.
-   */
-  const replicaOp = (op: ReplicaOp, reply: (r: ReplicaResult) => void, stale: string | undefined): VnodeOp | undefined => {
-    const current = ring;
-    if (current === undefined) {
-      reply({ ok: false, error: `${id} is not in a cluster yet` });
-      return undefined;
-    }
-    const owns = vnodes.has(op.p);
-    const at: RouteContext = { self: id, partition: op.p, owns, replicas: current.replicas(op.p, settings.n), stale };
-    if (op.op === 'read') {
-      if (faults.replicaReadRefusals > 0) {
-        faults.replicaReadRefusals -= 1;
-        return void reply({ ok: false, error: 'injected replica read refusal (test fault switch)' });
-      }
-      const route = routeRead(at, (x) => health.isUp(x));
-      if (route.kind === 'local' && readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
-      if (route.kind === 'forward') return void outbox.call(subjects.replica(route.to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
-      nact.dispatch(handoff.ref, { type: 'read', partition: op.p, key: op.k, owners: at.replicas, reply });
-      return undefined;
-    }
-    if (op.op === 'reap') {
-      if (owns) return { type: 'reap', key: op.k, clock: op.c, reply };
-      return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
-    }
-    const route = routeWrite(at, op.h, members, ringVersion);
-    const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
-    switch (route.kind) {
-      case 'refuse':
-        return void reply({ ok: false, error: route.error });
-      case 'forward': {
-        let pending = route.to.length;
-        let answered = false;
-        for (const to of route.to) {
-          outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
-            pending--;
-            if (answered) return;
-            if (r.ok || pending === 0) {
-              answered = true;
-              reply(r);
-            }
-          });
-        }
-        return undefined;
-      }
-      case 'hint':
-        nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: [...route.owners], clock: op.c, reply });
-        return undefined;
-      case 'apply':
-        for (const to of route.forwardTo) outbox.call(subjects.replica(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
-        // The replica's answer is the one a quorum counts; a refused hint is only logged.
-        if (route.hintFor.length > 0) nact.dispatch(handoff.ref, { type: 'hint', partition: op.p, key: op.k, owners: [...route.hintFor], clock: op.c, reply: hintLostLogger(log, op.k, [...route.hintFor], id) });
-        return { type: 'replicate', key: op.k, clock: op.c, reply };
-    }
-  };
-
-  // Replica traffic goes straight to the vnodes (the gateway adds nothing on this path): one
-  // batch per sender per turn, its operations run on the vnodes once the socket read's run of work
-  // is over (vnodeMail), and one answer once every operation has settled.
-  subs.push(
-    subscribe(subjects.replica(id), {
-      callback: (err, msg) => {
-        if (err) return;
-        let ops: unknown[];
-        let stale: string | undefined;
-        try {
-          const batch = parseReplicaBatch(msg.data, BATCH_OPS_MAX);
-          ops = batch.ops;
-          if (batch.rv !== undefined && batch.rv < ringVersion && batch.from !== undefined) stale = batch.from;
-        } catch (e) {
-          rejected.note('replica', (e as Error).message);
-          return outbox.respond(msg, encodeInternal({ results: [], error: `malformed replica batch: ${(e as Error).message}` }));
-        }
-        const results: Array<ReplicaResult | undefined> = new Array(ops.length);
-        let outstanding = ops.length;
-        if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
-        if (replicaOpsInProgress + ops.length > replicaOpsMax) {
-          replicaOpsRefused += ops.length;
-          const refused: ReplicaResult = { ok: false, error: `overloaded: ${id} has ${replicaOpsInProgress} replica operations in progress, at most ${replicaOpsMax}` };
-          return outbox.respond(msg, encodeInternal({ results: results.fill(refused) }));
-        }
-        replicaOpsInProgress += ops.length;
-        ops.forEach((raw, i) => {
-          const answer = (r: ReplicaResult) => {
-            if (results[i] !== undefined) return; // answered already (a crash answers all ops)
-            results[i] = r;
-            replicaOpsInProgress--;
-            if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
-          };
-          const op = parseReplicaOp(raw, wireLimits);
-          if (typeof op === 'string') {
-            rejected.note('replica-op', op);
-            return answer({ ok: false, error: op });
-          }
-          const vmsg = replicaOp(op, answer, stale);
-          if (vmsg) vnodeMail.send(vnodes.get(op.p), vmsg);
-        });
-      },
-    }),
-  );
+  const replicas = serveReplicas({
+    id,
+    n: settings.n,
+    subject: subjects.replica(id),
+    replicaSubject: (node) => subjects.replica(node),
+    subscribe,
+    outbox,
+    wireLimits,
+    rejected,
+    vnodes,
+    vnodeMail,
+    ring: () => ring,
+    ringVersion: () => ringVersion,
+    members: () => members,
+    health,
+    handoff: handoff.ref,
+    faults,
+    readReplica,
+    log,
+    opsMax: opts.replicaOpsMax ?? REPLICA_OPS_IN_PROGRESS_MAX,
+  });
+  subs.push(replicas.subscription);
 
   // Answered at once on the liveness connection, not queued behind the turn's replies.
   subs.push(liveness.subscribe(subjects.ping(id), { callback: (err, msg) => void (!err && msg.reply && msg.respond(new Uint8Array(0))) }));
@@ -700,7 +615,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             view: health.view(),
             nats: { ...natsFigures, ...nc.stats() },
             requests: { ...counters, expired: expiredRequests },
-            admission: { ...admitted, replicaOpsInProgress, replicaOpsMax, replicaOpsRefused },
+            admission: { ...admitted, ...replicas.figures() },
             background: foreground.figures(),
             outbox: outbox.stats,
             membership: { ...membership.figures, status: selfStatus() },
