@@ -63,16 +63,19 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
       return undefined;
     }
     const owns = vnodes.has(op.p);
-    const at: RouteContext = { self: id, partition: op.p, owns, replicas: current.replicas(op.p, deps.n), stale };
     if (op.op === 'read') {
       if (faults.replicaReadRefusals > 0) {
         faults.replicaReadRefusals -= 1;
         return void reply({ ok: false, error: 'injected replica read refusal (test fault switch)' });
       }
+      // routeRead's first rule, taken before any allocation: most reads are of a copy held here.
+      if (owns && deps.readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
+    }
+    const at: RouteContext = { self: id, partition: op.p, owns, replicas: () => current.replicas(op.p, deps.n), stale };
+    if (op.op === 'read') {
       const route = routeRead(at, (x) => health.isUp(x));
-      if (route.kind === 'local' && deps.readReplica(op.p, op.k, reply, op.d, op.own === true)) return undefined;
       if (route.kind === 'forward') return void outbox.call(deps.replicaSubject(route.to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
-      nact.dispatch(deps.handoff, { type: 'read', partition: op.p, key: op.k, owners: at.replicas, reply });
+      nact.dispatch(deps.handoff, { type: 'read', partition: op.p, key: op.k, owners: at.replicas(), reply });
       return undefined;
     }
     if (op.op === 'reap') {
@@ -80,11 +83,11 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
       return void reply({ ok: false, error: `${id} holds no replica of partition ${op.p}` });
     }
     const route = routeWrite(at, op.h, deps.members(), deps.ringVersion());
-    const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
     switch (route.kind) {
       case 'refuse':
         return void reply({ ok: false, error: route.error });
       case 'forward': {
+        const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
         let pending = route.to.length;
         let answered = false;
         for (const to of route.to) {
@@ -103,7 +106,10 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
         nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.owners], clock: op.c, reply });
         return undefined;
       case 'apply':
-        for (const to of route.forwardTo) outbox.call(deps.replicaSubject(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+        if (route.forwardTo.length > 0) {
+          const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
+          for (const to of route.forwardTo) outbox.call(deps.replicaSubject(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+        }
         // The replica's answer is the one a quorum counts; a refused hint is only logged.
         if (route.hintFor.length > 0) nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.hintFor], clock: op.c, reply: hintLostLogger(log, op.k, [...route.hintFor], id) });
         return { type: 'replicate', key: op.k, clock: op.c, reply };

@@ -30,29 +30,29 @@ export interface RouteContext {
   readonly partition: number;
   /** This node holds a replica (a vnode) of the partition. */
   readonly owns: boolean;
-  /** The partition's replicas under this node's ring. */
-  readonly replicas: readonly string[];
+  /** The partition's replicas under this node's ring; asked only off the common path (it allocates). */
+  replicas(): readonly string[];
   /** The sender, when it planned with an older ring than this node's. */
   readonly stale: string | undefined;
 }
 
 /** `isUp`: the failure detector's word on a node. */
 export function routeRead(c: RouteContext, isUp: (node: string) => boolean): ReadRoute {
-  if (c.owns) return { kind: 'local' };
+  if (c.owns) return READ_HERE;
   if (c.stale !== undefined) {
     // The sender's ring still has this node as a replica: ask one that is, under this ring.
-    const to = c.replicas.find((x) => x !== c.self && x !== c.stale && isUp(x));
+    const to = c.replicas().find((x) => x !== c.self && x !== c.stale && isUp(x));
     if (to !== undefined) return { kind: 'forward', to };
   }
-  return { kind: 'hints', owners: c.replicas };
+  return { kind: 'hints', owners: c.replicas() };
 }
 
 /** `hintOwners`: the owners the sender asked this node to keep the write for; `members`: the view's members. */
 export function routeWrite(c: RouteContext, hintOwners: readonly string[] | undefined, members: readonly string[], ringVersion: number): WriteRoute {
-  const hints = hintOwners ? hintOwners.filter((o) => members.includes(o) && o !== c.self) : [];
-  let forwardTo: readonly string[] = [];
+  const hints = hintOwners ? hintOwners.filter((o) => members.includes(o) && o !== c.self) : NONE;
+  let forwardTo: readonly string[] = NONE;
   if (c.stale !== undefined && hints.length === 0) {
-    const targets = c.replicas.filter((x) => x !== c.self && x !== c.stale);
+    const targets = c.replicas().filter((x) => x !== c.self && x !== c.stale);
     if (!c.owns) {
       return targets.length === 0 ? { kind: 'refuse', error: `${c.self} holds no replica of partition ${c.partition}` } : { kind: 'forward', to: targets };
     }
@@ -62,5 +62,11 @@ export function routeWrite(c: RouteContext, hintOwners: readonly string[] | unde
     return { kind: 'refuse', error: `${c.self} holds no replica of partition ${c.partition} (ring ${ringVersion}) and was given no owner to keep it for` };
   }
   if (!c.owns) return { kind: 'hint', owners: hints };
+  if (forwardTo === NONE && hints === NONE) return APPLY_HERE;
   return { kind: 'apply', forwardTo, hintFor: hints };
 }
+
+const NONE: readonly string[] = Object.freeze([]);
+const READ_HERE: ReadRoute = Object.freeze({ kind: 'local' });
+/** The common case, one object for every write: a replica write of a current sender. */
+const APPLY_HERE: WriteRoute = Object.freeze({ kind: 'apply', forwardTo: NONE, hintFor: NONE });

@@ -2,7 +2,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { routeRead, routeWrite, type RouteContext } from '../src/replicaRoute.ts';
 
-const at = (over: Partial<RouteContext> = {}): RouteContext => ({ self: 'n2', partition: 7, owns: true, replicas: ['n1', 'n2', 'n3'], stale: undefined, ...over });
+type Over = Partial<Omit<RouteContext, 'replicas'>> & { replicas?: readonly string[] };
+const at = ({ replicas = ['n1', 'n2', 'n3'], ...over }: Over = {}): RouteContext => ({ self: 'n2', partition: 7, owns: true, stale: undefined, ...over, replicas: () => replicas });
 const members = ['n1', 'n2', 'n3', 'n4'];
 const up = () => true;
 
