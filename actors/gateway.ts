@@ -5,8 +5,8 @@
  *
  * The gateway is stateless, so it handles each message at once in the NATS callback instead of
  * queueing it: a nact mailbox takes one message per event-loop turn, and one mailbox in front of
- * every request of the node would make that the node's throughput. The actor stays as the owner
- * of the policy, and its path is the coordinators' parent in supervision lines.
+ * every request of the node would make that the node's throughput. It is an actor of its own
+ * kind: no mailbox, its policy applied where each message is handled.
  *
  * Policy: resume. The gateway holds no state a restart could repair; the message that crashed
  * it is answered `internal`, the decision is logged like any other, and the next one is taken.
@@ -26,7 +26,7 @@ import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parse
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
-import { logDecision, resumeOnCrash } from './supervision.ts';
+import { logDecision } from './supervision.ts';
 import type { ReplicaResult } from './vnode.ts';
 
 export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'ring' | 'join' | 'leave';
@@ -68,7 +68,8 @@ export function clientDeadline(msg: Msg): number | undefined {
 }
 
 export interface Gateway {
-  readonly ref: any;
+  /** Its path, the parent of its coordinators' in supervision lines. */
+  readonly path: string;
   handle(m: GatewayMsg): void;
 }
 
@@ -211,8 +212,9 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond));
   };
 
-  const self = nact.spawn(parent, (state: null) => state, 'gateway', { initialState: null, onCrash: resumeOnCrash(deps.log, () => {}) });
-  const path = String((self as any).path);
+  // An actor of its own, not nact's: it never queues a message (see above), so a nact actor here
+  // would only ever have held a name. Its path is the coordinators' parent in supervision lines.
+  const path = `${String(parent.path)}/gateway`;
   const handle = (m: GatewayMsg): void => {
     try {
       if (m.type === 'client') handleClient(m.kind, m.msg);
@@ -224,5 +226,5 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
       else deps.outbox.respond(m.msg, encodeInternal(body));
     }
   };
-  return { ref: self, handle };
+  return { path, handle };
 }

@@ -56,19 +56,3 @@ export function restartWithIntensity<M>(
     return decision === 'escalate' ? ctx.escalate : ctx.reset;
   };
 }
-
-/**
- * For long-lived actors whose state is only wiring (the gateway): a crash is a bug in handling
- * one message, so answer that message, log, and take the next one.
- */
-export function resumeOnCrash<M>(log: Logger, onMessageLost: (msg: M, err: unknown) => void): CrashHandler<M> {
-  return (msg, err, ctx: SupervisionCtx) => {
-    try {
-      if (msg !== undefined) onMessageLost(msg, err);
-    } catch {
-      // Nothing else can be done for that message; the decision is still logged.
-    }
-    logDecision(log, ctx.path.toString(), err, 'resume');
-    return ctx.resume;
-  };
-}
