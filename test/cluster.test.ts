@@ -1,7 +1,7 @@
 import test from 'ava';
 import { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 
 let cluster: TestCluster;
 

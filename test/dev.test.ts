@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 import { canConnect } from '../src/cli/natsServer.ts';
 import { waitFor } from './harness/wait.ts';
 

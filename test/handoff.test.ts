@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { hintBacklog, holders, ringOf } from './harness/replicas.ts';
 import { waitFor } from './harness/wait.ts';

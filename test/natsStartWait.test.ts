@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 import { freePort, startNatsServer, type NatsServerHandle } from '../src/cli/natsServer.ts';
 import { NodeProcess } from './harness/nodeProcess.ts';
 import { reapOnExit } from './harness/reaper.ts';

@@ -4,7 +4,7 @@
  * a node the ring names but that is gone costs a fallback to the queue group, never a failure.
  */
 import test from 'ava';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/wait.ts';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DkvClient } from '../src/client.ts';
+import { DkvClient } from '../src/client/client.ts';
 import { startNatsServer, type NatsServerHandle } from '../src/cli/natsServer.ts';
 import { NodeProcess } from './harness/nodeProcess.ts';
 import { reapOnExit } from './harness/reaper.ts';

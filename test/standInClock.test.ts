@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { DkvClient } from '../src/client.ts';
+import type { DkvClient } from '../src/client/client.ts';
 import { STAND_IN_ENTRIES_IDLE_MAX } from '../src/clockBounds.ts';
 import { decodeContext } from '../src/context.ts';
 import { startSplitCluster } from './harness/splitCluster.ts';

@@ -2,7 +2,7 @@
  * dkv, reached two ways (two targets, each with a cluster of its own):
  * - `dkv`: its public protocol (DESIGN.md §3), JSON bodies over NATS request/reply on
  *   `dkv.<cluster>.get` / `.put`, exactly what any client sends, one request per operation;
- * - `dkv-client`: the TypeScript client library (src/client.ts), which pipelines: the operations
+ * - `dkv-client`: the TypeScript client library (src/client/client.ts), which pipelines: the operations
  *   started in one event-loop turn travel as one request on `dkv.<cluster>.batch`.
  *
  * The cluster is `nodes` real `dkv node` processes with lmdb storage on a nats-server of their
@@ -16,7 +16,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { natsAuthArgs, natsConnectionOptions } from '../../src/nats/connectOptions.ts';
 import { subjectsFor } from '../../src/subjects.ts';
-import { DkvClient } from '../../src/client.ts';
+import { DkvClient } from '../../src/client/client.ts';
 import { DkvError } from '../../src/errors.ts';
 import type { WatchedProcess } from '../cpu.ts';
 import { Child, cleanEnv } from '../processes.ts';
@@ -77,7 +77,7 @@ async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000):
   }
 }
 
-/** The backoff of a request answered `overloaded` (as src/client.ts). */
+/** The backoff of a request answered `overloaded` (as src/client/client.ts). */
 const OVERLOADED_PAUSE_MS_MIN = 20;
 const OVERLOADED_PAUSE_MS_MAX = 1_000;
 

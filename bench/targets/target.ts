@@ -36,7 +36,7 @@ export interface Target {
 /**
  * The load generator's NATS connection, the same for every target. Without noAsyncTraces,
  * nats.js builds an Error (a stack capture) for every request, which costs the load generator
- * a measurable share of its CPU; dkv's own client library (src/client.ts) turns them off too.
+ * a measurable share of its CPU; dkv's own client library (src/client/client.ts) turns them off too.
  */
 export const loadGeneratorConnection = (servers: string, name: string) => ({ servers, name, noAsyncTraces: true });
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { NATS_AUTH_OPTIONS, natsAuthFrom } from '../nats/connectOptions.ts';
 import { natsConfig } from '../natsPermissions.ts';
-import { DkvClient } from '../client.ts';
+import { DkvClient } from '../client/client.ts';
 import { DkvError } from '../errors.ts';
 import { SYNC_MODES } from '../storage/lmdb.ts';
 import { runDev } from './dev.ts';

@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { DkvClient } from '../../src/client.ts';
+import { DkvClient } from '../../src/client/client.ts';
 import { STAND_IN_ENTRIES_IDLE_MAX } from '../../src/clockBounds.ts';
 import { decodeContext } from '../../src/context.ts';
 import { NatsPair, type Side } from '../harness/natsCluster.ts';

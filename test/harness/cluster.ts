@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DkvClient } from '../../src/client.ts';
+import { DkvClient } from '../../src/client/client.ts';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { NodeProcess } from './nodeProcess.ts';
 import { restartNatsServer } from './natsRestart.ts';

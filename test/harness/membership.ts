@@ -1,6 +1,6 @@
 /** Checks shared by the membership tests: the cluster's settled state, seen through `status` and `peek`. */
 import type { ExecutionContext } from 'ava';
-import { DkvClient } from '../../src/client.ts';
+import { DkvClient } from '../../src/client/client.ts';
 import { Ring } from '../../src/ring.ts';
 import type { TestCluster } from './cluster.ts';
 import { waitFor } from './wait.ts';

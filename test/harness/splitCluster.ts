@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DkvClient } from '../../src/client.ts';
+import { DkvClient } from '../../src/client/client.ts';
 import { waitSettled } from './cluster.ts';
 import { NatsPair } from './natsCluster.ts';
 import { NodeProcess } from './nodeProcess.ts';

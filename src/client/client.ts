@@ -18,12 +18,12 @@
  * a node gone (no responders) or silent sends the batch on to the queue group, as without it.
  */
 import { connect, errors as natsErrors, headers, type NatsConnection } from '@nats-io/transport-node';
-import { describeConnectError, natsConnectionOptions, type NatsAuth } from './nats/connectOptions.ts';
-import { DEADLINE_HEADER } from './subjects.ts';
-import { DkvError, isErrorCode, isNoResponders } from './errors.ts';
-import { BATCH_OPS_MAX } from './protocol.ts';
-import { Ring } from './ring.ts';
-import { isValidName, subjectsFor, type Subjects } from './subjects.ts';
+import { describeConnectError, natsConnectionOptions, type NatsAuth } from '../nats/connectOptions.ts';
+import { DEADLINE_HEADER } from '../subjects.ts';
+import { DkvError, isErrorCode, isNoResponders } from '../errors.ts';
+import { BATCH_OPS_MAX } from '../protocol.ts';
+import { Ring } from '../ring.ts';
+import { isValidName, subjectsFor, type Subjects } from '../subjects.ts';
 
 /** The client could not connect, or NATS refused what it asked (one line, for people). */
 export class NatsConnectError extends Error {
