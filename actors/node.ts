@@ -31,6 +31,7 @@ import { subscribeTestFaults } from './testFaults.ts';
 import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
 import { serveReplicas } from './replicaServer.ts';
+import { adminHandler } from './admin.ts';
 import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
@@ -421,25 +422,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     return v ? memberOf(v, id)?.status : undefined;
   };
 
-  /** `dkv join` / `dkv leave`: checked here, staged by the membership actor, committed by the claimant. */
-  const admin = async (kind: 'join' | 'leave', node: string): Promise<object> => {
-    if (!isValidName(node)) throw new DkvError('bad_request', `node name ${JSON.stringify(node)} must be 1..64 characters of A-Z a-z 0-9 _ -`);
-    if (kind === 'join') {
-      try {
-        await nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
-      } catch (err) {
-        throw new DkvError('bad_request', `node ${node} does not answer (${(err as Error).message}): start it first with dkv node --id ${node} (no --members)`);
-      }
-    } else {
-      const v = membership.view();
-      const staying = v ? v.members.filter((m) => m.node !== node && v.ring.nodes.includes(m.node) && (m.status === 'valid' || m.status === 'joining')) : [];
-      if (v && memberOf(v, node) !== undefined && staying.length < settings.n) {
-        throw new DkvError('bad_request', `${node} cannot leave: ${staying.length} nodes would remain for N=${settings.n} replicas`);
-      }
-    }
-    await membership.change({ kind, node });
-    return { ok: true };
-  };
+  /** `dkv join` / `dkv leave` (actors/admin.ts). */
+  const admin = adminHandler({ n: settings.n, ping: (node) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS }), membership });
 
   const status = async (): Promise<object> => {
     const v = membership.view();
