@@ -17,7 +17,7 @@ import { DkvError, errorReply } from '../src/errors.ts';
 import { mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
 import { Ring } from '../src/ring.ts';
 import { memberOf, type Change, type View } from '../src/membership.ts';
-import { plan, type Held, type PartitionTable } from '../src/partitionTable.ts';
+import { plan, type Held, type PartitionTable, type PlanMode } from '../src/partitionTable.ts';
 import { existsSync } from 'node:fs';
 import { loadOrStop } from './stateFiles.ts';
 import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
@@ -30,7 +30,7 @@ import { checkStore, loadTable } from './boot.ts';
 import { subscribeTestFaults } from './testFaults.ts';
 import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
-import { serveReplicas } from './replicaServer.ts';
+import { REPLICA_READ_THROUGH_MS, serveReplicas } from './replicaServer.ts';
 import { adminHandler } from './admin.ts';
 import { startForeground } from './foreground.ts';
 import { openStorage } from '../src/storage/open.ts';
@@ -52,8 +52,6 @@ import { retireVnode, spawnVnode, vnodePolicy, type Faults, type ReplicaResult, 
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
 const STATS_TIMEOUT_MS = 500;
-/** A read passed on to another replica (read-through while receiving, or for a stale sender). */
-const REPLICA_READ_THROUGH_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
 /** Transfer or anti-entropy requests of peers served at once, per kind. Honest peers ask one at a time each. */
 const INTERNAL_REQUESTS_IN_PROGRESS_MAX = 16;
@@ -139,8 +137,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   // A store created by this start (a first start, or a lost disk: the two look alike from here)
   // holds nothing, whatever the table says: the first ring this node sees, it rebuilds every
   // partition it replicates from the other replicas (src/partitionTable.ts, actors/transfer.ts).
+  // `--no-rebuild` trusts a table of a static first ring instead; a joiner always follows its ring.
   const storeExisted = opts.storage === 'lmdb' && existsSync(join(opts.dataDir, 'store', IDENTITY_FILE));
-  let newStore = !storeExisted;
+  /** How the first ring this node sees is planned (then always 'follow'). */
+  let firstPlan: PlanMode = storeExisted ? 'follow' : opts.rebuild !== false ? 'rebuild' : start.kind === 'members' ? 'trust' : 'follow';
   /** The table by partition, for the per-operation lookups (read-through). */
   const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
   let receiving = receivingOf(table);
@@ -373,15 +373,15 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         return [...before.filter((x) => !now.includes(x)), ...before.filter((x) => now.includes(x))];
       },
       (p) => current.preferenceList(p).filter((x) => x !== id),
-      !newStore ? 'follow' : opts.rebuild !== false ? 'rebuild' : start.kind === 'members' ? 'trust' : 'follow',
+      firstPlan,
     );
-    if (newStore && opts.rebuild !== false && planned.receive.length > 0) {
+    if (firstPlan === 'rebuild' && planned.receive.length > 0) {
       log.info(
         { event: 'store-rebuild', partitions: planned.receive.length, heldBefore: table.length },
         `new store where the ring places ${planned.receive.length} partitions here: pulling them from the other replicas (a brand-new cluster settles at once)`,
       );
     }
-    newStore = false;
+    firstPlan = 'follow';
     setTable(planned.table);
     for (const h of table) ensureVnode(h.partition);
     if (planned.receive.length > 0 || planned.give.length > 0) {
@@ -423,7 +423,9 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   };
 
   /** `dkv join` / `dkv leave` (actors/admin.ts). */
-  const admin = adminHandler({ n: settings.n, ping: (node) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS }), membership });
+  /** Resolves when `node` answers its ping: a node to be let in must exist (join requests, `dkv join`). */
+  const ping = (node: string) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
+  const admin = adminHandler({ n: settings.n, ping, membership });
 
   const status = async (): Promise<object> => {
     const v = membership.view();
@@ -511,7 +513,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             const node = body.node;
             if (!isValidName(node)) return respond(errorReply(new DkvError('bad_request', 'a join request names a node (A-Z a-z 0-9 _ -)')));
             // Anyone on the account can publish here: a node that does not answer is not let in.
-            void nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS }).then(
+            void ping(node).then(
               () => membership.incoming({ type: 'join', node }, respond),
               (err) => respond(errorReply(new DkvError('bad_request', `node ${node} does not answer (${(err as Error).message}); it is not let in`))),
             );

@@ -37,7 +37,8 @@ export const BATCH_OPS_MAX = 256;
  * Replica operations waiting for one peer (queued for this turn or sent and unanswered). Past it
  * the next one fails at once as `overloaded`, without marking the peer down: a peer that slow
  * is busy, and what waits for it only grows the memory of both. Sized well above what admission
- * control lets in (64 client operations x N replicas, plus a transfer's and anti-entropy's share).
+ * control lets in (src/admission.ts CLIENT_OPS_IN_PROGRESS_MAX client operations x N replicas,
+ * plus a transfer's and anti-entropy's share).
  */
 export const REPLICA_CALLS_PENDING_PER_PEER_MAX = 4096;
 /** Replies held for this turn's flush; past it the turn's replies go out at once. */

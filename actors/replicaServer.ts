@@ -19,8 +19,8 @@ import type { Faults, ReplicaResult, VnodeOp } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 import type { WireRejections } from './wireRejections.ts';
 
-/** A read or write passed on to another replica (for a stale sender). */
-const REPLICA_READ_THROUGH_MS = 500;
+/** A read or write passed on to another replica (for a stale sender, or a read-through while receiving). */
+export const REPLICA_READ_THROUGH_MS = 500;
 
 export interface ReplicaServerDeps {
   readonly id: string;

@@ -19,7 +19,7 @@ import nact from 'nact';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
-import { clockBytes, parseTransferReply, type TransferReply, type TransferRequest, type WireLimits } from '../src/wire.ts';
+import { entryBytes, parseTransferReply, type TransferReply, type TransferRequest, type WireLimits } from '../src/wire.ts';
 import { completed, dropped, entryOf, received, type Held, type PartitionTable } from '../src/partitionTable.ts';
 import type { StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
@@ -265,7 +265,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
         break;
       }
       entries.push(entry);
-      bytes += entry[0].length * 3 + clockBytes(entry[1]);
+      bytes += entryBytes(entry[0], entry[1]);
     }
     return { entries, done };
   };

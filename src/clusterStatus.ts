@@ -24,3 +24,13 @@ export function clusterStatus(settings: ClusterSettings, answeredBy: string, vie
     transfers: figures.flatMap((s) => (Array.isArray(s.transfers) ? s.transfers.map((t: object) => ({ node: s.node, ...t })) : [])),
   };
 }
+
+/**
+ * Whether a `status` reply shows a settled cluster: every member up and no partition still being
+ * received (a new cluster settles that nobody has data to pull within a second or so). Tests and
+ * the benchmark start from there.
+ */
+export function isSettled(status: unknown): boolean {
+  const s = status as { members?: unknown; transfers?: unknown } | null;
+  return Array.isArray(s?.members) && s.members.every((m: { state?: unknown }) => m?.state === 'up') && Array.isArray(s.transfers) && s.transfers.length === 0;
+}

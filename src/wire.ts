@@ -366,9 +366,14 @@ export function tooLargeToReplicate(next: StoredClock, bytesMax: number | undefi
 }
 
 /** An upper estimate of one replica operation's encoded size, in bytes. */
+/** Estimated bytes of a key and its version set on the wire (a transfer page's entry). */
+export function entryBytes(key: string, clock: StoredClock): number {
+  return key.length * 3 + clockBytes(clock);
+}
+
 export function replicaOpBytes(op: ReplicaOp): number {
-  const clock = op.op === 'read' ? 32 : clockBytes(op.c);
-  return 64 + op.k.length * 3 + clock + (op.op === 'replicate' && op.h ? op.h.length * 70 : 0);
+  const entry = op.op === 'read' ? op.k.length * 3 + 32 : entryBytes(op.k, op.c);
+  return 64 + entry + (op.op === 'replicate' && op.h ? op.h.length * 70 : 0);
 }
 
 /** What a message's envelope (subject, reply, batch fields) may take beside its operations, in bytes. */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { clusterStatus } from '../src/clusterStatus.ts';
+import { clusterStatus, isSettled } from '../src/clusterStatus.ts';
 import { DEFAULT_SETTINGS } from '../src/config.ts';
 import { initialView } from '../src/membership.ts';
 import { Ring } from '../src/ring.ts';
@@ -26,4 +26,13 @@ test('clusterStatus - every member with what the view says of it; transfers of t
   t.deepEqual(status.transfers, [{ node: 'n1', partition: 3, state: 'receiving', moved: 9, rebuild: true }]);
   t.deepEqual(status.ring.nodes, ['n1', 'n2', 'n3']);
   t.is(status.ring.owners.length, 8);
+});
+
+test('clusterStatus - settled: every member up and no partition being received', (t) => {
+  const up = [{ node: 'n1', state: 'up' }, { node: 'n2', state: 'up' }];
+  t.true(isSettled({ members: up, transfers: [] }));
+  t.false(isSettled({ members: up, transfers: [{ node: 'n1', partition: 3, state: 'receiving' }] }));
+  t.false(isSettled({ members: [...up, { node: 'n3', state: 'unreachable' }], transfers: [] }));
+  t.false(isSettled({ members: up }), 'a reply without transfers says nothing of them');
+  t.false(isSettled(null));
 });

@@ -16,8 +16,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { natsAuthArgs, natsConnectionOptions } from '../../src/nats/connectOptions.ts';
 import { subjectsFor } from '../../src/subjects.ts';
-import { DkvClient } from '../../src/client/client.ts';
+import { DkvClient, OVERLOADED_BACKOFF_MS_MAX, OVERLOADED_BACKOFF_MS_MIN } from '../../src/client/client.ts';
 import { DkvError } from '../../src/errors.ts';
+import { isSettled } from '../../src/clusterStatus.ts';
 import type { WatchedProcess } from '../cpu.ts';
 import { Child, cleanEnv } from '../processes.ts';
 import { isValueOf, keyName, valueFor } from '../workload.ts';
@@ -58,7 +59,6 @@ export interface DkvOptions extends TargetSettings {
   readonly natsAuth?: BenchNatsAuth;
 }
 
-/** A secured bus for the benchmark: a user and password, or a token (TLS is not set up here). */
 /**
  * A new cluster's nodes first settle that nobody has data to pull (actors/transfer.ts): measured
  * runs start once every member is up and no partition is being received.
@@ -67,8 +67,8 @@ async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000):
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const reply = JSON.parse(new TextDecoder().decode((await nc.request(`dkv.${cluster}.status`, new TextEncoder().encode('{}'), { timeout: 2_000 })).data));
-      if (Array.isArray(reply.members) && reply.members.every((m: any) => m.state === 'up') && Array.isArray(reply.transfers) && reply.transfers.length === 0) return;
+      const reply = JSON.parse(new TextDecoder().decode((await nc.request(subjectsFor(cluster).status, new TextEncoder().encode('{}'), { timeout: 2_000 })).data));
+      if (isSettled(reply)) return;
     } catch {
       // Not serving yet: asked again below.
     }
@@ -77,10 +77,7 @@ async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000):
   }
 }
 
-/** The backoff of a request answered `overloaded` (as src/client/client.ts). */
-const OVERLOADED_PAUSE_MS_MIN = 20;
-const OVERLOADED_PAUSE_MS_MAX = 1_000;
-
+/** A secured bus for the benchmark: a user and password, or a token (TLS is not set up here). */
 export type BenchNatsAuth = { readonly user: string; readonly pass: string } | { readonly token: string };
 
 function natsServerAuthArgs(auth: BenchNatsAuth | undefined): string[] {
@@ -214,7 +211,7 @@ export class DkvTarget implements Target {
       const timeoutMs = this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
       const deadline = Date.now() + timeoutMs;
       const data = encoder.encode(JSON.stringify(body));
-      for (let pauseMs = OVERLOADED_PAUSE_MS_MIN; ; pauseMs = Math.min(OVERLOADED_PAUSE_MS_MAX, pauseMs * 2)) {
+      for (let pauseMs = OVERLOADED_BACKOFF_MS_MIN; ; pauseMs = Math.min(OVERLOADED_BACKOFF_MS_MAX, pauseMs * 2)) {
         const msg = await this.nc.request(subject, data, { timeout: Math.max(1, deadline - Date.now()) });
         const reply = JSON.parse(decoder.decode(msg.data));
         const wait = pauseMs / 2 + Math.random() * (pauseMs / 2);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DkvClient } from '../../src/client/client.ts';
+import { isSettled } from '../../src/clusterStatus.ts';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import { NodeProcess } from './nodeProcess.ts';
 import { restartNatsServer } from './natsRestart.ts';
@@ -21,10 +22,7 @@ export interface ClusterOptions {
 
 /** Every member up, as `client` sees the cluster, and no partition still being received. */
 export async function waitSettled(client: DkvClient, timeoutMs = 30_000): Promise<void> {
-  await waitFor('every member up with no partition being received', async () => {
-    const s = await client.status();
-    return s.members.every((m: any) => m.state === 'up') && Array.isArray(s.transfers) && s.transfers.length === 0;
-  }, { timeoutMs, intervalMs: 50 });
+  await waitFor('every member up with no partition being received', async () => isSettled(await client.status()), { timeoutMs, intervalMs: 50 });
 }
 
 export class TestCluster {
