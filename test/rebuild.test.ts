@@ -83,5 +83,10 @@ test.serial('rebuild - a node that lost its disk pulls every partition back, say
     if (got.values[0] !== `${k}-v`) t.fail(`${k} is not on n2: ${JSON.stringify(got.values)}`);
   }
   t.is(await cluster.requestsTotal('gets'), gets, 'no get was made: the keys came by transfer');
+  // The share of its rate background work may use is in every member's status.
+  const background = (await cluster.client.status()).members.find((m: any) => m.node === 'n2').background;
+  t.true(background.allowance > 0 && background.allowance <= 1, JSON.stringify(background));
+  t.is(background.targetMs, 50);
+  t.true('hurting' in background.lastWindow);
   t.log(`n2 rebuilt ${pulled} keys in ${done!.ms} ms; ${seen.length} status polls saw it rebuilding`);
 });
