@@ -18,24 +18,12 @@ import { compareCodePoints } from '../src/storage/memory.ts';
 import type { VersionVector } from '../src/versionVector.ts';
 import { restartWithIntensity, type CrashHandler } from './supervision.ts';
 
-/**
- * `unreachable` says why a peer did not answer, for the failure detector. `same`: a read whose
- * asker sent its own copy's digest found the same version set here, and answers without sending
- * it (`clock` is then null).
- */
-export type ReplicaResult = { ok: true; clock: StoredClock | null; same?: true } | { ok: false; error: string; unreachable?: 'no-responders' | 'timeout' };
+import type { ReplicaResult } from '../src/replicaResult.ts';
+export type { ReplicaResult } from '../src/replicaResult.ts';
 export type Reply = (result: ReplicaResult) => void;
 
 /** The answer to an operation for a partition this node no longer (or never) held. */
 export const NOT_HELD: ReplicaResult = { ok: false, error: 'partition not held by this node' };
-
-/**
- * A read answered `same` as its asker's copy, which was not sent back: that copy, or a refusal
- * when the asker sent no digest for it to be the same as.
- */
-export function sameAsLocal(node: string, digestSent: boolean, local: StoredClock | null): ReplicaResult {
-  return digestSent ? { ok: true, clock: local } : { ok: false, error: `${node} answered "same" to a read that sent no digest` };
-}
 
 /**
  * `many` carries several operations in one mailbox turn, since a nact mailbox takes one message
