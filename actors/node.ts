@@ -8,34 +8,27 @@
 import nact from 'nact';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { connectWithRetry } from './natsConnect.ts';
-import { natsConnectionOptions, type NatsAuth } from '../src/nats/connectOptions.ts';
-import { join } from 'node:path';
-import type { Logger } from 'pino';
+import { natsConnectionOptions } from '../src/nats/connectOptions.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
-import type { ClusterSettings } from '../src/config.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
 import { Ring } from '../src/ring.ts';
-import { memberOf, type Change, type View } from '../src/membership.ts';
-import { plan, type Held, type PartitionTable, type PlanMode } from '../src/partitionTable.ts';
-import { existsSync } from 'node:fs';
-import { loadOrStop } from './stateFiles.ts';
-import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
-import { loadView, spawnMembership, type Start } from './membership.ts';
+import { memberOf, type View } from '../src/membership.ts';
+import { plan } from '../src/partitionTable.ts';
+import { firstPlanMode, ownChanges, pullSources } from '../src/viewRules.ts';
+import { spawnMembership } from './membership.ts';
+import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
+import { loadStateFiles, openStores } from './store.ts';
 import { spawnTransfer, type TransferRequest } from './transfer.ts';
 import { spawnAntiEntropy, type AeRequest } from './antiEntropy.ts';
 import { MerkleTree } from '../src/merkle.ts';
-import { IDENTITY_FILE, StandInEpochs, storeIdentity } from './identity.ts';
-import { checkStore, loadTable } from './boot.ts';
 import { subscribeTestFaults } from './testFaults.ts';
 import { gatherFigures } from './figures.ts';
 import { clusterStatus } from '../src/clusterStatus.ts';
 import { REPLICA_READ_THROUGH_MS, serveReplicas } from './replicaServer.ts';
 import { adminHandler } from './admin.ts';
 import { startForeground } from './foreground.ts';
-import { openStorage } from '../src/storage/open.ts';
-import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
-import { subjectsFor, assertValidName, isValidName } from '../src/subjects.ts';
+import { subjectsFor, isValidName } from '../src/subjects.ts';
 import { clientDeadline, spawnGateway, type ClientKind } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { Outbox } from './outbox.ts';
@@ -55,122 +48,26 @@ const STATS_TIMEOUT_MS = 500;
 const ADMIN_PING_TIMEOUT_MS = 1000;
 /** Transfer or anti-entropy requests of peers served at once, per kind. Honest peers ask one at a time each. */
 const INTERNAL_REQUESTS_IN_PROGRESS_MAX = 16;
-export interface NodeOptions {
-  readonly id: string;
-  readonly natsUrl: string;
-  /** Credentials and TLS for a secured NATS (src/nats/connectOptions.ts). */
-  readonly natsAuth?: NatsAuth;
-  readonly settings: ClusterSettings;
-  /**
-   * How this node finds its cluster when it has no persisted view: a static member list (the
-   * same order on every node: the first ring is derived from it), a seed to ask to join through,
-   * or nothing (it waits for `dkv join ID`).
-   */
-  readonly start: Start;
-  readonly gossipIntervalMs?: number;
-  readonly transferKeysPerSecond?: number;
-  readonly transferPageKeys?: number;
-  /** Anti-entropy: one exchange per interval (0 turns it off), repairs per second, tombstone grace. */
-  readonly aeIntervalMs?: number;
-  readonly aeKeysPerSecond?: number;
-  readonly tombstoneGraceMs?: number;
-  /** Called once this node has left the ring (after `dkv leave`); the CLI exits 0. */
-  readonly onLeft?: () => void;
-  readonly storage: 'lmdb' | 'memory';
-  /** When an lmdb write counts as durable (see SyncMode); default 'always'. */
-  readonly sync?: SyncMode;
-  readonly syncIntervalMs?: number;
-  readonly dataDir: string;
-  /** Subscribes the test-only fault subject; never on by default. */
-  readonly faultsEnabled?: boolean;
-  readonly logger?: Logger;
-  /** Bound of the hint backlog (hinted copies); past it this node refuses to stand in. */
-  readonly hintsMax?: number;
-  /** Bound of the hint backlog in estimated bytes; past it this node refuses to stand in. */
-  readonly hintBytesMax?: number;
-  /** Bound on client operations in progress (src/admission.ts); past it requests are `overloaded`. */
-  readonly clientOpsMax?: number;
-  /** Bound on peers' replica operations in progress (src/admission.ts REPLICA_OPS_IN_PROGRESS_MAX). */
-  readonly replicaOpsMax?: number;
-  /**
-   * false (`--no-rebuild`): a node whose store is new counts its partitions as complete and
-   * leaves their refill to read repair and anti-entropy, instead of pulling them (the default).
-   */
-  readonly rebuild?: boolean;
-  /** Client operations slower than this (p90) hold background work back (src/backgroundControl.ts). */
-  readonly foregroundTargetMs?: number;
-  /** Called when the supervisor gives up; the CLI exits the process with this code. */
-  readonly onFatal?: (code: number) => void;
-}
 
-export interface NodeHandle {
-  readonly id: string;
-  readonly nc: NatsConnection;
-  stop(): Promise<void>;
-}
+export type { NodeHandle, NodeOptions } from './nodeOptions.ts';
 
 export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const { id, settings, start } = opts;
-  assertValidName('node', id);
-  if (start.kind === 'members') {
-    const members = start.members;
-    if (!members.includes(id)) throw new RangeError(`node ${id} is not in the member list ${members.join(',')}`);
-    for (const m of members) assertValidName('node', m);
-    if (new Set(members).size !== members.length) throw new RangeError(`member list has duplicates: ${members.join(',')}`);
-    if (members.length < settings.n) {
-      throw new RangeError(`N=${settings.n} needs at least ${settings.n} members, got ${members.length}`);
-    }
-  } else if (start.kind === 'join') {
-    assertValidName('node', start.seed);
-    if (start.seed === id) throw new RangeError(`node ${id} cannot join through itself`);
-  }
+  checkStart(id, start, settings);
 
   const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
   const subjects = subjectsFor(settings.cluster);
   // The ring follows the membership view (actors/membership.ts); undefined until this node is in one.
   let ring: Ring | undefined;
   let ringVersion = -1;
-  const tableFile = join(opts.dataDir, 'partitions.json');
-  let table: PartitionTable = loadOrStop(log, () => loadTable(tableFile, settings.q));
-  // Read here too so that an unreadable view stops the node before anything starts (stateFiles.ts).
-  loadOrStop(log, () => loadView(opts.dataDir));
-  // A store created by this start (a first start, or a lost disk: the two look alike from here)
-  // holds nothing, whatever the table says: the first ring this node sees, it rebuilds every
-  // partition it replicates from the other replicas (src/partitionTable.ts, actors/transfer.ts).
-  // `--no-rebuild` trusts a table of a static first ring instead; a joiner always follows its ring.
-  const storeExisted = opts.storage === 'lmdb' && existsSync(join(opts.dataDir, 'store', IDENTITY_FILE));
-  /** How the first ring this node sees is planned (then always 'follow'). */
-  let firstPlan: PlanMode = storeExisted ? 'follow' : opts.rebuild !== false ? 'rebuild' : start.kind === 'members' ? 'trust' : 'follow';
-  /** The table by partition, for the per-operation lookups (read-through). */
-  const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
-  let receiving = receivingOf(table);
-  const setTable = (next: PartitionTable) => {
-    if (next === table) return;
-    table = next;
-    receiving = receivingOf(table);
-    writeJsonAtomic(tableFile, table);
-  };
+  // Everything on disk is read and checked before anything opens (actors/store.ts).
+  const partitions = loadStateFiles(log, opts.dataDir, settings.q);
   /** Members of the view not removed; recomputed once per view, read on every replica write. */
   let members: readonly string[] = [];
-  const sync: SyncMode = opts.sync ?? 'always';
-  const durability = (store: string) =>
-    ({
-      sync,
-      ...(opts.syncIntervalMs !== undefined ? { syncIntervalMs: opts.syncIntervalMs } : {}),
-      // Acknowledged writes are committed but not on disk until an fsync succeeds: say so.
-      onSyncError: (err: unknown) => log.error({ event: 'storage-sync-failed', store, err: (err as Error)?.message ?? String(err) }, `fsync of the ${store} store failed; retrying at the next interval`),
-    }) as const;
-  if (opts.storage === 'lmdb') {
-    checkStore(log, 'replica', join(opts.dataDir, 'store'), IDENTITY_FILE);
-    checkStore(log, 'hint', join(opts.dataDir, 'hints'));
-  }
-  const storage = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'store'), ...durability('replica') });
-  const actorId = storeIdentity(opts.storage === 'lmdb' ? join(opts.dataDir, 'store') : undefined, id);
-  // Hints live apart from the node's own replicas: their own environment, their own durability.
-  const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(opts.dataDir, 'hints'), ...durability('hint') });
-  const standIn = new StandInEpochs(opts.storage === 'lmdb' ? join(opts.dataDir, 'hints', IDENTITY_FILE) : undefined, id);
-  /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
-  const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
+  const stores = openStores(opts, log);
+  const { storage, hintStore, standIn, actorId, periodicStore, sync } = stores;
+  /** How the first ring this node sees is planned (then always 'follow'). */
+  let firstPlan = firstPlanMode(stores.storeExisted, opts.rebuild !== false, start.kind === 'members');
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
   const startedAtMs = Date.now();
 
@@ -246,7 +143,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
    * so that a key written before the transfer is never reported missing by its new replica.
    */
   const readThrough = (p: number, key: string, local: StoredClock | null, reply: (r: ReplicaResult) => void): boolean => {
-    const h = receiving.get(p);
+    const h = partitions.receiving.get(p);
     if (h === undefined) return false;
     const source = h.sources.find((s) => s !== id && health.isUp(s));
     if (source === undefined) return false;
@@ -272,7 +169,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     return true;
   };
   /** This node's copy, when it holds the partition and is not still receiving it; else undefined. */
-  const localCopy = (p: number, key: string): StoredClock | null | undefined => (vnodes.has(p) && !receiving.has(p) ? (storage.get(p, key) ?? null) : undefined);
+  const localCopy = (p: number, key: string): StoredClock | null | undefined => (vnodes.has(p) && !partitions.receiving.has(p) ? (storage.get(p, key) ?? null) : undefined);
   const trees = new Map<number, TreeHolder>();
   /** One version set must fit a replica batch by itself, with room for its key. */
   const versionSetBytesMax = () => outbox.batchBytesMax - 8 * 1024;
@@ -313,8 +210,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     storage,
     ...(opts.transferKeysPerSecond !== undefined ? { keysPerSecond: opts.transferKeysPerSecond } : {}),
     ...(opts.transferPageKeys !== undefined ? { pageKeys: opts.transferPageKeys } : {}),
-    table: () => table,
-    setTable,
+    table: () => partitions.table,
+    setTable: (t) => partitions.set(t),
     ring: () => ring,
     ringVersion: () => ringVersion,
     isUp: (node) => health.isUp(node),
@@ -343,7 +240,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     ...(opts.aeIntervalMs !== undefined ? { intervalMs: opts.aeIntervalMs } : {}),
     ...(opts.aeKeysPerSecond !== undefined ? { keysPerSecond: opts.aeKeysPerSecond } : {}),
     ...(opts.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: opts.tombstoneGraceMs } : {}),
-    table: () => table,
+    table: () => partitions.table,
     ring: () => ring,
     isUp: (node) => health.isUp(node),
     vnode: (p) => vnodes.get(p),
@@ -362,16 +259,11 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     health.setPeers(members);
     const current = ring;
     const replicas = next.ring.nodes.includes(id) ? current.replicaPartitions(id, settings.n) : [];
+    const table = partitions.table;
     const planned = plan(
       table,
       replicas,
-      (p) => {
-        // The former replicas, the ones that stop replicating it first: pulling from them takes
-        // the load off the nodes that keep serving the partition.
-        const before = previous ? previous.replicas(p, settings.n).filter((x) => x !== id) : [];
-        const now = current.replicas(p, settings.n);
-        return [...before.filter((x) => !now.includes(x)), ...before.filter((x) => now.includes(x))];
-      },
+      (p) => pullSources(previous, current, p, settings.n, id),
       (p) => current.preferenceList(p).filter((x) => x !== id),
       firstPlan,
     );
@@ -382,22 +274,12 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       );
     }
     firstPlan = 'follow';
-    setTable(planned.table);
-    for (const h of table) ensureVnode(h.partition);
+    partitions.set(planned.table);
+    for (const h of partitions.table) ensureVnode(h.partition);
     if (planned.receive.length > 0 || planned.give.length > 0) {
       log.info({ event: 'partitions-planned', ringVersion, receive: planned.receive, give: planned.give }, `ring ${ringVersion}: receiving ${planned.receive.length} partitions, giving ${planned.give.length}`);
     }
     if (ready) serveClients();
-  };
-
-  /** What this node owes the view: valid once it holds all it replicates, exited once it holds nothing. */
-  const ownChanges = (v: View): Change[] => {
-    const me = memberOf(v, id);
-    if (!me) return [];
-    const inRing = v.ring.nodes.includes(id);
-    if (me.status === 'joining' && inRing && !table.some((h) => h.state === 'receiving')) return [{ kind: 'markValid', node: id }];
-    if (me.status === 'leaving' && !inRing && table.length === 0 && handoff.figures.hints === 0) return [{ kind: 'markExited', node: id }];
-    return [];
   };
 
   let ready = false;
@@ -412,7 +294,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     start,
     ...(opts.gossipIntervalMs !== undefined ? { gossipIntervalMs: opts.gossipIntervalMs } : {}),
     isUp: (node) => health.isUp(node),
-    ownChanges,
+    ownChanges: (v) => ownChanges(v, id, partitions.table, handoff.figures.hints),
     onView,
     onExited: () => (opts.onLeft ?? (() => {}))(),
   });
@@ -593,7 +475,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
           encodeInternal({
             node: id,
             uptimeMs: Date.now() - startedAtMs,
-            replicaPartitions: table.filter((h) => h.state !== 'giving').length,
+            replicaPartitions: partitions.table.filter((h) => h.state !== 'giving').length,
             storage: storage.kind,
             ...(storage.kind === 'lmdb' ? { sync } : {}),
             ...(periodicStore ? { syncs: periodicStore.syncs } : {}),
@@ -609,7 +491,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
             antiEntropy: antiEntropy.figures,
             actorId,
             wireRejected: rejected.counts,
-            transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0], ...(h.rebuild ? { rebuild: true } : {}) })),
+            transfers: partitions.table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0], ...(h.rebuild ? { rebuild: true } : {}) })),
           }),
         );
       },
@@ -621,7 +503,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   ready = true;
   serveClients();
-  const resumed = table.filter((h) => h.state === 'receiving' && h.cursor !== null);
+  const resumed = partitions.table.filter((h) => h.state === 'receiving' && h.cursor !== null);
   if (resumed.length > 0) {
     log.info({ event: 'transfers-resumed', partitions: resumed.map((h) => ({ partition: h.partition, after: h.moved })) }, `resuming ${resumed.length} partition transfers from their cursors`);
   }
@@ -649,8 +531,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
         // Already closed: nothing to drain.
       }
       await liveness.close().catch(() => {});
-      await storage.close();
-      await hintStore.close();
+      await stores.close();
       nact.stop(system);
       log.info({ event: 'node-stopped', requests: counters, outbox: outbox.stats }, `node ${id} stopped`);
     })();
