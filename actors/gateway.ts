@@ -45,7 +45,7 @@ export interface GatewayDeps extends CoordinatorDeps {
   status(): Promise<object>;
   /** The ring this node routes by: what a ring-aware client needs to pick a node per key. */
   ringInfo(): { version: number; n: number; assignment: readonly string[] };
-  /** Stages a membership change (actors/node.ts checks it first). */
+  /** Stages a membership change (actors/admin.ts checks it first). */
   admin(kind: 'join' | 'leave', node: string): Promise<object>;
 }
 

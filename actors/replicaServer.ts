@@ -39,7 +39,7 @@ export interface ReplicaServerDeps {
   readonly health: Health;
   readonly handoff: any;
   readonly faults: Faults;
-  /** This node's copy of a key, or a read-through while receiving (actors/node.ts); false: not held. */
+  /** This node's copy of a key, or a read-through while receiving (actors/localReplica.ts); false: not held. */
   readReplica(p: number, key: string, reply: (r: ReplicaResult) => void, digest?: unknown, own?: boolean): boolean;
   readonly log: Logger;
   readonly opsMax: number;

@@ -57,7 +57,7 @@ const BUILD_CHUNK_KEYS = 1000;
 /**
  * The partition's Merkle tree (src/merkle.ts), owned by the vnode: every write it makes updates
  * it. Readable by the anti-entropy actor only when `ready`. `actorId` is the node's identity for
- * the versions it coordinates (see actors/node.ts: a new one after a data loss).
+ * the versions it coordinates (see actors/store.ts: a new one after a data loss).
  */
 export interface TreeHolder {
   tree: MerkleTree;
@@ -86,7 +86,7 @@ export interface VnodeDeps {
   /** Shared by every vnode of the node: restart intensity counts crashes across them (OTP style). */
   readonly onCrash: CrashHandler<VnodeMsg | BuildMsg>;
   /**
-   * A read of this node's replica, the one the coordinators and peers use (actors/node.ts
+   * A read of this node's replica, the one the coordinators and peers use (actors/localReplica.ts
    * `readReplica`: merged with a former replica's while the partition is still being received).
    */
   readonly readReplica: (partition: number, key: string, reply: Reply) => boolean;

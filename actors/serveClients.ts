@@ -1,0 +1,64 @@
+/**
+ * The public subjects and the `coordinate` subject, handed to the gateway. Subscribed only once
+ * this node is in a cluster: a node waiting to be joined has no ring to coordinate with, and a
+ * queue member that only answers "unavailable" would fail requests.
+ */
+import type { Subjects } from '../src/subjects.ts';
+import { clientDeadline, type ClientKind, type Gateway } from './gateway.ts';
+import type { Logger } from 'pino';
+import type { Subscribe } from './subscriptions.ts';
+
+export interface ClientSubjects {
+  /** Subscribes the client subjects, once, when the node has a ring; a no-op otherwise. */
+  serve(): void;
+  /** Requests dropped because their client had already given up on them. */
+  expired(): number;
+}
+
+export function clientSubjects(deps: {
+  readonly id: string;
+  readonly subjects: Subjects;
+  readonly subscribe: Subscribe;
+  readonly gateway: Gateway;
+  readonly log: Logger;
+  hasRing(): boolean;
+}): ClientSubjects {
+  const { id, subjects, subscribe, gateway, log } = deps;
+  let expired = 0;
+  let serving = false;
+  const client = (subject: string, kind: ClientKind, queue: boolean) =>
+    subscribe(subject, {
+      ...(queue ? { queue: subjects.queue } : {}),
+      callback: (err, msg) => {
+        if (err) return log.warn({ err: err.message, subject }, 'subscription error');
+        if ((clientDeadline(msg) ?? Infinity) < Date.now()) {
+          expired++;
+          return; // the client gave up on this attempt (this node was stalled); it has retried
+        }
+        gateway.handle({ type: 'client', kind, msg });
+      },
+    });
+
+  return {
+    expired: () => expired,
+    serve: () => {
+      if (serving || !deps.hasRing()) return;
+      serving = true;
+      client(subjects.get, 'get', true);
+      client(subjects.put, 'put', true);
+      client(subjects.delete, 'delete', true);
+      client(subjects.batch, 'batch', true);
+      client(subjects.nodeBatch(id), 'batch', false);
+      client(subjects.ring, 'ring', true);
+      client(subjects.status, 'status', true);
+      client(subjects.adminJoin, 'join', true);
+      client(subjects.adminLeave, 'leave', true);
+      client(subjects.peek(id), 'peek', false);
+      subscribe(subjects.coordinate(id), {
+        callback: (err, msg) => {
+          if (!err) gateway.handle({ type: 'forwarded', msg });
+        },
+      });
+    },
+  };
+}
