@@ -1,8 +1,8 @@
 /**
  * node supervisor: one per process, and the composition root. It makes what the node's parts
- * share (the NATS connections, the stores, the outbox, the failure detector), spawns its
- * children, subscribes the subjects and knows how to stop it all; each part lives in a file of
- * its own.
+ * share (the NATS connections, the stores, the outbox, the failure detector), spawns the
+ * children listed in actors/children.ts, subscribes the subjects and knows how to stop it all;
+ * each part lives in a file of its own.
  *
  * Policy for escalations from its children: a child that keeps crashing past its restart
  * intensity means this process cannot heal itself, so it logs the decision and exits non-zero
@@ -15,30 +15,23 @@ import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
 import { subjectsFor } from '../src/subjects.ts';
 import type { WireLimits } from '../src/wire.ts';
 import { firstPlanMode } from '../src/viewRules.ts';
-import { adminHandler } from './admin.ts';
-import { spawnAntiEntropy } from './antiEntropy.ts';
-import { spawnGateway } from './gateway.ts';
-import { spawnHandoff } from './handoff.ts';
-import { localReplicas } from './localReplica.ts';
-import { spawnMembership } from './membership.ts';
-import { spawnTransfer } from './transfer.ts';
-import { HINTS_MAX } from '../src/hints.ts';
+import { CHILDREN, Spawned, type NodeParts } from './children.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import { startForeground } from './foreground.ts';
-import { Health, spawnHeartbeat } from './health.ts';
+import { Health } from './health.ts';
 import { createLogger } from './log.ts';
 import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
 import { Outbox } from './outbox.ts';
 import { serveReplicas } from './replicaServer.ts';
 import { clientSubjects, type ClientSubjects } from './serveClients.ts';
 import { serveInternal } from './serveInternal.ts';
-import { clusterStatusReply, ownFigures, watchNats } from './status.ts';
+import { ownFigures, watchNats } from './status.ts';
 import { loadStateFiles, openStores } from './store.ts';
 import { Subscriptions } from './subscriptions.ts';
 import { logDecision } from './supervision.ts';
 import { subscribeTestFaults } from './testFaults.ts';
-import { noRingYet, viewChanges } from './viewChanges.ts';
-import { vnodePolicy, type Faults } from './vnode.ts';
+import { noRingYet } from './viewChanges.ts';
+import type { Faults } from './vnode.ts';
 import { WireRejections } from './wireRejections.ts';
 
 export type { NodeHandle, NodeOptions } from './nodeOptions.ts';
@@ -100,109 +93,33 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   // Set once every subject is subscribed: a view before then waits for the end of the start.
   let clients: ClientSubjects | undefined;
 
-  const vnodes = localReplicas({ id, actorId: stores.actorId, parent: supervisor, storage: stores.storage, faults, log, onCrash: vnodePolicy(log), outbox, health, replicaSubject: (node) => subjects.replica(node), receiving: () => partitions.receiving });
-
-  const handoff = spawnHandoff(supervisor, {
-    nodeId: id,
-    versionSetBytesMax: vnodes.versionSetBytesMax,
-    standIn: stores.standIn,
-    store: stores.hintStore,
-    q: settings.q,
-    hintsMax: opts.hintsMax ?? HINTS_MAX,
-    ...(opts.hintBytesMax !== undefined ? { hintBytesMax: opts.hintBytesMax } : {}),
-    health,
-    outbox,
-    replicaSubject: (node) => subjects.replica(node),
-    allowance: foreground.allowance,
-    deliverTo: (p, owner) => {
-      const replicas = placement.ring ? placement.ring.replicas(p, settings.n) : [owner];
-      return replicas.includes(owner) ? [owner] : [...replicas];
-    },
-    log,
-  });
-  const heartbeat = spawnHeartbeat(supervisor, { nc: liveness, subjects, health, log });
-
-  const transfer = spawnTransfer(supervisor, {
-    nodeId: id,
-    wireLimits,
-    nc,
-    subjects,
-    log,
-    n: settings.n,
-    storage: stores.storage,
-    ...(opts.transferKeysPerSecond !== undefined ? { keysPerSecond: opts.transferKeysPerSecond } : {}),
-    ...(opts.transferPageKeys !== undefined ? { pageKeys: opts.transferPageKeys } : {}),
-    table: () => partitions.table,
-    setTable: (t) => partitions.set(t),
-    ring: () => placement.ring,
-    ringVersion: () => placement.version,
-    isUp: (node) => health.isUp(node),
-    vnode: (p) => vnodes.vnodes.get(p),
-    allowance: foreground.allowance,
-    dropVnode: vnodes.dropVnode,
-  });
-
-  const antiEntropy = spawnAntiEntropy(supervisor, {
-    nodeId: id,
-    wireLimits,
-    nc,
-    subjects,
-    outbox,
-    log,
-    n: settings.n,
-    storage: stores.storage,
-    ...(opts.aeIntervalMs !== undefined ? { intervalMs: opts.aeIntervalMs } : {}),
-    ...(opts.aeKeysPerSecond !== undefined ? { keysPerSecond: opts.aeKeysPerSecond } : {}),
-    ...(opts.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: opts.tombstoneGraceMs } : {}),
-    table: () => partitions.table,
-    ring: () => placement.ring,
-    isUp: (node) => health.isUp(node),
-    vnode: (p) => vnodes.vnodes.get(p),
-    tree: vnodes.tree,
-    allowance: foreground.allowance,
-  });
-
-  // Its first view (persisted, or the static member list) is applied while it spawns.
-  const view = viewChanges({ id, n: settings.n, log, placement, partitions, firstPlan, health, ensureVnode: vnodes.ensureVnode, hintsHeld: () => handoff.figures.hints, onRing: () => clients?.serve() });
-  const membership = spawnMembership(supervisor, {
-    nodeId: id,
-    nc,
-    subjects,
-    log,
-    dataDir: opts.dataDir,
-    q: settings.q,
-    n: settings.n,
-    start,
-    ...(opts.gossipIntervalMs !== undefined ? { gossipIntervalMs: opts.gossipIntervalMs } : {}),
-    isUp: (node) => health.isUp(node),
-    ownChanges: view.ownChanges,
-    onView: view.onView,
-    onExited: () => (opts.onLeft ?? (() => {}))(),
-  });
-
-  const gateway = spawnGateway(supervisor, {
-    health,
-    handoff: handoff.ref,
-    counters,
-    outbox,
-    nodeId: id,
+  const parts: NodeParts = {
+    opts,
+    id,
     settings,
-    nc,
-    subjects,
     log,
-    ring: () => placement.ring!,
-    vnode: (p) => vnodes.vnodes.get(p),
-    readReplica: vnodes.readReplica,
-    localCopy: vnodes.localCopy,
-    vnodeMail: vnodes.mail,
-    faults,
-    status: clusterStatusReply({ id, settings, nc, subjects, placement, membership }),
-    ringInfo: () => ({ version: placement.version, n: settings.n, assignment: placement.ring!.assignment }),
-    admin: adminHandler({ n: settings.n, ping, membership }),
+    subjects,
+    nc,
+    liveness,
+    wireLimits,
+    supervisor,
+    stores,
+    partitions,
+    placement,
+    firstPlan,
+    outbox,
+    health,
     rejected,
-    admission: admitted,
+    faults,
+    counters,
+    admitted,
     foreground,
-  });
+    ping,
+    onRing: () => clients?.serve(),
+  };
+  const spawned = new Spawned();
+  for (const child of CHILDREN) spawned.spawn(child, parts);
+  const { vnodes, handoff, heartbeat, transfer, antiEntropy, membership, gateway } = spawned.all();
 
   const replicas = serveReplicas({
     id,
