@@ -100,6 +100,10 @@ function begin(s: WriteState, effects: Effect[]): void {
     return;
   }
   effects.push({ type: 'count', counter: 'writes' });
+  // Coordinating from outside the plan (a write forwarded by a node with another view): this
+  // node's copy is one more replica. Counted among those asked, it is never picked again as a
+  // replacement, which would count one node twice and stop before a retried owner had its copy.
+  if (!targets.includes(self)) targets.push(self);
   s.quorum = quorum(targets.length, setup.needed);
   // An owner that also keeps hints (fewer reachable nodes than N) writes to its vnode, the copy
   // the quorum counts, and to its hint store as well.
@@ -176,6 +180,9 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
     return stop(s, effects);
   }
   if (s.quorum === undefined) return;
+  // The vnode computes the version before it acknowledges storing it; the other way round, the
+  // reply context would be made of nothing.
+  if (result.ok && node === self && s.written === undefined) throw new Error(`invariant: ${self} acknowledged a write it had not computed`);
   if (!result.ok && node !== self && s.written !== undefined) {
     const next = onFailedReplica(s.fan, node, result.unreachable, nowMs, s.setup.deadlineMs);
     if (next?.kind === 'retry') {
