@@ -84,7 +84,7 @@ test('supervision - a crashed coordinator answers its request internal, logs a s
   for (let i = 0; i < 30; i++) t.true((await cluster.client.put(`after-${i}`, 'v', { w: 3 })).ok);
   t.is(n1.supervisionLines().length, 1);
 
-  // A read on the fast path (actors/fastRead.ts) follows the same policy.
+  // A read that starts on the fast path (src/getCore.ts) follows the same policy.
   const fastBefore = (await cluster.client.status()).members.find((m: any) => m.node === 'n1').requests.fastReads;
   t.true((await cluster.client.raw('dkv.local.internal.n1.fault', { coordinatorCrashes: 1 })).ok);
   let crashedRead = false;
