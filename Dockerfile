@@ -21,5 +21,5 @@ USER node
 
 # nats-server is not in this image: `dkv dev` (which starts one) is for a laptop, in compose the
 # nodes connect to the `nats` service.
-ENTRYPOINT ["node", "src/cli/bin.mjs"]
+ENTRYPOINT ["node", "actors/bin.mjs"]
 CMD ["--help"]

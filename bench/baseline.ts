@@ -34,7 +34,8 @@ export function baselineCheckout(ref: string, parentDir: string): { bin: string;
     }
   });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  const bin = join(dir, 'src', 'cli', 'bin.mjs');
-  if (!existsSync(bin)) throw new Error(`--baseline ${ref}: ${commit} has no src/cli/bin.mjs`);
+  // The executable moved from src/cli/ to actors/; a baseline may be from before.
+  const bin = [join(dir, 'actors', 'bin.mjs'), join(dir, 'src', 'cli', 'bin.mjs')].find((path) => existsSync(path));
+  if (bin === undefined) throw new Error(`--baseline ${ref}: ${commit} has neither actors/bin.mjs nor src/cli/bin.mjs`);
   return { bin, commit };
 }

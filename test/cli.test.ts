@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TestCluster } from './harness/cluster.ts';
 
-const BIN = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
 /** A CLI call starts a Node process, loads tsx and makes one request: seconds at most. */
 const CLI_TIMEOUT_MS = 20_000;
 

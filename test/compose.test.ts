@@ -42,7 +42,7 @@ test('compose - a nats service and three node services built from the Dockerfile
 });
 
 test('compose - every node command uses only flags the real `dkv node` accepts', (t) => {
-  const help = execFileSync(process.execPath, [root('src/cli/bin.mjs'), 'node', '--help'], { encoding: 'utf8', timeout: 20_000 });
+  const help = execFileSync(process.execPath, [root('actors/bin.mjs'), 'node', '--help'], { encoding: 'utf8', timeout: 20_000 });
   const accepted = new Set(help.match(/--[a-z][a-z-]*/g));
   for (const id of NODES) {
     const command = nodeCommand(id);
@@ -77,7 +77,7 @@ test('compose - the Dockerfile entry point is the CLI bin, which exists; .docker
   const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
   t.truthy(entry, 'an exec-form ENTRYPOINT');
   const argv = JSON.parse(entry![1]!) as string[];
-  t.deepEqual(argv, ['node', 'src/cli/bin.mjs']);
+  t.deepEqual(argv, ['node', 'actors/bin.mjs']);
   t.true(existsSync(root(argv[1]!)));
   // The bin runs on the runtime dependencies alone: tsx loads the sources.
   const pkg = JSON.parse(readFileSync(root('package.json'), 'utf8'));

@@ -13,7 +13,7 @@ import { DkvClient } from '../src/client/client.ts';
 import { canConnect } from '../src/cli/natsServer.ts';
 import { waitFor } from './harness/wait.ts';
 
-const BIN = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
 const TEST_TIMEOUT_MS = 120_000;
 const NODE_IDS = ['n1', 'n2', 'n3'];
 

@@ -15,7 +15,7 @@ import { reapOnExit } from './harness/reaper.ts';
 import { makeCerts, type TestCerts } from './harness/tls.ts';
 import { waitFor } from './harness/wait.ts';
 
-const BIN = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
 
 interface Run {
   code: number | null;

@@ -25,7 +25,7 @@ import { isValueOf, keyName, valueFor } from '../workload.ts';
 import { clientErrorCode, loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
 import type { SyncMode } from '../../src/storage/lmdb.ts';
 
-export const DKV_BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+export const DKV_BIN = fileURLToPath(new URL('../../actors/bin.mjs', import.meta.url));
 /** Longer than the nodes' own 5 s deadline, so their `timeout` reply arrives first. */
 const REQUEST_TIMEOUT_MS = 10_000;
 const CLUSTER = 'local';

@@ -13,7 +13,8 @@ import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import type { SyncMode } from '../storage/lmdb.ts';
 import { natsAuthArgs, type NatsAuth } from '../nats/connectOptions.ts';
 
-const BIN = fileURLToPath(new URL('./bin.mjs', import.meta.url));
+/** The `dkv` executable, which each node process runs as `dkv node`. */
+const BIN = fileURLToPath(new URL('../../actors/bin.mjs', import.meta.url));
 const RESTART_PAUSE_MS = 1_000;
 /** A node that exits more often than this is left down: restarting it again would only spin. */
 const NODE_RESTARTS_MAX = 5;

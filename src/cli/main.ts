@@ -48,7 +48,12 @@ async function clientCommand(opts: { nats: string; cluster: string; json?: boole
   if (reply?.error) process.exitCode = 1;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** What the CLI is handed by the executable (actors/bin.mjs): the command that starts a node's actors. */
+export interface Commands {
+  runNode(options: Record<string, any>): Promise<void>;
+}
+
+export async function main(argv: string[], commands: Commands): Promise<void> {
   const program = new Command('dkv').description('dkv: a Dynamo-style key-value store on NATS').showHelpAfterError();
 
   withNatsAuth(program
@@ -96,8 +101,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--foreground-target-ms <ms>', 'client operations slower than this (p90) hold background work (transfers, anti-entropy, hint deliveries) back').env('DKV_FOREGROUND_TARGET_MS'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {
-      const { runNode } = await import('./node.ts');
-      await runNode(o);
+      await commands.runNode(o);
     });
 
   const client = (name: string, description: string) => withNatsAuth(program.command(name).description(description).addOption(natsOption()).addOption(clusterOption()).option('--json', 'print the protocol reply as is'));

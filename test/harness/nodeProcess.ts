@@ -10,7 +10,7 @@ import { subjectsFor } from '../../src/subjects.ts';
 import { reapOnExit } from './reaper.ts';
 import { waitFor } from './wait.ts';
 
-export const BIN = fileURLToPath(new URL('../../src/cli/bin.mjs', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../actors/bin.mjs', import.meta.url));
 
 export interface NodeSpec {
   id: string;

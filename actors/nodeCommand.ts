@@ -1,8 +1,12 @@
-/** `dkv node`: one node in the foreground until SIGINT/SIGTERM. */
-import { startNode } from '../../actors/node.ts';
-import { settingsFrom } from '../config.ts';
-import { natsAuthFrom } from '../nats/connectOptions.ts';
-import type { Start } from '../../actors/membership.ts';
+/**
+ * `dkv node`: one node in the foreground until SIGINT/SIGTERM. Here, not in src/cli/, since it
+ * starts the actors: the CLI is handed it by the executable (actors/bin.mjs), so nothing in src/
+ * imports actors/.
+ */
+import { startNode } from './node.ts';
+import { settingsFrom } from '../src/config.ts';
+import { natsAuthFrom } from '../src/nats/connectOptions.ts';
+import type { Start } from './membership.ts';
 
 function positiveInt(flag: string, raw: unknown): number {
   const n = Number(raw);
