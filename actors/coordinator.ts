@@ -31,7 +31,7 @@ import type { Ring } from '../src/ring.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { startGet, stepGet, type GetEvent, type GetState } from '../src/getCore.ts';
 import { startWrite, stepWrite, type WriteEvent, type WriteState } from '../src/writeCore.ts';
-import type { Counter, Effect } from '../src/requestCore.ts';
+import type { Counter, Effect, IsUp } from '../src/requestCore.ts';
 import { hintLostLogger, type HandoffMsg } from './handoff.ts';
 import type { Health } from './health.ts';
 import type { Outbox, ReplicaOp } from './outbox.ts';
@@ -106,6 +106,17 @@ type Event = GetEvent | WriteEvent;
 
 let sequence = 0;
 
+/**
+ * The failure detector's view as the cores ask it, made once per node: a named closure per
+ * request costs a `__name` call (esbuild's keepNames, which tsx uses) and a new function shape.
+ */
+const isUpByHealth = new WeakMap<Health, IsUp>();
+function isUpOf(health: Health): IsUp {
+  let isUp = isUpByHealth.get(health);
+  if (isUp === undefined) isUpByHealth.set(health, (isUp = (node: string) => health.isUp(node)));
+  return isUp;
+}
+
 export function spawnCoordinator(parentPath: string, deps: CoordinatorDeps, job: Job, respond: Respond): void {
   new Coordinator(parentPath, deps, job, respond).begin();
 }
@@ -152,21 +163,23 @@ class Coordinator {
       deps.faults.coordinatorCrashes -= 1;
       throw new Error(`injected coordinator fault (${job.kind} of ${JSON.stringify(job.req.key)})`);
     }
-    const { settings, health, nodeId } = deps;
+    const { settings, nodeId } = deps;
     const ring = deps.ring();
     const partition = ring.partitionOf(job.req.key);
     this.#partition = partition;
     const preference = ring.preferenceList(partition);
     const nowMs = Date.now();
     const deadlineMs = Math.min(nowMs + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
-    const isUp = (node: string): boolean => health.isUp(node);
-    const common = { self: nodeId, preference, n: settings.n, deadlineMs, clientDeadlineMs: job.clientDeadlineMs, isUp };
+    const isUp = isUpOf(deps.health);
+    const clientDeadlineMs = job.clientDeadlineMs;
     if (job.kind === 'get') {
-      const started = startGet({ ...common, key: job.req.key, needed: job.req.r ?? settings.r, local: deps.localCopy(partition, job.req.key) }, nowMs);
+      const local = deps.localCopy(partition, job.req.key);
+      const started = startGet({ self: nodeId, key: job.req.key, preference, n: settings.n, needed: job.req.r ?? settings.r, deadlineMs, clientDeadlineMs, local, isUp }, nowMs);
       this.#state = started.state;
       return started.effects;
     }
-    const started = startWrite({ ...common, kind: job.kind, needed: job.req.w ?? settings.w, forwarded: job.forwarded, context: job.req.context }, nowMs);
+    const needed = job.req.w ?? settings.w;
+    const started = startWrite({ self: nodeId, kind: job.kind, preference, n: settings.n, needed, deadlineMs, clientDeadlineMs, forwarded: job.forwarded, context: job.req.context, isUp }, nowMs);
     this.#state = started.state;
     return started.effects;
   }
@@ -324,7 +337,6 @@ class Coordinator {
     const req = this.job.req as WriteRequest;
     const key = req.key;
     const reply = this.#replied(nodeId, 0);
-    const computed = (clock: StoredClock) => this.send({ type: 'computed', clock });
     const vnode = deps.vnode(partition);
     if (vnode && hints.length > 0) {
       return deps.vnodeMail.send(vnode, {
@@ -335,13 +347,14 @@ class Coordinator {
         reply,
         computed: (clock) => {
           nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply: hintLostLogger(deps.log, key, hints, nodeId) } satisfies HandoffMsg);
-          computed(clock);
+          this.send({ type: 'computed', clock });
         },
       });
     }
-    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value: req.value, reply, computed });
+    // Unnamed callbacks: a named closure per write costs a `__name` call under tsx (see isUpOf).
+    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value: req.value, reply, computed: (clock) => this.send({ type: 'computed', clock }) });
     // This node stands in for unreachable owners: its hint store is its replica.
-    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value: req.value, computed, reply } satisfies HandoffMsg);
+    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value: req.value, computed: (clock) => this.send({ type: 'computed', clock }), reply } satisfies HandoffMsg);
   }
 
   #keepHints(keeper: string, owners: readonly string[], clock: StoredClock, deadlineMs: number): void {

@@ -28,6 +28,7 @@ import {
   READ_REPAIR_WINDOW_MS,
   REPLICA_ATTEMPT_MS,
   standsFor,
+  COUNT,
   type Effect,
   type Fanout,
   type IsUp,
@@ -109,9 +110,9 @@ export function startGet(setup: GetSetup, nowMs: number): { state: GetState; eff
     repairScheduled: false,
     done: false,
   };
-  const effects: Effect[] = [{ type: 'count', counter: 'gets' }];
+  const effects: Effect[] = [COUNT.gets];
   if (isFast(setup, n, nowMs)) {
-    effects.push({ type: 'count', counter: 'fastReads' });
+    effects.push(COUNT.fastReads);
     s.local = setup.local;
     s.digest = readDigest(setup.key, setup.local!);
     s.pending = n - 1;
@@ -146,7 +147,7 @@ function startFull(s: GetState, nowMs: number, effects: Effect[]): void {
   const fan = fanout(setup.preference, setup.n, setup.isUp);
   s.fan = fan;
   s.mode = 'full';
-  if (fan.hintsFor.size > 0) effects.push({ type: 'count', counter: 'sloppy' });
+  if (fan.hintsFor.size > 0) effects.push(COUNT.sloppy);
   effects.push({ type: 'schedule', timer: 'timeout', atMs: setup.deadlineMs });
   const targets = fan.asked;
   if (targets.length < setup.needed) {
@@ -208,7 +209,7 @@ export function stepGet(s: GetState, ev: GetEvent, nowMs: number): Effect[] {
 /** A `same` answer stands for this node's own copy, which was not sent back. */
 function resolved(s: GetState, node: string, result: ReplicaResult, effects: Effect[]): ReplicaResult {
   if (!result.ok || !result.same) return result;
-  effects.push({ type: 'count', counter: 'sameReads' });
+  effects.push(COUNT.sameReads);
   return sameAsLocal(node, s.digest !== undefined, s.local ?? null);
 }
 
@@ -219,7 +220,7 @@ function onReplyFast(s: GetState, node: string, raw: ReplicaResult, nowMs: numbe
     // Every owner was up when it started; one that fails needs the full rules. They ask everyone
     // again (round 1), so that a replica asked twice is never counted twice. A failure after the
     // answer only leaves that owner unrepaired, as in a full read.
-    effects.push({ type: 'count', counter: 'fastReadHandovers' });
+    effects.push(COUNT.fastReadHandovers);
     s.round++;
     return startFull(s, nowMs, effects);
   }
@@ -243,12 +244,12 @@ function onReplyFull(s: GetState, node: string, raw: ReplicaResult, nowMs: numbe
   if (!result.ok && node !== s.setup.self) {
     const next = onFailedReplica(fan, node, result.unreachable, nowMs, s.setup.deadlineMs);
     if (next?.kind === 'retry') {
-      effects.push({ type: 'count', counter: 'retries' }, { type: 'schedule', timer: 'retry', atMs: next.atMs, node });
+      effects.push(COUNT.retries, { type: 'schedule', timer: 'retry', atMs: next.atMs, node });
       return;
     }
     if (next?.kind === 'replace') {
       removeFrom(s.ownersPending, node);
-      effects.push({ type: 'count', counter: 'sloppy' }, readOf(s, next.node, nowMs));
+      effects.push(COUNT.sloppy, readOf(s, next.node, nowMs));
       return;
     }
   }
@@ -335,7 +336,7 @@ function readRepair(s: GetState, nowMs: number, effects: Effect[]): void {
     if (!needsRepair(copies[i]!, target, settledBeforeMs)) continue;
     const node = s.ownerNodes[i]!;
     const hints = s.fan === undefined ? [] : node === self ? standsFor(s.fan, self) : (s.fan.hintsFor.get(node) ?? []);
-    effects.push({ type: 'count', counter: 'readRepairs' }, { type: 'replicate', node, round: s.round, clock: target, hints, deadlineMs: Math.min(s.setup.deadlineMs, nowMs + REPLICA_ATTEMPT_MS) });
+    effects.push(COUNT.readRepairs, { type: 'replicate', node, round: s.round, clock: target, hints, deadlineMs: Math.min(s.setup.deadlineMs, nowMs + REPLICA_ATTEMPT_MS) });
   }
 }
 

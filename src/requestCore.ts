@@ -21,6 +21,19 @@ export const READ_REPAIR_SETTLE_MS = 1000;
 /** The per-node request figures a core moves (reported by `status`). */
 export type Counter = 'gets' | 'fastReads' | 'fastReadHandovers' | 'sameReads' | 'readRepairs' | 'retries' | 'sloppy' | 'writes' | 'forwardedWrites';
 
+/** The count effects, made once: a read would otherwise allocate one per figure it moves. */
+export const COUNT: { readonly [C in Counter]: Effect } = {
+  gets: { type: 'count', counter: 'gets' },
+  fastReads: { type: 'count', counter: 'fastReads' },
+  fastReadHandovers: { type: 'count', counter: 'fastReadHandovers' },
+  sameReads: { type: 'count', counter: 'sameReads' },
+  readRepairs: { type: 'count', counter: 'readRepairs' },
+  retries: { type: 'count', counter: 'retries' },
+  sloppy: { type: 'count', counter: 'sloppy' },
+  writes: { type: 'count', counter: 'writes' },
+  forwardedWrites: { type: 'count', counter: 'forwardedWrites' },
+};
+
 /** A timer a core asks for; it comes back as the event of the same name. */
 export type Timer = 'timeout' | 'repair' | 'retry';
 

@@ -21,7 +21,7 @@ import { DkvError, errorReply } from './errors.ts';
 import { describe, quorum, record, verdict, type Quorum } from './quorum.ts';
 import { putReplyContext, type StoredClock } from './replica.ts';
 import type { ReplicaResult } from './replicaResult.ts';
-import { fanout, isOverloadedError, localRefusal, onFailedReplica, REPLICA_ATTEMPT_MS, standsFor, type Effect, type Fanout, type IsUp } from './requestCore.ts';
+import { COUNT, fanout, isOverloadedError, localRefusal, onFailedReplica, REPLICA_ATTEMPT_MS, standsFor, type Effect, type Fanout, type IsUp } from './requestCore.ts';
 import type { VersionVector } from './versionVector.ts';
 
 export interface WriteSetup {
@@ -75,7 +75,7 @@ export function startWrite(setup: WriteSetup, nowMs: number): { state: WriteStat
     done: false,
   };
   const effects: Effect[] = [];
-  if (s.fan.hintsFor.size > 0) effects.push({ type: 'count', counter: 'sloppy' });
+  if (s.fan.hintsFor.size > 0) effects.push(COUNT.sloppy);
   effects.push({ type: 'schedule', timer: 'timeout', atMs: setup.deadlineMs });
   begin(s, effects);
   return { state: s, effects };
@@ -93,13 +93,13 @@ function begin(s: WriteState, effects: Effect[]): void {
   const ownerTarget = targets.find((x) => owners.includes(x) && fan.isUp(x));
   const coordinatesHere = targets.includes(self) && (owners.includes(self) || ownerTarget === undefined);
   if (!coordinatesHere && !setup.forwarded && !s.coordinateAnyway) {
-    effects.push({ type: 'count', counter: 'forwardedWrites' });
+    effects.push(COUNT.forwardedWrites);
     // Owners first: they coordinate with their own counters.
     const candidates = [...targets.filter((x) => x !== self && owners.includes(x)), ...targets.filter((x) => x !== self && !owners.includes(x))];
     effects.push({ type: 'forward', candidates, deadlineMs: setup.deadlineMs });
     return;
   }
-  effects.push({ type: 'count', counter: 'writes' });
+  effects.push(COUNT.writes);
   // Coordinating from outside the plan (a write forwarded by a node with another view): this
   // node's copy is one more replica. Counted among those asked, it is never picked again as a
   // replacement, which would count one node twice and stop before a retried owner had its copy.
@@ -186,11 +186,11 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
   if (!result.ok && node !== self && s.written !== undefined) {
     const next = onFailedReplica(s.fan, node, result.unreachable, nowMs, s.setup.deadlineMs);
     if (next?.kind === 'retry') {
-      effects.push({ type: 'count', counter: 'retries' }, { type: 'schedule', timer: 'retry', atMs: next.atMs, node });
+      effects.push(COUNT.retries, { type: 'schedule', timer: 'retry', atMs: next.atMs, node });
       return;
     }
     if (next?.kind === 'replace') {
-      effects.push({ type: 'count', counter: 'sloppy' }, replicateOf(s, next.node, nowMs));
+      effects.push(COUNT.sloppy, replicateOf(s, next.node, nowMs));
       return;
     }
     keepOrphanedHints(s, node, nowMs, effects);
