@@ -3,7 +3,7 @@
  * (src/adminRules.ts; a joiner must answer a ping first), staged by the membership actor,
  * committed by the claimant.
  */
-import type { Msg } from '@nats-io/transport-node';
+import type { TransportMsg as Msg } from './transport.ts';
 import { badNodeName, leaveRefusal } from '../src/adminRules.ts';
 import { DkvError } from '../src/errors.ts';
 import type { Change, View } from '../src/membership.ts';

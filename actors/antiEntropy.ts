@@ -17,8 +17,9 @@
  * its figures; a reset only restarts the round.
  */
 import nact from 'nact';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport as NatsConnection } from './transport.ts';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import { encodeInternal } from '../src/codec.ts';
 import { parseAeReply, type AeReply, type AeRequest, type WireLimits } from '../src/wire.ts';
 import { equal } from '../src/dvvset.ts';
@@ -48,6 +49,7 @@ const SUSPECT_ROUNDS_MAX = 3;
 export type { AeReply, AeRequest };
 
 export interface AntiEntropyDeps {
+  readonly clock: Clock;
   readonly nodeId: string;
   /** What a peer's reply may hold (src/wire.ts). */
   readonly wireLimits: WireLimits;
@@ -187,7 +189,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
       if (mine === undefined || (other !== null && equal(mine, other))) continue;
       const op = { op: 'replicate' as const, p, k: key, c: mine };
       figures.bytesSent += encodeInternal(op).length;
-      deps.outbox.call(deps.subjects.replica(peer), op, Date.now() + REQUEST_TIMEOUT_MS, () => {});
+      deps.outbox.call(deps.subjects.replica(peer), op, deps.clock.now() + REQUEST_TIMEOUT_MS, () => {});
       pushed++;
     }
     figures.keysRepaired += repaired;
@@ -195,7 +197,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     figures.lastRepairAt = new Date().toISOString();
     const bytes = figures.bytesSent + figures.bytesReceived - sentBefore;
     log.info({ event: 'ae-repair', partition: p, peer, differing: keys.length, pulled: repaired, pushed, bytes, more }, `anti-entropy with ${peer} on partition ${p}: ${keys.length} keys differed`);
-    nextExchangeAt = Date.now() + (keys.length * 1000) / (rate * (deps.allowance?.() ?? 1));
+    nextExchangeAt = deps.clock.now() + (keys.length * 1000) / (rate * (deps.allowance?.() ?? 1));
     return keys.length;
   };
 
@@ -221,7 +223,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     const p = held.partition;
     const replicas = ring.replicas(p, deps.n);
     if (!replicas.includes(nodeId) || replicas.some((r) => !deps.isUp(r))) return;
-    const now = Date.now();
+    const now = deps.clock.now();
     const candidates: Array<[string, StoredClock]> = [];
     let scanned = 0;
     for (const [key, clock] of storage.entries(p)) {
@@ -240,7 +242,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     for (const entry of agreed) {
       if (!entry) continue;
       const [key, clock] = entry;
-      for (const peer of others) deps.outbox.call(deps.subjects.replica(peer), { op: 'reap', p, k: key, c: clock }, Date.now() + REQUEST_TIMEOUT_MS, () => {});
+      for (const peer of others) deps.outbox.call(deps.subjects.replica(peer), { op: 'reap', p, k: key, c: clock }, deps.clock.now() + REQUEST_TIMEOUT_MS, () => {});
       const vnode = deps.vnode(p);
       if (vnode) nact.dispatch(vnode, { type: 'reap', key, clock, reply: () => {} } satisfies VnodeOp);
       reaped++;
@@ -252,7 +254,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
   };
 
   const call = (peer: string, op: { op: 'read'; p: number; k: string }): Promise<ReplicaResult> =>
-    new Promise((resolve) => deps.outbox.call(deps.subjects.replica(peer), op, Date.now() + REQUEST_TIMEOUT_MS, resolve));
+    new Promise((resolve) => deps.outbox.call(deps.subjects.replica(peer), op, deps.clock.now() + REQUEST_TIMEOUT_MS, resolve));
 
   /**
    * Dynamo §6.5 pacing: an exchange that found differences is followed by the next one as soon
@@ -269,7 +271,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
       skipTicks--;
       return state;
     }
-    if (Date.now() < nextExchangeAt) return state;
+    if (deps.clock.now() < nextExchangeAt) return state;
     const ring = deps.ring();
     if (!ring) return state;
     // One (partition, peer) pair per tick, round-robin over every pair this node can exchange.
@@ -301,7 +303,7 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
           // As soon as the keys-per-second budget allows: dispatched now, it would find the
           // pause after this repair still running and do nothing.
           const self = ctx.self;
-          setTimeout(() => nact.dispatch(self, { type: 'tick', followUp: true }), Math.max(0, nextExchangeAt - Date.now())).unref();
+          deps.clock.setTimeout(() => nact.dispatch(self, { type: 'tick', followUp: true }), Math.max(0, nextExchangeAt - deps.clock.now())).unref?.();
         } else {
           agreeingStreak++;
           figures.pace = Math.min(AE_IDLE_INTERVALS_MAX, 1 + Math.floor(agreeingStreak / pairs.length));
@@ -313,10 +315,10 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     return state;
   };
 
-  const ref = nact.spawn(parent, behaviour, 'anti-entropy', { initialState: null, onCrash: restartWithIntensity(log, {}) });
+  const ref = nact.spawn(parent, behaviour, 'anti-entropy', { initialState: null, onCrash: restartWithIntensity(log, { now: () => deps.clock.now() }) });
   // An interval of 0 turns the exchanges off; this node still answers its peers' (serve).
   const intervalMs = deps.intervalMs ?? AE_INTERVAL_MS;
-  const timer = intervalMs > 0 ? setInterval(() => nact.dispatch(ref, { type: 'tick' }), intervalMs) : undefined;
-  timer?.unref();
-  return { ref, figures, serve, stop: () => clearInterval(timer) };
+  const timer = intervalMs > 0 ? deps.clock.setInterval(() => nact.dispatch(ref, { type: 'tick' }), intervalMs) : undefined;
+  timer?.unref?.();
+  return { ref, figures, serve, stop: () => deps.clock.clearInterval(timer) };
 }

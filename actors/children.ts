@@ -5,7 +5,8 @@
  * The policies are applied in each actor's own file (actors/supervision.ts helpers); the words
  * here are what docs/operations.md's table says, for a reader of the code.
  */
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { Clock } from './clock.ts';
+import type { Transport, TransportMsg } from './transport.ts';
 import type { Logger } from 'pino';
 import type { Admission } from '../src/admission.ts';
 import type { ClusterSettings } from '../src/config.ts';
@@ -38,9 +39,12 @@ export interface NodeParts {
   readonly settings: ClusterSettings;
   readonly log: Logger;
   readonly subjects: Subjects;
-  readonly nc: NatsConnection;
+  readonly nc: Transport;
   /** Heartbeats travel on a connection of their own (actors/health.ts). */
-  readonly liveness: NatsConnection;
+  readonly liveness: Transport;
+  readonly clock: Clock;
+  /** Uniform in [0, 1). */
+  random(): number;
   readonly wireLimits: WireLimits;
   readonly supervisor: any;
   readonly stores: NodeStores;
@@ -55,7 +59,7 @@ export interface NodeParts {
   readonly admitted: Admission;
   readonly foreground: Foreground;
   /** Resolves when `node` answers its ping: a node to be let in must exist (join requests, `dkv join`). */
-  ping(node: string): Promise<Msg>;
+  ping(node: string): Promise<TransportMsg>;
   /** Called after every view (actors/viewChanges.ts). */
   onRing(): void;
 }
@@ -105,7 +109,7 @@ export const CHILDREN: readonly ChildSpec[] = [
     policy: `${RESET} (counted across all vnodes); the lost request is answered as a failed replica`,
     // None at first: the membership child's first view spawns them (actors/viewChanges.ts).
     spawn: (x) =>
-      localReplicas({ id: x.id, actorId: x.stores.actorId, parent: x.supervisor, storage: x.stores.storage, faults: x.faults, log: x.log, onCrash: vnodePolicy(x.log), outbox: x.outbox, health: x.health, replicaSubject: (node) => x.subjects.replica(node), receiving: () => x.partitions.receiving }),
+      localReplicas({ id: x.id, clock: x.clock, actorId: x.stores.actorId, parent: x.supervisor, storage: x.stores.storage, faults: x.faults, log: x.log, onCrash: vnodePolicy(x.log, () => x.clock.now()), outbox: x.outbox, health: x.health, replicaSubject: (node) => x.subjects.replica(node), receiving: () => x.partitions.receiving }),
   },
   {
     name: 'handoff',
@@ -114,6 +118,7 @@ export const CHILDREN: readonly ChildSpec[] = [
     spawn: (x, spawned) =>
       spawnHandoff(x.supervisor, {
         nodeId: x.id,
+        clock: x.clock,
         versionSetBytesMax: spawned.get('vnodes').versionSetBytesMax,
         standIn: x.stores.standIn,
         store: x.stores.hintStore,
@@ -131,7 +136,7 @@ export const CHILDREN: readonly ChildSpec[] = [
         log: x.log,
       }),
   },
-  { name: 'heartbeat', kind: 'nact actor', policy: RESET, spawn: (x) => spawnHeartbeat(x.supervisor, { nc: x.liveness, subjects: x.subjects, health: x.health, log: x.log }) },
+  { name: 'heartbeat', kind: 'nact actor', policy: RESET, spawn: (x) => spawnHeartbeat(x.supervisor, { nc: x.liveness, subjects: x.subjects, health: x.health, log: x.log, clock: x.clock }) },
   {
     name: 'transfer',
     kind: 'nact actor',
@@ -140,6 +145,7 @@ export const CHILDREN: readonly ChildSpec[] = [
       const vnodes = spawned.get('vnodes');
       return spawnTransfer(x.supervisor, {
         nodeId: x.id,
+        clock: x.clock,
         wireLimits: x.wireLimits,
         nc: x.nc,
         subjects: x.subjects,
@@ -167,6 +173,7 @@ export const CHILDREN: readonly ChildSpec[] = [
       const vnodes = spawned.get('vnodes');
       return spawnAntiEntropy(x.supervisor, {
         nodeId: x.id,
+        clock: x.clock,
         wireLimits: x.wireLimits,
         nc: x.nc,
         subjects: x.subjects,
@@ -196,6 +203,8 @@ export const CHILDREN: readonly ChildSpec[] = [
       const view = viewChanges({ id: x.id, n: x.settings.n, log: x.log, placement: x.placement, partitions: x.partitions, firstPlan: x.firstPlan, health: x.health, ensureVnode: spawned.get('vnodes').ensureVnode, hintsHeld: () => handoff.figures.hints, onRing: x.onRing });
       return spawnMembership(x.supervisor, {
         nodeId: x.id,
+        clock: x.clock,
+        random: x.random,
         nc: x.nc,
         subjects: x.subjects,
         log: x.log,
@@ -220,6 +229,7 @@ export const CHILDREN: readonly ChildSpec[] = [
       const membership = spawned.get('membership');
       const { id, settings, placement } = x;
       return spawnGateway(x.supervisor, {
+        clock: x.clock,
         health: x.health,
         handoff: spawned.get('handoff').ref,
         counters: x.counters,

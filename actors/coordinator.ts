@@ -16,8 +16,9 @@
  * `internal` and the client may retry.
  */
 import nact from 'nact';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport as NatsConnection } from './transport.ts';
 import type { Logger } from 'pino';
+import type { Clock, ClockTimer } from './clock.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { plainJson } from '../src/wire.ts';
 import type { ClusterSettings } from '../src/config.ts';
@@ -45,6 +46,7 @@ export const COORDINATOR_MAILBOX_MESSAGES_MAX = 64;
 
 export interface CoordinatorDeps {
   readonly nodeId: string;
+  readonly clock: Clock;
   readonly settings: ClusterSettings;
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
@@ -129,8 +131,8 @@ class Coordinator {
   readonly #id = ++sequence;
   #partition = 0;
   #state: GetState | WriteState | undefined;
-  #timeoutTimer: NodeJS.Timeout | undefined;
-  #repairTimer: NodeJS.Timeout | undefined;
+  #timeoutTimer: ClockTimer | undefined;
+  #repairTimer: ClockTimer | undefined;
   #done = false;
   #responded = false;
   /** The mailbox: messages that arrived while one was running. */
@@ -168,7 +170,7 @@ class Coordinator {
     const partition = ring.partitionOf(job.req.key);
     this.#partition = partition;
     const preference = ring.preferenceList(partition);
-    const nowMs = Date.now();
+    const nowMs = this.deps.clock.now();
     const deadlineMs = Math.min(nowMs + settings.requestTimeoutMs, job.clientDeadlineMs ?? Infinity);
     const isUp = isUpOf(deps.health);
     const clientDeadlineMs = job.clientDeadlineMs;
@@ -210,7 +212,7 @@ class Coordinator {
   }
 
   #step(msg: Event): Effect[] {
-    const nowMs = Date.now();
+    const nowMs = this.deps.clock.now();
     if (msg.type === 'replied' && msg.node !== this.deps.nodeId) {
       // Any answer, even a refusal, shows the node is there: only silence counts against it.
       const r = msg.result;
@@ -234,8 +236,8 @@ class Coordinator {
   }
 
   #stop(): void {
-    if (this.#timeoutTimer) clearTimeout(this.#timeoutTimer);
-    if (this.#repairTimer) clearTimeout(this.#repairTimer);
+    if (this.#timeoutTimer) this.deps.clock.clearTimeout(this.#timeoutTimer);
+    if (this.#repairTimer) this.deps.clock.clearTimeout(this.#repairTimer);
     this.#done = true;
   }
 
@@ -287,10 +289,11 @@ class Coordinator {
   }
 
   #schedule(timer: 'timeout' | 'repair' | 'retry', atMs: number, node: string | undefined): void {
-    const delayMs = Math.max(0, atMs - Date.now());
-    if (timer === 'timeout') this.#timeoutTimer = setTimeout(() => this.send({ type: 'timeout' }), delayMs);
-    else if (timer === 'repair') this.#repairTimer = setTimeout(() => this.send({ type: 'repair' }), delayMs);
-    else setTimeout(() => this.send({ type: 'retry', node: node! }), delayMs);
+    const clock = this.deps.clock;
+    const delayMs = Math.max(0, atMs - clock.now());
+    if (timer === 'timeout') this.#timeoutTimer = clock.setTimeout(() => this.send({ type: 'timeout' }), delayMs);
+    else if (timer === 'repair') this.#repairTimer = clock.setTimeout(() => this.send({ type: 'repair' }), delayMs);
+    else clock.setTimeout(() => this.send({ type: 'retry', node: node! }), delayMs);
   }
 
   #replied(node: string, round: number): Reply {
@@ -377,7 +380,7 @@ class Coordinator {
       let lastError: ErrorReply | undefined;
       let allGone = true;
       for (const [i, node] of candidates.entries()) {
-        const remaining = deadlineMs - Date.now();
+        const remaining = deadlineMs - deps.clock.now();
         if (remaining <= 0) break;
         // Leave time for the next candidate: one stalled node must not use up the deadline.
         const hopMs = Math.max(1, Math.floor(remaining / (candidates.length - i)));

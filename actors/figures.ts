@@ -3,7 +3,7 @@
  * within `timeoutMs`: a member that does not answer, or answers with figures that are not its
  * own, shows as unreachable with the reason (src/clusterStatus.ts joins the rest).
  */
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport as NatsConnection } from './transport.ts';
 import { encodeInternal } from '../src/codec.ts';
 import type { MemberFigures } from '../src/clusterStatus.ts';
 import type { Subjects } from '../src/subjects.ts';

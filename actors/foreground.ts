@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import type { Admission } from '../src/admission.ts';
 import { BACKGROUND_ALLOWANCE_MIN, backgroundControl, CONTROL_WINDOW_MS, endWindow, observe, type BackgroundControl } from '../src/backgroundControl.ts';
 
@@ -17,12 +18,28 @@ export interface Foreground {
   stop(): void;
 }
 
-export function startForeground(deps: { admission: Admission; log: Logger; targetMs?: number }): Foreground {
-  const control = backgroundControl(deps.targetMs);
+/** How late the event loop ran over the last window; the simulation, on virtual time, has none. */
+export interface EventLoopProbe {
+  p90Ms(): number;
+  reset(): void;
+  stop(): void;
+}
+
+export function eventLoopProbe(): EventLoopProbe {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
-  const timer = setInterval(() => {
-    const eventLoopP90Ms = Math.max(0, delay.percentile(90) / 1e6 - 10); // less the sampling resolution
+  return {
+    p90Ms: () => Math.max(0, delay.percentile(90) / 1e6 - 10), // less the sampling resolution
+    reset: () => delay.reset(),
+    stop: () => delay.disable(),
+  };
+}
+
+export function startForeground(deps: { admission: Admission; log: Logger; clock: Clock; eventLoop: EventLoopProbe; targetMs?: number }): Foreground {
+  const control = backgroundControl(deps.targetMs);
+  const delay = deps.eventLoop;
+  const timer = deps.clock.setInterval(() => {
+    const eventLoopP90Ms = delay.p90Ms();
     delay.reset();
     const { from, to } = endWindow(control, { eventLoopP90Ms, occupancy: deps.admission.inProgress / deps.admission.opsMax });
     if (to === BACKGROUND_ALLOWANCE_MIN && from > to) {
@@ -31,14 +48,14 @@ export function startForeground(deps: { admission: Admission; log: Logger; targe
       deps.log.info({ event: 'background-full-rate', allowance: to }, 'background work back at its full rate');
     }
   }, CONTROL_WINDOW_MS);
-  timer.unref();
+  timer.unref?.();
   return {
     observe: (ms) => observe(control, ms),
     allowance: () => control.allowance,
     figures: () => ({ allowance: Math.round(control.allowance * 1000) / 1000, targetMs: control.targetMs, lastWindow: control.last }),
     stop: () => {
-      clearInterval(timer);
-      delay.disable();
+      deps.clock.clearInterval(timer);
+      delay.stop();
     },
   };
 }

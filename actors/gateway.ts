@@ -12,7 +12,7 @@
  * it is answered `internal`, the decision is logged like any other, and the next one is taken.
  */
 import nact from 'nact';
-import type { Msg } from '@nats-io/transport-node';
+import type { TransportMsg as Msg } from './transport.ts';
 import { liveValues } from '../src/dvvset.ts';
 import { readContext } from '../src/replica.ts';
 import { readReplyBody } from './readReply.ts';
@@ -83,12 +83,12 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   /** Gives the operation's place back when it is answered, once. */
   const releasing = (respond: Respond): Respond => {
     let held = true;
-    const startedMs = performance.now();
+    const startedMs = deps.clock.monotonicMs();
     return (body) => {
       if (held) {
         held = false;
         release(deps.admission, 1);
-        deps.foreground?.observe(performance.now() - startedMs);
+        deps.foreground?.observe(deps.clock.monotonicMs() - startedMs);
       }
       respond(body);
     };
@@ -207,7 +207,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
       return respond(errorReply(new DkvError('bad_request', `malformed forwarded write: ${err.message}`)));
     }
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
-    if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < Date.now()) return;
+    if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < deps.clock.now()) return;
     if (!admit(deps.admission, 1)) return respond(overloaded);
     spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond));
   };

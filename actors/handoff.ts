@@ -11,6 +11,7 @@
  */
 import nact from 'nact';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import { encodeInternal } from '../src/codec.ts';
 import { sync } from '../src/dvvset.ts';
 import { clockBytes, tooLargeToReplicate } from '../src/wire.ts';
@@ -52,6 +53,7 @@ export function hintLostLogger(log: Logger, key: string, owners: readonly string
 }
 
 export interface HandoffDeps {
+  readonly clock: Clock;
   readonly nodeId: string;
   /** The actor id of this node's stand-in writes (actors/identity.ts). */
   readonly standIn: StandInEpochs;
@@ -146,7 +148,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     const actorId = deps.standIn.actorId;
     const hinted = merged(partition, key, owners);
     const base = record === undefined ? hinted : hinted === undefined ? record : sync(hinted, record);
-    const next = coordinateWrite(base, context, value, actorId, Date.now());
+    const next = coordinateWrite(base, context, value, actorId, deps.clock.now());
     // Refused before the record moves: a write that was never made must not come back from it.
     const refusal = tooLargeToReplicate(next, deps.versionSetBytesMax?.());
     if (refusal !== undefined) return refusal;
@@ -215,7 +217,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
       let ok = pending > 0;
       if (pending === 0) nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok: false });
       for (const target of targets) {
-        deps.outbox.call(deps.replicaSubject(target), { op: 'replicate', p: h.partition, k: h.key, c: h.clock }, Date.now() + 5_000, (r) => {
+        deps.outbox.call(deps.replicaSubject(target), { op: 'replicate', p: h.partition, k: h.key, c: h.clock }, deps.clock.now() + 5_000, (r) => {
           if (!r.ok && r.unreachable) deps.health.observe(target, r.unreachable);
           ok &&= r.ok;
           if (--pending === 0) nact.dispatch(self, { type: 'delivered', partition: h.partition, stored: h.stored, sent, ok });
@@ -273,6 +275,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     {
       initialState: null,
       onCrash: restartWithIntensity<HandoffMsg>(deps.log, {
+        now: () => deps.clock.now(),
         onMessageLost: (msg, err) => {
           if ('reply' in msg) msg.reply({ ok: false, error: `handoff crashed: ${(err as Error).message}` });
           if (msg.type === 'delivered') roundInFlight--;
@@ -280,7 +283,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
       }),
     },
   );
-  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), HANDOFF_INTERVAL_MS);
-  timer.unref();
-  return { ref, figures, stop: () => clearInterval(timer) };
+  const timer = deps.clock.setInterval(() => nact.dispatch(ref, { type: 'tick' }), HANDOFF_INTERVAL_MS);
+  timer.unref?.();
+  return { ref, figures, stop: () => deps.clock.clearInterval(timer) };
 }

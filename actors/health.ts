@@ -10,7 +10,8 @@
  * intensity like the vnodes.
  */
 import nact from 'nact';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport } from './transport.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { Logger } from 'pino';
 import { initialHealth, observe, type Outcome, type PeerHealth } from '../src/failureDetector.ts';
 import { isNoResponders } from '../src/errors.ts';
@@ -29,13 +30,14 @@ export class Health {
     readonly self: string,
     peers: readonly string[],
     private readonly log: Logger,
-    nowMs = Date.now(),
+    private readonly clock: Clock = systemClock,
   ) {
+    const nowMs = clock.now();
     for (const p of peers) if (p !== self) this.#peers.set(p, initialHealth(nowMs));
   }
 
   /** The peers to watch follow the membership view; a known peer keeps its history. */
-  setPeers(peers: readonly string[], nowMs = Date.now()): void {
+  setPeers(peers: readonly string[], nowMs = this.clock.now()): void {
     const wanted = new Set(peers.filter((p) => p !== this.self));
     for (const p of [...this.#peers.keys()]) if (!wanted.has(p)) this.#peers.delete(p);
     for (const p of wanted) if (!this.#peers.has(p)) this.#peers.set(p, initialHealth(nowMs));
@@ -50,12 +52,12 @@ export class Health {
   }
 
   /** A data request's outcome: its timeout says the peer is slow, not that it is gone. */
-  observe(node: string, outcome: Outcome, nowMs = Date.now()): void {
+  observe(node: string, outcome: Outcome, nowMs = this.clock.now()): void {
     this.heartbeat(node, outcome === 'timeout' ? 'slow' : outcome, nowMs);
   }
 
   /** A heartbeat's outcome (its own connection, see spawnHeartbeat): its timeouts count. */
-  heartbeat(node: string, outcome: Outcome, nowMs = Date.now()): void {
+  heartbeat(node: string, outcome: Outcome, nowMs = this.clock.now()): void {
     const current = this.#peers.get(node);
     if (!current) return;
     const { health, changed } = observe(current, outcome, nowMs);
@@ -75,9 +77,9 @@ export class Health {
 
 type HeartbeatMsg = { type: 'tick' };
 
-export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects: Subjects; health: Health; log: Logger }): { stop(): void } {
+export function spawnHeartbeat(parent: any, deps: { nc: Transport; subjects: Subjects; health: Health; log: Logger; clock: Clock }): { stop(): void } {
   const ping = async (peer: string) => {
-    const sentMs = performance.now();
+    const sentMs = deps.clock.monotonicMs();
     try {
       await deps.nc.request(deps.subjects.ping(peer), new Uint8Array(0), { timeout: HEARTBEAT_TIMEOUT_MS });
       deps.health.heartbeat(peer, 'ok');
@@ -85,7 +87,7 @@ export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects
       if (isNoResponders(err)) return deps.health.heartbeat(peer, 'no-responders');
       // A timeout noticed well after it was due means this node's own event loop was held up:
       // the answer may be waiting unread. That says nothing about the peer.
-      const lateMs = performance.now() - sentMs - HEARTBEAT_TIMEOUT_MS;
+      const lateMs = deps.clock.monotonicMs() - sentMs - HEARTBEAT_TIMEOUT_MS;
       deps.health.heartbeat(peer, lateMs > HEARTBEAT_LATE_MS_MAX ? 'slow' : 'timeout');
     }
   };
@@ -96,9 +98,9 @@ export function spawnHeartbeat(parent: any, deps: { nc: NatsConnection; subjects
       return state;
     },
     'heartbeat',
-    { initialState: null, onCrash: restartWithIntensity<HeartbeatMsg>(deps.log, {}) },
+    { initialState: null, onCrash: restartWithIntensity<HeartbeatMsg>(deps.log, { now: () => deps.clock.now() }) },
   );
-  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), HEARTBEAT_INTERVAL_MS);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  const timer = deps.clock.setInterval(() => nact.dispatch(ref, { type: 'tick' }), HEARTBEAT_INTERVAL_MS);
+  timer.unref?.();
+  return { stop: () => deps.clock.clearInterval(timer) };
 }

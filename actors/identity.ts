@@ -28,8 +28,12 @@ function readJson(file: string): Record<string, unknown> | undefined {
  * again from 1 never name the same dots as versions it issued before the loss. A memory store is
  * new at every start, and so is its identity.
  */
-export function storeIdentity(storeDir: string | undefined, id: string): string {
-  const fresh = () => `${id.slice(0, CONTEXT_ID_CHARS_MAX - 8)}.${randomBytes(5).toString('hex').slice(0, 7)}`;
+/** Random hex digits, `bytes` bytes' worth: the system's randomness, or a seeded source in the simulation. */
+export type RandomHex = (bytes: number) => string;
+const cryptoHex: RandomHex = (bytes) => randomBytes(bytes).toString('hex');
+
+export function storeIdentity(storeDir: string | undefined, id: string, randomHex: RandomHex = cryptoHex): string {
+  const fresh = () => `${id.slice(0, CONTEXT_ID_CHARS_MAX - 8)}.${randomHex(5).slice(0, 7)}`;
   if (storeDir === undefined) return fresh();
   const file = join(storeDir, IDENTITY_FILE);
   const saved = readJson(file);
@@ -58,6 +62,7 @@ export class StandInEpochs {
   constructor(
     private readonly file: string | undefined,
     nodeId: string,
+    randomHex: RandomHex = cryptoHex,
   ) {
     const saved = file === undefined ? undefined : readJson(file);
     const identity = saved?.identity;
@@ -66,7 +71,7 @@ export class StandInEpochs {
       this.identity = identity;
       this.#epoch = epoch;
     } else {
-      this.identity = `${nodeId.slice(0, 48)}~${randomBytes(3).toString('hex')}`;
+      this.identity = `${nodeId.slice(0, 48)}~${randomHex(3)}`;
       this.#epoch = 0;
     }
     this.next();

@@ -6,6 +6,7 @@
  */
 import nact from 'nact';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import { MerkleTree } from '../src/merkle.ts';
 import type { Held } from '../src/partitionTable.ts';
 import { mergeReplica, readDigest, sameDigest, type StoredClock } from '../src/replica.ts';
@@ -18,6 +19,7 @@ import { VnodeMail } from './vnodeMail.ts';
 
 export interface LocalReplicaDeps {
   readonly id: string;
+  readonly clock: Clock;
   /** The identity versions are written under (actors/identity.ts). */
   readonly actorId: string;
   /** The node supervisor: vnodes are its children. */
@@ -72,7 +74,7 @@ export function localReplicas(deps: LocalReplicaDeps): LocalReplicas {
     if (source === undefined) return false;
     // `own`: a source still receiving the partition itself (both rebuilding) answers from its copy
     // instead of reading through in turn, so two receivers never pass a read back and forth.
-    outbox.call(deps.replicaSubject(source), { op: 'read', p, k: key, own: true }, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
+    outbox.call(deps.replicaSubject(source), { op: 'read', p, k: key, own: true }, deps.clock.now() + REPLICA_READ_THROUGH_MS, (r) => {
       if (!r.ok || r.clock === null) return reply({ ok: true, clock: local });
       reply({ ok: true, clock: local === null ? r.clock : mergeReplica(local, r.clock) });
     });
@@ -97,7 +99,7 @@ export function localReplicas(deps: LocalReplicaDeps): LocalReplicas {
       if (vnodes.has(p)) return;
       const tree: TreeHolder = { tree: new MerkleTree(), ready: false };
       trees.set(p, tree);
-      vnodes.set(p, spawnVnode(deps.parent, p, { nodeId: deps.actorId, storage, faults: deps.faults, log: deps.log, now: Date.now, onCrash: deps.onCrash, readReplica, tree, versionSetBytesMax }));
+      vnodes.set(p, spawnVnode(deps.parent, p, { nodeId: deps.actorId, storage, faults: deps.faults, log: deps.log, now: () => deps.clock.now(), onCrash: deps.onCrash, readReplica, tree, versionSetBytesMax }));
     },
     dropVnode: (p) => {
       const ref = vnodes.get(p);

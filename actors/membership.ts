@@ -14,8 +14,9 @@ import nact from 'nact';
 import { readStateFile, StateFileError } from './stateFiles.ts';
 import { writeJsonAtomic } from '../src/storage/jsonFile.ts';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport as NatsConnection } from './transport.ts';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import {
@@ -64,6 +65,9 @@ export interface MembershipFigures {
 }
 
 export interface MembershipDeps {
+  readonly clock: Clock;
+  /** Uniform in [0, 1): which peer to gossip with. */
+  random(): number;
   readonly nodeId: string;
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
@@ -192,7 +196,7 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
       // Everyone should hear it from this node before it goes: then nobody waits on it.
       for (const peer of peersOf(after)) send(peer, { type: 'gossip', view: after });
       log.info({ event: 'node-left', ringVersion: after.ring.version }, `node ${nodeId} handed over every partition and left the ring`);
-      setTimeout(() => deps.onExited(), GOSSIP_TIMEOUT_MS).unref();
+      deps.clock.setTimeout(() => deps.onExited(), GOSSIP_TIMEOUT_MS).unref?.();
     }
   };
 
@@ -209,12 +213,12 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
         afterChange(before, after);
         const peers = peersOf(after);
         if (peers.length > 0) {
-          const peer = peers[Math.floor(Math.random() * peers.length)]!;
+          const peer = peers[Math.floor(deps.random() * peers.length)]!;
           send(peer, { type: 'gossip', view: after });
           // Cassandra's rule: a round that did not reach a seed also tells one, so every node's
           // view meets the seeds' often and no group of nodes can drift apart logically.
           const seeds = configuredSeeds.filter((x) => peers.includes(x));
-          if (seeds.length > 0 && !seeds.includes(peer)) send(seeds[Math.floor(Math.random() * seeds.length)]!, { type: 'gossip', view: after });
+          if (seeds.length > 0 && !seeds.includes(peer)) send(seeds[Math.floor(deps.random() * seeds.length)]!, { type: 'gossip', view: after });
         } else if (deps.start.kind === 'join' && memberOf(after, nodeId) === undefined) send(deps.start.seed, { type: 'join', node: nodeId });
         return { view: after };
       }
@@ -301,14 +305,15 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
     initialState: undefined as unknown as State,
     initialStateFunc: () => initial(),
     onCrash: restartWithIntensity<MembershipMsg>(log, {
+      now: () => deps.clock.now(),
       onMessageLost: (msg, err) => {
         if (msg.type === 'change') msg.reply(new DkvError('internal', `membership crashed: ${(err as Error).message}`));
         if (msg.type === 'incoming') msg.respond(errorReply(new DkvError('internal', `membership crashed: ${(err as Error).message}`)));
       },
     }),
   } as any);
-  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), deps.gossipIntervalMs ?? GOSSIP_INTERVAL_MS);
-  timer.unref();
+  const timer = deps.clock.setInterval(() => nact.dispatch(ref, { type: 'tick' }), deps.gossipIntervalMs ?? GOSSIP_INTERVAL_MS);
+  timer.unref?.();
 
   return {
     ref,
@@ -317,6 +322,6 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
     change: (change) =>
       new Promise((resolve, reject) => nact.dispatch(ref, { type: 'change', change, reply: (err) => (err ? reject(err) : resolve()) })),
     incoming: (body, respond) => nact.dispatch(ref, { type: 'incoming', body, respond }),
-    stop: () => clearInterval(timer),
+    stop: () => deps.clock.clearInterval(timer),
   };
 }

@@ -9,6 +9,9 @@
  * for the process manager (or `dkv dev`) to restart it.
  */
 import nact from 'nact';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from './clock.ts';
+import type { Transport } from './transport.ts';
 import { connectWithRetry } from './natsConnect.ts';
 import { natsConnectionOptions } from '../src/nats/connectOptions.ts';
 import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
@@ -17,7 +20,7 @@ import type { WireLimits } from '../src/wire.ts';
 import { firstPlanMode } from '../src/viewRules.ts';
 import { CHILDREN, Spawned, type NodeParts } from './children.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
-import { startForeground } from './foreground.ts';
+import { eventLoopProbe, startForeground, type EventLoopProbe } from './foreground.ts';
 import { Health } from './health.ts';
 import { createLogger } from './log.ts';
 import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
@@ -25,8 +28,8 @@ import { Outbox } from './outbox.ts';
 import { serveReplicas } from './replicaServer.ts';
 import { clientSubjects, type ClientSubjects } from './serveClients.ts';
 import { serveInternal } from './serveInternal.ts';
-import { ownFigures, watchNats } from './status.ts';
-import { loadStateFiles, openStores } from './store.ts';
+import { ownFigures, watchNats, type NatsFigures } from './status.ts';
+import { loadStateFiles, openStores, type NodeStores } from './store.ts';
 import { Subscriptions } from './subscriptions.ts';
 import { logDecision } from './supervision.ts';
 import { subscribeTestFaults } from './testFaults.ts';
@@ -38,25 +41,76 @@ export type { NodeHandle, NodeOptions } from './nodeOptions.ts';
 
 const ADMIN_PING_TIMEOUT_MS = 1000;
 
+/**
+ * What a node runs on: the bus, time, randomness and its stores. A real node gets NATS, the system
+ * clock and its disk (startNode); the simulation (test/sim/) gives the same composition a
+ * simulated bus, virtual time, a seeded random source and stores that outlive a simulated crash.
+ */
+export interface NodeEnvironment {
+  readonly nc: Transport;
+  /** Heartbeats and their answers travel on a connection of their own (actors/health.ts). */
+  readonly liveness: Transport;
+  readonly clock: Clock;
+  /** Uniform in [0, 1). */
+  random(): number;
+  readonly eventLoop: EventLoopProbe;
+  /** The connection's own figures for status (NATS: reconnects, bytes). */
+  natsStats(): object;
+  readonly natsFigures: NatsFigures;
+  /** Opens the stores, once the state files have been read and checked. */
+  openStores(opts: NodeOptions, log: Logger): NodeStores;
+  /** Ends the connections, once everything else has stopped. */
+  close(): Promise<void>;
+}
+
+/** A node on NATS, the system clock and its data directory: what `dkv node` runs. */
 export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const { id, settings, start } = opts;
   checkStart(id, start, settings);
-
   const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
-  const subjects = subjectsFor(settings.cluster);
-  const placement = noRingYet();
-  // Everything on disk is read and checked before anything opens (actors/store.ts).
-  const partitions = loadStateFiles(log, opts.dataDir, settings.q);
-  const stores = openStores(opts, log);
-  const firstPlan = firstPlanMode(stores.storeExisted, opts.rebuild !== false, start.kind === 'members');
-  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
-  const startedAtMs = Date.now();
-
+  // Everything on disk is read and checked before anything opens (actors/store.ts): here first,
+  // so that a bad file stops the start before it waits for NATS.
+  loadStateFiles(log, opts.dataDir, settings.q);
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const connection = { ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true };
   const nc = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}` }, log, opts.natsUrl);
-  // Heartbeats and their answers travel on a connection of their own (actors/health.ts).
   const liveness = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}-liveness` }, log, opts.natsUrl);
+  return composeNode(
+    { ...opts, logger: log },
+    {
+      nc,
+      liveness,
+      clock: systemClock,
+      random: Math.random,
+      eventLoop: eventLoopProbe(),
+      natsStats: () => nc.stats(),
+      natsFigures: watchNats(nc, log),
+      openStores,
+      close: async () => {
+        try {
+          await nc.drain();
+        } catch {
+          // Already closed: nothing to drain.
+        }
+        await liveness.close().catch(() => {});
+      },
+    },
+  );
+}
+
+/** The node itself, on whatever environment it is given. */
+export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Promise<NodeHandle> {
+  const { id, settings, start } = opts;
+  checkStart(id, start, settings);
+  const { nc, liveness, clock } = env;
+  const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
+  const subjects = subjectsFor(settings.cluster);
+  const placement = noRingYet();
+  const partitions = loadStateFiles(log, opts.dataDir, settings.q);
+  const stores = env.openStores(opts, log);
+  const firstPlan = firstPlanMode(stores.storeExisted, opts.rebuild !== false, start.kind === 'members');
+  const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
+  const startedAtMs = clock.now();
   const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
   const rejected = new WireRejections(log);
   // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.
@@ -64,10 +118,10 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   process.on('unhandledRejection', onUnhandled);
   const subscriptions = new Subscriptions(nc, log, id);
   const outbox = new Outbox(nc, subjects.inbox(id), () => ({ from: id, rv: placement.version }), wireLimits, (reason) => rejected.note('replica-reply', reason), (err) =>
-    logDecision(log, `dkv-${id}://node/outbox`, err, 'resume'),
+    logDecision(log, `dkv-${id}://node/outbox`, err, 'resume'), clock,
   );
-  const health = new Health(id, [], log);
-  const natsFigures = watchNats(nc, log);
+  const health = new Health(id, [], log, clock);
+  const natsFigures = env.natsFigures;
 
   // A named system gives readable actor paths in supervision lines (dkv-n1://node/vnode-7).
   const system = nact.start({ name: `dkv-${id}` } as any);
@@ -87,7 +141,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
   const admitted = admission(opts.clientOpsMax);
   // Background work (transfers, anti-entropy, hint deliveries) runs at the share of its rate the
   // foreground leaves it (src/backgroundControl.ts).
-  const foreground = startForeground({ admission: admitted, log, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
+  const foreground = startForeground({ admission: admitted, log, clock, eventLoop: env.eventLoop, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
   const ping = (node: string) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
   // Set once every subject is subscribed: a view before then waits for the end of the start.
@@ -101,6 +155,8 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     subjects,
     nc,
     liveness,
+    clock,
+    random: env.random,
     wireLimits,
     supervisor,
     stores,
@@ -123,6 +179,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
 
   const replicas = serveReplicas({
     id,
+    clock,
     n: settings.n,
     subject: subjects.replica(id),
     replicaSubject: (node) => subjects.replica(node),
@@ -142,16 +199,17 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
     log,
     opsMax: opts.replicaOpsMax ?? REPLICA_OPS_IN_PROGRESS_MAX,
   });
-  const served = clientSubjects({ id, subjects, subscribe: subscriptions.subscribe, gateway, log, hasRing: () => placement.ring !== undefined });
+  const served = clientSubjects({ id, clock, subjects, subscribe: subscriptions.subscribe, gateway, log, hasRing: () => placement.ring !== undefined });
   const figures = ownFigures({
     id,
+    clock,
     startedAtMs,
     partitions,
     stores,
     handoff,
     health,
     natsFigures,
-    nc,
+    natsStats: env.natsStats,
     counters,
     expiredRequests: served.expired,
     admitted,
@@ -193,12 +251,7 @@ export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
       antiEntropy.stop();
       handoff.stop();
       outbox.close();
-      try {
-        await nc.drain();
-      } catch {
-        // Already closed: nothing to drain.
-      }
-      await liveness.close().catch(() => {});
+      await env.close();
       await stores.close();
       nact.stop(system);
       log.info({ event: 'node-stopped', requests: counters, outbox: outbox.stats }, `node ${id} stopped`);

@@ -8,7 +8,7 @@ import type { NatsAuth } from '../src/nats/connectOptions.ts';
 import type { ClusterSettings } from '../src/config.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 import { assertValidName } from '../src/subjects.ts';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport } from './transport.ts';
 import type { Start } from './membership.ts';
 
 export interface NodeOptions {
@@ -61,7 +61,7 @@ export interface NodeOptions {
 
 export interface NodeHandle {
   readonly id: string;
-  readonly nc: NatsConnection;
+  readonly nc: Transport;
   stop(): Promise<void>;
 }
 

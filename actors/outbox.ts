@@ -14,7 +14,8 @@
  * nobody serves with a 503 status on that same subject ("no responders"), the fast signal that
  * the node is gone. One sweep timer fails batches whose deadline passed.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Transport, TransportMsg as Msg, TransportSubscription as Subscription } from './transport.ts';
+import { systemClock, type Clock, type ClockTimer } from './clock.ts';
 import { encodeInternal, MESSAGE_OVERHEAD_BYTES, parseReplicaResults, replicaOpBytes, WireError, type ReplicaOp, type WireLimits } from '../src/wire.ts';
 import type { ReplicaResult } from './vnode.ts';
 
@@ -71,11 +72,11 @@ export class Outbox {
   readonly #inbox: Subscription;
   /** Figures for `status`: how well traffic coalesces (ops per batch, replies per flush). */
   readonly stats = { flushes: 0, replies: 0, batches: 0, ops: 0, failedBatches: 0, tooLarge: 0, refusedPending: 0 };
-  readonly #sweep: NodeJS.Timeout;
+  readonly #sweep: ClockTimer;
 
   /** `inboxPrefix` is a subject prefix only this node subscribes under (`<prefix>.<n>`). */
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nc: Transport,
     private readonly inboxPrefix: string,
     private readonly header: () => { from: string; rv: number } = () => ({ from: '', rv: -1 }),
     /** What a reply may hold (src/wire.ts): every reply is checked before a callback sees it. */
@@ -83,6 +84,7 @@ export class Outbox {
     private readonly onRejected: (reason: string) => void = () => {},
     /** A reply's handling threw (a caller's callback): logged by the node, never the NATS reader's end. */
     private readonly onCrash: (err: unknown) => void = () => {},
+    private readonly clock: Clock = systemClock,
   ) {
     this.#inbox = nc.subscribe(`${inboxPrefix}.*`, { callback: (err, msg) => {
       if (err) return;
@@ -92,13 +94,13 @@ export class Outbox {
         this.onCrash(e);
       }
     } });
-    this.#sweep = setInterval(() => this.#expire(Date.now()), SWEEP_INTERVAL_MS);
-    this.#sweep.unref();
+    this.#sweep = clock.setInterval(() => this.#expire(clock.now()), SWEEP_INTERVAL_MS);
+    this.#sweep.unref?.();
   }
 
   /** Fails everything still in flight (the node is stopping) and stops listening. */
   close(): void {
-    clearInterval(this.#sweep);
+    this.clock.clearInterval(this.#sweep);
     this.#inbox.unsubscribe();
     for (const [id, b] of this.#inFlight) {
       this.#inFlight.delete(id);

@@ -5,8 +5,9 @@
  * this node's vnodes (through vnodeMail, in arrival order), by the handoff actor, or forwarded to
  * a replica under this node's ring. One answer per batch once every operation has settled.
  */
+import type { Clock } from './clock.ts';
 import nact from 'nact';
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { TransportMsg as Msg, TransportSubscription as Subscription } from './transport.ts';
 import type { Logger } from 'pino';
 import { encodeInternal } from '../src/codec.ts';
 import { routeRead, routeWrite, type RouteContext } from '../src/replicaRoute.ts';
@@ -24,6 +25,7 @@ export const REPLICA_READ_THROUGH_MS = 500;
 
 export interface ReplicaServerDeps {
   readonly id: string;
+  readonly clock: Clock;
   readonly n: number;
   readonly subject: string;
   replicaSubject(node: string): string;
@@ -74,7 +76,7 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
     const at: RouteContext = { self: id, partition: op.p, owns, replicas: () => current.replicas(op.p, deps.n), stale };
     if (op.op === 'read') {
       const route = routeRead(at, (x) => health.isUp(x));
-      if (route.kind === 'forward') return void outbox.call(deps.replicaSubject(route.to), op, Date.now() + REPLICA_READ_THROUGH_MS, reply);
+      if (route.kind === 'forward') return void outbox.call(deps.replicaSubject(route.to), op, deps.clock.now() + REPLICA_READ_THROUGH_MS, reply);
       nact.dispatch(deps.handoff, { type: 'read', partition: op.p, key: op.k, owners: at.replicas(), reply });
       return undefined;
     }
@@ -91,7 +93,7 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
         let pending = route.to.length;
         let answered = false;
         for (const to of route.to) {
-          outbox.call(deps.replicaSubject(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, (r) => {
+          outbox.call(deps.replicaSubject(to), forwarded, deps.clock.now() + REPLICA_READ_THROUGH_MS, (r) => {
             pending--;
             if (answered) return;
             if (r.ok || pending === 0) {
@@ -108,7 +110,7 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
       case 'apply':
         if (route.forwardTo.length > 0) {
           const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
-          for (const to of route.forwardTo) outbox.call(deps.replicaSubject(to), forwarded, Date.now() + REPLICA_READ_THROUGH_MS, () => {});
+          for (const to of route.forwardTo) outbox.call(deps.replicaSubject(to), forwarded, deps.clock.now() + REPLICA_READ_THROUGH_MS, () => {});
         }
         // The replica's answer is the one a quorum counts; a refused hint is only logged.
         if (route.hintFor.length > 0) nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.hintFor], clock: op.c, reply: hintLostLogger(log, op.k, [...route.hintFor], id) });

@@ -3,6 +3,7 @@
  * this node is in a cluster: a node waiting to be joined has no ring to coordinate with, and a
  * queue member that only answers "unavailable" would fail requests.
  */
+import type { Clock } from './clock.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { clientDeadline, type ClientKind, type Gateway } from './gateway.ts';
 import type { Logger } from 'pino';
@@ -17,6 +18,7 @@ export interface ClientSubjects {
 
 export function clientSubjects(deps: {
   readonly id: string;
+  readonly clock: Clock;
   readonly subjects: Subjects;
   readonly subscribe: Subscribe;
   readonly gateway: Gateway;
@@ -31,7 +33,7 @@ export function clientSubjects(deps: {
       ...(queue ? { queue: subjects.queue } : {}),
       callback: (err, msg) => {
         if (err) return log.warn({ err: err.message, subject }, 'subscription error');
-        if ((clientDeadline(msg) ?? Infinity) < Date.now()) {
+        if ((clientDeadline(msg) ?? Infinity) < deps.clock.now()) {
           expired++;
           return; // the client gave up on this attempt (this node was stalled); it has retried
         }

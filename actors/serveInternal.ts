@@ -4,7 +4,7 @@
  * the account can publish on them, so every request is checked (src/wire.ts) before an actor sees
  * it, and the ones that read storage are bounded.
  */
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import type { TransportMsg as Msg, Transport as NatsConnection } from './transport.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { isValidName, type Subjects } from '../src/subjects.ts';

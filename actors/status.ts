@@ -4,6 +4,8 @@
  * history that both report. Gathered here so that a figure added to a part of the node has one
  * place to be reported from.
  */
+import type { Clock } from './clock.ts';
+import type { Transport } from './transport.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Admission } from '../src/admission.ts';
@@ -58,7 +60,7 @@ export function watchNats(nc: NatsConnection, log: Logger): NatsFigures {
 export function clusterStatusReply(deps: {
   readonly id: string;
   readonly settings: ClusterSettings;
-  readonly nc: NatsConnection;
+  readonly nc: Transport;
   readonly subjects: Subjects;
   readonly placement: NodeRing;
   readonly membership: Pick<Membership, 'view'>;
@@ -73,6 +75,7 @@ export function clusterStatusReply(deps: {
 }
 
 export interface OwnFiguresDeps {
+  readonly clock: Clock;
   readonly id: string;
   readonly startedAtMs: number;
   readonly partitions: PartitionTableFile;
@@ -80,7 +83,8 @@ export interface OwnFiguresDeps {
   readonly handoff: { readonly figures: HandoffFigures };
   readonly health: Health;
   readonly natsFigures: NatsFigures;
-  readonly nc: NatsConnection;
+  /** The connection's own figures (NATS: reconnects, bytes in and out). */
+  natsStats(): object;
   readonly counters: CoordinatorCounters;
   /** Client requests dropped because their client had given up on them (actors/serveClients.ts). */
   expiredRequests(): number;
@@ -103,14 +107,14 @@ export function ownFigures(deps: OwnFiguresDeps): () => object {
     const v = membership.view();
     return {
       node: id,
-      uptimeMs: Date.now() - deps.startedAtMs,
+      uptimeMs: deps.clock.now() - deps.startedAtMs,
       replicaPartitions: table.filter((h) => h.state !== 'giving').length,
       storage: storage.kind,
       ...(storage.kind === 'lmdb' ? { sync } : {}),
       ...(periodicStore ? { syncs: periodicStore.syncs } : {}),
       backlog: { ...deps.handoff.figures },
       view: deps.health.view(),
-      nats: { ...deps.natsFigures, ...deps.nc.stats() },
+      nats: { ...deps.natsFigures, ...deps.natsStats() },
       requests: { ...deps.counters, expired: deps.expiredRequests() },
       admission: { ...deps.admitted, ...deps.replicaFigures() },
       background: deps.foreground.figures(),

@@ -3,7 +3,7 @@
  * callback runs inside nats.js's reader: a throw there would end the reader, so whatever a
  * handler throws is caught, logged as a supervision decision, and the next message is taken.
  */
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { TransportMsg as Msg, Transport as NatsConnection, TransportSubscription as Subscription } from './transport.ts';
 import type { Logger } from 'pino';
 import { logDecision } from './supervision.ts';
 

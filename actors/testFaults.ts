@@ -3,7 +3,7 @@
  * tests need (a vnode or coordinator crash, a refused replica read, a reply that cannot be
  * encoded, failing fsyncs). Subscribed only with `--faults`, never by default.
  */
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { TransportMsg as Msg, TransportSubscription as Subscription } from './transport.ts';
 import type { Logger } from 'pino';
 import { DkvError, errorReply } from '../src/errors.ts';
 import type { LmdbStorage } from '../src/storage/lmdb.ts';

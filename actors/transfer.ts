@@ -16,8 +16,9 @@
  * partition table, so a reset only forgets when the next page is due.
  */
 import nact from 'nact';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Transport as NatsConnection } from './transport.ts';
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import { encodeInternal } from '../src/codec.ts';
 import { entryBytes, parseTransferReply, type TransferReply, type TransferRequest, type WireLimits } from '../src/wire.ts';
 import { completed, dropped, entryOf, received, type Held, type PartitionTable } from '../src/partitionTable.ts';
@@ -51,6 +52,7 @@ const REQUEST_TIMEOUT_MS = 2000;
 export type { TransferReply, TransferRequest };
 
 export interface TransferDeps {
+  readonly clock: Clock;
   readonly nodeId: string;
   /** What a peer's reply may hold (src/wire.ts). */
   readonly wireLimits: WireLimits;
@@ -111,7 +113,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
    * can be: it counts as complete, and anti-entropy repairs what a returning replica had.
    */
   const pull = async (h: Held): Promise<number> => {
-    if (!startedAt.has(h.partition)) startedAt.set(h.partition, Date.now());
+    if (!startedAt.has(h.partition)) startedAt.set(h.partition, deps.clock.now());
     const rebuilding = new Set<string>();
     const gone = new Set<string>();
     for (const source of h.sources) {
@@ -152,7 +154,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
         figures.partitionsReceived++;
         const moved = entryOf(deps.table(), h.partition)?.moved ?? 0;
         log.info(
-          { event: 'transfer-complete', partition: h.partition, source, keys: moved + reply.entries.length, ms: Date.now() - (startedAt.get(h.partition) ?? Date.now()), ...(h.rebuild ? { rebuild: true } : {}) },
+          { event: 'transfer-complete', partition: h.partition, source, keys: moved + reply.entries.length, ms: deps.clock.now() - (startedAt.get(h.partition) ?? deps.clock.now()), ...(h.rebuild ? { rebuild: true } : {}) },
           `partition ${h.partition} received from ${source}`,
         );
         startedAt.delete(h.partition);
@@ -179,7 +181,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
   let rebuildStartedAt: number | undefined;
   const noteRebuildEnd = () => {
     if (rebuildStartedAt === undefined || deps.table().some((x) => x.rebuild)) return;
-    log.info({ event: 'rebuild-complete', ms: Date.now() - rebuildStartedAt, keysReceived: figures.keysReceived }, `store rebuilt: every partition this node replicates is complete (${figures.keysReceived} keys pulled)`);
+    log.info({ event: 'rebuild-complete', ms: deps.clock.now() - rebuildStartedAt, keysReceived: figures.keysReceived }, `store rebuilt: every partition this node replicates is complete (${figures.keysReceived} keys pulled)`);
     rebuildStartedAt = undefined;
   };
 
@@ -214,7 +216,7 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
   /** The partition pulled last: the next turn starts after it, so one whose sources are away holds up no other. */
   let lastPulled = -1;
   const behaviour = async (state: null, _msg: { type: 'tick' }): Promise<null> => {
-    const now = Date.now();
+    const now = deps.clock.now();
     if (now >= nextPageAt) {
       const receiving = deps.table().filter((h) => h.state === 'receiving');
       if (rebuildStartedAt === undefined && receiving.some((h) => h.rebuild)) rebuildStartedAt = now;
@@ -228,8 +230,8 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
         const round = order.slice(i, i + PULLS_IN_PARALLEL);
         lastPulled = round[round.length - 1]!.partition;
         const keys = (await Promise.all(round.map((h) => pull(h)))).reduce((sum, k) => sum + k, 0);
-        if (keys > 0) nextPageAt = Date.now() + (keys * 1000) / (rate * deps.allowance());
-        if (Date.now() - now > TURN_MS_MAX || Date.now() < nextPageAt) break;
+        if (keys > 0) nextPageAt = deps.clock.now() + (keys * 1000) / (rate * deps.allowance());
+        if (deps.clock.now() - now > TURN_MS_MAX || deps.clock.now() < nextPageAt) break;
       }
     }
     if (now >= nextGiveCheckAt) {
@@ -239,9 +241,9 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
     return state;
   };
 
-  const ref = nact.spawn(parent, behaviour, 'transfer', { initialState: null, onCrash: restartWithIntensity(log, {}) });
-  const timer = setInterval(() => nact.dispatch(ref, { type: 'tick' }), TICK_MS);
-  timer.unref();
+  const ref = nact.spawn(parent, behaviour, 'transfer', { initialState: null, onCrash: restartWithIntensity(log, { now: () => deps.clock.now() }) });
+  const timer = deps.clock.setInterval(() => nact.dispatch(ref, { type: 'tick' }), TICK_MS);
+  timer.unref?.();
 
   const serve = async (req: TransferRequest): Promise<TransferReply> => {
     const h = entryOf(deps.table(), req.p);
@@ -270,5 +272,5 @@ export function spawnTransfer(parent: any, deps: TransferDeps): Transfer {
     return { entries, done };
   };
 
-  return { ref, figures, serve, stop: () => clearInterval(timer) };
+  return { ref, figures, serve, stop: () => deps.clock.clearInterval(timer) };
 }

@@ -121,8 +121,9 @@ export function mergeAll(vnode: any, entries: ReadonlyArray<readonly [string, St
 }
 
 /** One policy for all vnodes of a node, so ten different vnodes crashing count as ten. */
-export function vnodePolicy(log: Logger): CrashHandler<VnodeMsg | BuildMsg> {
+export function vnodePolicy(log: Logger, now: () => number): CrashHandler<VnodeMsg | BuildMsg> {
   return restartWithIntensity<VnodeMsg | BuildMsg>(log, {
+    now,
     // Replies are idempotent at the receiver, so answering every op of a batch that crashed
     // half-way is safe: the ones already answered keep their first answer.
     onMessageLost: (msg, err) => {
@@ -162,7 +163,7 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
   const startBuild = () => {
     holder.ready = false;
     holder.tree = new MerkleTree();
-    build = { generation: ++generation, cursor: undefined, recent: new Set(), startedMs: Date.now() };
+    build = { generation: ++generation, cursor: undefined, recent: new Set(), startedMs: deps.now() };
     nextSlice();
   };
   const buildSlice = (msg: BuildMsg) => {
@@ -193,7 +194,7 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
     }
     build = undefined;
     holder.ready = true;
-    deps.log.debug({ event: 'merkle-built', partition, keys: holder.tree.keys, ms: Date.now() - b.startedMs }, `partition ${partition}: Merkle tree built`);
+    deps.log.debug({ event: 'merkle-built', partition, keys: holder.tree.keys, ms: deps.now() - b.startedMs }, `partition ${partition}: Merkle tree built`);
   };
   // A write is acknowledged without its clock: the coordinator already holds the version.
   const persist = (key: string, before: StoredClock | undefined, clock: StoredClock, reply: Reply) => {

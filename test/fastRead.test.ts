@@ -18,6 +18,7 @@ import { Ring } from '../src/ring.ts';
 import { subjectsFor } from '../src/subjects.ts';
 import { spawnCoordinator, type CoordinatorCounters, type CoordinatorDeps } from '../actors/coordinator.ts';
 import { Health } from '../actors/health.ts';
+import { systemClock } from '../actors/clock.ts';
 import { Outbox, type ReplicaBatch, type ReplicaOp } from '../actors/outbox.ts';
 import type { ReplicaResult } from '../actors/vnode.ts';
 import { waitFor } from './harness/wait.ts';
@@ -72,6 +73,7 @@ function node(t: any, local: StoredClock | null) {
   const localRepairs: StoredClock[] = [];
   const deps = {
     nodeId: 'n1',
+    clock: systemClock,
     settings: { n: 3, r: 2, w: 2, requestTimeoutMs: 5_000 },
     subjects,
     log,

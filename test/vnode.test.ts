@@ -25,7 +25,7 @@ function setUp(t: any) {
   const storage = openStorage<StoredClock>({ kind: 'memory' });
   const faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
   const tree = { tree: new MerkleTree(), ready: false };
-  const vnode = spawnVnode(system, 7, { nodeId: 'n1', storage, faults, log, now: Date.now, onCrash: vnodePolicy(log), readReplica: () => false, tree });
+  const vnode = spawnVnode(system, 7, { nodeId: 'n1', storage, faults, log, now: Date.now, onCrash: vnodePolicy(log, Date.now), readReplica: () => false, tree });
   return { vnode, storage, faults, lines };
 }
 
