@@ -9,18 +9,14 @@
  * for the process manager (or `dkv dev`) to restart it.
  */
 import nact from 'nact';
-import type { Logger } from 'pino';
-import { systemClock, type Clock } from './clock.ts';
-import type { Transport } from './transport.ts';
-import { connectWithRetry } from './natsConnect.ts';
-import { natsConnectionOptions } from '../src/nats/connectOptions.ts';
+import { natsEnvironment, type NodeEnvironment } from './environment.ts';
 import { admission, REPLICA_OPS_IN_PROGRESS_MAX } from '../src/admission.ts';
 import { subjectsFor } from '../src/subjects.ts';
 import type { WireLimits } from '../src/wire.ts';
 import { firstPlanMode } from '../src/viewRules.ts';
 import { CHILDREN, Spawned, type NodeParts } from './children.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
-import { eventLoopProbe, startForeground, type EventLoopProbe } from './foreground.ts';
+import { startForeground } from './foreground.ts';
 import { Health } from './health.ts';
 import { createLogger } from './log.ts';
 import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
@@ -28,8 +24,8 @@ import { Outbox } from './outbox.ts';
 import { serveReplicas } from './replicaServer.ts';
 import { clientSubjects, type ClientSubjects } from './serveClients.ts';
 import { serveInternal } from './serveInternal.ts';
-import { ownFigures, watchNats, type NatsFigures } from './status.ts';
-import { loadStateFiles, openStores, type NodeStores } from './store.ts';
+import { ownFigures } from './status.ts';
+import { loadStateFiles } from './store.ts';
 import { Subscriptions } from './subscriptions.ts';
 import { logDecision } from './supervision.ts';
 import { subscribeTestFaults } from './testFaults.ts';
@@ -38,64 +34,15 @@ import type { Faults } from './vnode.ts';
 import { WireRejections } from './wireRejections.ts';
 
 export type { NodeHandle, NodeOptions } from './nodeOptions.ts';
+export type { NodeEnvironment } from './environment.ts';
 
 const ADMIN_PING_TIMEOUT_MS = 1000;
 
-/**
- * What a node runs on: the bus, time, randomness and its stores. A real node gets NATS, the system
- * clock and its disk (startNode); the simulation (test/sim/) gives the same composition a
- * simulated bus, virtual time, a seeded random source and stores that outlive a simulated crash.
- */
-export interface NodeEnvironment {
-  readonly nc: Transport;
-  /** Heartbeats and their answers travel on a connection of their own (actors/health.ts). */
-  readonly liveness: Transport;
-  readonly clock: Clock;
-  /** Uniform in [0, 1). */
-  random(): number;
-  readonly eventLoop: EventLoopProbe;
-  /** The connection's own figures for status (NATS: reconnects, bytes). */
-  natsStats(): object;
-  readonly natsFigures: NatsFigures;
-  /** Opens the stores, once the state files have been read and checked. */
-  openStores(opts: NodeOptions, log: Logger): NodeStores;
-  /** Ends the connections, once everything else has stopped. */
-  close(): Promise<void>;
-}
-
 /** A node on NATS, the system clock and its data directory: what `dkv node` runs. */
 export async function startNode(opts: NodeOptions): Promise<NodeHandle> {
-  const { id, settings, start } = opts;
-  checkStart(id, start, settings);
-  const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
-  // Everything on disk is read and checked before anything opens (actors/store.ts): here first,
-  // so that a bad file stops the start before it waits for NATS.
-  loadStateFiles(log, opts.dataDir, settings.q);
-  // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
-  const connection = { ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true };
-  const nc = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}` }, log, opts.natsUrl);
-  const liveness = await connectWithRetry({ ...connection, name: `dkv-${settings.cluster}-${id}-liveness` }, log, opts.natsUrl);
-  return composeNode(
-    { ...opts, logger: log },
-    {
-      nc,
-      liveness,
-      clock: systemClock,
-      random: Math.random,
-      eventLoop: eventLoopProbe(),
-      natsStats: () => nc.stats(),
-      natsFigures: watchNats(nc, log),
-      openStores,
-      close: async () => {
-        try {
-          await nc.drain();
-        } catch {
-          // Already closed: nothing to drain.
-        }
-        await liveness.close().catch(() => {});
-      },
-    },
-  );
+  checkStart(opts.id, opts.start, opts.settings);
+  const log = opts.logger ?? createLogger({ node: opts.id, cluster: opts.settings.cluster });
+  return composeNode({ ...opts, logger: log }, await natsEnvironment(opts, log));
 }
 
 /** The node itself, on whatever environment it is given. */
