@@ -135,8 +135,8 @@ class Coordinator {
   #repairTimer: ClockTimer | undefined;
   #done = false;
   #responded = false;
-  /** The mailbox: messages that arrived while one was running. */
-  readonly #mailbox: Event[] = [];
+  /** The mailbox: messages that arrived while one was running; made on the first such message. */
+  #mailbox: Event[] | undefined;
   #running = false;
 
   constructor(
@@ -203,12 +203,15 @@ class Coordinator {
     }
     // Messages queue only while one is being handled, a few replies at most (N replicas,
     // retries, a timer): a mailbox past its bound means a loop, and the policy for that is stop.
-    if (this.#mailbox.length >= COORDINATOR_MAILBOX_MESSAGES_MAX) return this.#crashed(new Error(`mailbox past its bound of ${COORDINATOR_MAILBOX_MESSAGES_MAX} messages`));
-    this.#mailbox.push(msg);
+    const mailbox = (this.#mailbox ??= []);
+    if (mailbox.length >= COORDINATOR_MAILBOX_MESSAGES_MAX) return this.#crashed(new Error(`mailbox past its bound of ${COORDINATOR_MAILBOX_MESSAGES_MAX} messages`));
+    mailbox.push(msg);
   }
 
   #drain(): void {
-    while (this.#mailbox.length > 0 && !this.#done) this.#perform(this.#step(this.#mailbox.shift()!));
+    const mailbox = this.#mailbox;
+    if (mailbox === undefined) return;
+    while (mailbox.length > 0 && !this.#done) this.#perform(this.#step(mailbox.shift()!));
   }
 
   #step(msg: Event): Effect[] {
@@ -231,7 +234,7 @@ class Coordinator {
       }
     }
     logDecision(this.deps.log, `${this.parentPath}/coordinator-${this.job.kind}-${this.#id}`, err, 'stop');
-    this.#mailbox.length = 0;
+    if (this.#mailbox) this.#mailbox.length = 0;
     this.#stop();
   }
 

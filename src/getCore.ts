@@ -17,7 +17,7 @@
  */
 import { DkvError, errorReply } from './errors.ts';
 import type { Hash } from './merkle.ts';
-import { describe, quorum, record, verdict, type Quorum } from './quorum.ts';
+import { describe, quorum, recordInPlace, verdict } from './quorum.ts';
 import { needsRepair, readDigest, reconcile, type StoredClock } from './replica.ts';
 import { sameAsLocal, type ReplicaResult } from './replicaResult.ts';
 import {
@@ -68,7 +68,8 @@ export interface GetState {
   /** This node's copy as one of the replies, and its digest sent along; undefined when not used. */
   local: StoredClock | null | undefined;
   digest: Hash | undefined;
-  quorum: Quorum;
+  /** The tally, counted in place (recordInPlace). Invariant: ok + failed <= total. */
+  quorum: { total: number; needed: number; ok: number; failed: number };
   /** Version sets heard, in the order they came. */
   clocks: StoredClock[];
   /** Each owner's answer (null: it had none), for read repair. Invariant: same length. */
@@ -86,6 +87,9 @@ export interface GetState {
   done: boolean;
 }
 
+/** Frozen: a fast read that pushed to a full read's list would throw, not share it. */
+const NONE = Object.freeze([]) as unknown as never[];
+
 export function startGet(setup: GetSetup, nowMs: number): { state: GetState; effects: Effect[] } {
   const { preference, self, needed, isUp } = setup;
   const n = Math.min(setup.n, preference.length);
@@ -101,10 +105,11 @@ export function startGet(setup: GetSetup, nowMs: number): { state: GetState; eff
     clocks: [],
     ownerNodes: [],
     ownerCopies: [],
-    ownersPending: [],
+    // Full reads only (startFull makes its own): a fast read never touches them.
+    ownersPending: NONE,
     heldBackEmpty: 0,
     pending: 0,
-    failedWith: [],
+    failedWith: NONE,
     answered: false,
     repaired: false,
     repairScheduled: false,
@@ -121,7 +126,6 @@ export function startGet(setup: GetSetup, nowMs: number): { state: GetState; eff
       const node = preference[i]!;
       if (node !== self) effects.push({ type: 'read', node, round: 0, digest: s.digest, deadlineMs });
     }
-    s.quorum = quorum(n, needed);
     fold(s, self, { ok: true, clock: setup.local! }, true);
     concludeFast(s, nowMs, effects);
     return { state: s, effects };
@@ -262,7 +266,7 @@ function onReplyFull(s: GetState, node: string, raw: ReplicaResult, nowMs: numbe
   fold(s, node, result, isOwner);
   while (s.ownersPending.length === 0 && s.heldBackEmpty > 0 && verdict(s.quorum) === 'waiting') {
     s.heldBackEmpty--;
-    s.quorum = record(s.quorum, true);
+    recordInPlace(s.quorum, true);
   }
   const v = verdict(s.quorum);
   if (v === 'waiting') return;
@@ -288,7 +292,7 @@ function onReplyFull(s: GetState, node: string, raw: ReplicaResult, nowMs: numbe
 }
 
 function fold(s: GetState, node: string, result: ReplicaResult, isOwner: boolean): void {
-  s.quorum = record(s.quorum, result.ok);
+  recordInPlace(s.quorum, result.ok);
   if (!result.ok) return;
   if (result.clock !== null) s.clocks.push(result.clock);
   if (isOwner) {

@@ -27,6 +27,18 @@ export function record(q: Quorum, success: boolean): Quorum {
   return success ? { ...q, ok: q.ok + 1 } : { ...q, failed: q.failed + 1 };
 }
 
+/**
+ * `record` for a request's own tally, counted in place: a read folds two or three replies, and a
+ * new object per reply showed in the read path's garbage. Same invariant, same error.
+ */
+export function recordInPlace(q: { total: number; needed: number; ok: number; failed: number }, success: boolean): void {
+  if (q.ok + q.failed >= q.total) {
+    throw new RangeError(`quorum got reply ${q.ok + q.failed + 1} of ${q.total}: a replica answered twice`);
+  }
+  if (success) q.ok++;
+  else q.failed++;
+}
+
 export function verdict(q: Quorum): Verdict {
   if (q.ok >= q.needed) return 'met';
   const outstanding = q.total - q.ok - q.failed;

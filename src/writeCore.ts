@@ -18,7 +18,7 @@
  */
 import { encodeContext } from './context.ts';
 import { DkvError, errorReply } from './errors.ts';
-import { describe, quorum, record, verdict, type Quorum } from './quorum.ts';
+import { describe, quorum, recordInPlace, verdict } from './quorum.ts';
 import { putReplyContext, type StoredClock } from './replica.ts';
 import type { ReplicaResult } from './replicaResult.ts';
 import { COUNT, fanout, isOverloadedError, localRefusal, onFailedReplica, REPLICA_ATTEMPT_MS, standsFor, type Effect, type Fanout, type IsUp } from './requestCore.ts';
@@ -52,7 +52,8 @@ export interface WriteState {
   readonly setup: WriteSetup;
   readonly createdMs: number;
   fan: Fanout;
-  quorum: Quorum | undefined;
+  /** The tally, counted in place (recordInPlace); undefined until this node coordinates. */
+  quorum: { total: number; needed: number; ok: number; failed: number } | undefined;
   /** The coordinated version, once this node's replica has made it. */
   written: StoredClock | undefined;
   /** Forwarded, then found that every node it went to is gone: coordinated here after all. */
@@ -196,7 +197,7 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
     keepOrphanedHints(s, node, nowMs, effects);
   }
   if (!result.ok) s.failedWith.push([node, result.error]);
-  s.quorum = record(s.quorum, result.ok);
+  recordInPlace(s.quorum, result.ok);
   const v = verdict(s.quorum);
   if (v === 'waiting') return;
   if (v === 'failed') {
