@@ -104,37 +104,42 @@ function replicaReply(answers: readonly Answer[], attempt: number, deadlineMs: n
 
 const answers = (effects: Array<{ effect: Effect }>) => effects.filter(({ effect }) => effect.type === 'answer' || effect.type === 'answerRead');
 
+type Cluster = typeof clusterArb extends fc.Arbitrary<infer C> ? C : never;
+
+/** One get on the cluster `c`, every replica answering each attempt as `c.answers` says. */
+function runGet(c: Cluster, r: number, localCopy: StoredClock | null) {
+  const self = c.preference[c.selfIndex]!;
+  const up = new Set(c.preference.filter((x, i) => c.upFlags[i] || x === self));
+  const attempts = new Map<string, number>();
+  const reply = (e: Effect, nowMs: number): Pending[] => {
+    if (e.type !== 'read') return [];
+    const n = attempts.get(e.node) ?? 0;
+    attempts.set(e.node, n + 1);
+    const { result, atMs } = replicaReply(c.answers[c.preference.indexOf(e.node)]!, n, e.deadlineMs, nowMs);
+    return [{ ev: { type: 'replied', node: e.node, round: e.round, result }, atMs }];
+  };
+  const { state, effects } = startGet({ self, key: 'k', preference: c.preference, n: c.n, needed: r, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, local: localCopy, isUp: (x) => up.has(x) }, START_MS);
+  const run = drive<GetEvent>(effects, (ev, now) => stepGet(state, ev, now), reply, c.choices);
+  return { self, state, run };
+}
+
 test('getCore - answers exactly once; a value only with R distinct replies of the final round, an error only without', (t) => {
   t.notThrows(() =>
     fc.assert(
-    fc.property(clusterArb, fc.integer({ min: 1, max: 3 }), fc.constantFrom(...COPIES), (c, r, localCopy) => {
-      const self = c.preference[c.selfIndex]!;
-      const up = new Set(c.preference.filter((x, i) => c.upFlags[i] || x === self));
-      const attempts = new Map<string, number>();
-      let state!: GetState;
-      const reply = (e: Effect, nowMs: number): Pending[] => {
-        if (e.type !== 'read') return [];
-        const i = c.preference.indexOf(e.node);
-        const n = attempts.get(e.node) ?? 0;
-        attempts.set(e.node, n + 1);
-        const { result, atMs } = replicaReply(c.answers[i]!, n, e.deadlineMs, nowMs);
-        return [{ ev: { type: 'replied', node: e.node, round: e.round, result }, atMs }];
-      };
-      const started = startGet({ self, key: 'k', preference: c.preference, n: c.n, needed: r, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, local: localCopy, isUp: (x) => up.has(x) }, START_MS);
-      state = started.state;
-      const run = drive<GetEvent>(started.effects, (ev, now) => stepGet(state, ev, now), reply, c.choices);
-      assert.ok(state.done, 'it stops');
-      const given = answers(run.effects);
-      assert.equal(given.length, 1, 'exactly one answer');
-      // The distinct replicas that answered ok in the round that was answered, this node's copy included.
-      const okNodes = new Set<string>();
-      if (state.local !== undefined) okNodes.add(self);
-      for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.round === state.round && ev.result.ok) okNodes.add(ev.node);
-      const answered = given[0]!.effect;
-      if (answered.type === 'answerRead') assert.ok(okNodes.size >= Math.min(r, state.quorum.total), `answered with ${okNodes.size} ok replies, R=${r}`);
-      else if (answered.type === 'answer' && 'error' in answered.body && (answered.body as any).error.code !== 'timeout') assert.ok(okNodes.size < r || state.quorum.total < r, `refused with ${okNodes.size} ok replies, R=${r}`);
-    }),
-    { numRuns: 2_000, includeErrorInReport: true },
+      fc.property(clusterArb, fc.integer({ min: 1, max: 3 }), fc.constantFrom(...COPIES), (c, r, localCopy) => {
+        const { self, state, run } = runGet(c, r, localCopy);
+        assert.ok(state.done, 'it stops');
+        const given = answers(run.effects);
+        assert.equal(given.length, 1, 'exactly one answer');
+        // The distinct replicas that answered ok in the round that was answered, this node's copy included.
+        const okNodes = new Set<string>();
+        if (state.local !== undefined) okNodes.add(self);
+        for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.round === state.round && ev.result.ok) okNodes.add(ev.node);
+        const answered = given[0]!.effect;
+        if (answered.type === 'answerRead') assert.ok(okNodes.size >= Math.min(r, state.quorum.total), `answered with ${okNodes.size} ok replies, R=${r}`);
+        else if (answered.type === 'answer' && 'error' in answered.body && (answered.body as any).error.code !== 'timeout') assert.ok(okNodes.size < r || state.quorum.total < r, `refused with ${okNodes.size} ok replies, R=${r}`);
+      }),
+      { numRuns: 2_000, includeErrorInReport: true },
     ),
   );
 });
@@ -142,43 +147,29 @@ test('getCore - answers exactly once; a value only with R distinct replies of th
 test('getCore - read repair writes exactly to the owners that answered with less than the reconciled set', (t) => {
   t.notThrows(() =>
     fc.assert(
-    fc.property(clusterArb, fc.integer({ min: 1, max: 3 }), fc.constantFrom(...COPIES), (c, r, localCopy) => {
-      const self = c.preference[c.selfIndex]!;
-      const up = new Set(c.preference.filter((x, i) => c.upFlags[i] || x === self));
-      const attempts = new Map<string, number>();
-      let state!: GetState;
-      const reply = (e: Effect, nowMs: number): Pending[] => {
-        if (e.type !== 'read') return [];
-        const i = c.preference.indexOf(e.node);
-        const n = attempts.get(e.node) ?? 0;
-        attempts.set(e.node, n + 1);
-        const { result, atMs } = replicaReply(c.answers[i]!, n, e.deadlineMs, nowMs);
-        return [{ ev: { type: 'replied', node: e.node, round: e.round, result }, atMs }];
-      };
-      const started = startGet({ self, key: 'k', preference: c.preference, n: c.n, needed: r, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, local: localCopy, isUp: (x) => up.has(x) }, START_MS);
-      state = started.state;
-      const run = drive<GetEvent>(started.effects, (ev, now) => stepGet(state, ev, now), reply, c.choices);
-      const repairs = run.effects.filter(({ effect }) => effect.type === 'replicate').map(({ effect, atMs }) => ({ ...(effect as Extract<Effect, { type: 'replicate' }>), atMs }));
-      const owners = c.preference.slice(0, c.n);
-      // What each owner answered in the final round, before the repair.
-      const copies = new Map<string, StoredClock | null>();
-      if (state.local !== undefined && owners.includes(self)) copies.set(self, state.local);
-      for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.round === state.round && ev.result.ok && owners.includes(ev.node)) copies.set(ev.node, ev.result.clock);
-      const seen = [...copies.values()].filter((x): x is StoredClock => x !== null);
-      for (const repair of repairs) {
-        assert.ok(copies.has(repair.node), `repaired ${repair.node}, which did not answer`);
-        assert.deepEqual(repair.clock, reconcile(seen), 'the repair carries the reconciled set');
-        assert.ok(needsRepair(copies.get(repair.node)!, repair.clock, repair.atMs - READ_REPAIR_SETTLE_MS), `${repair.node} was not behind`);
-      }
-      // A read that ran to its end with an answer repaired every owner that was behind.
-      const repaired = answers(run.effects)[0]?.effect.type === 'answerRead' && state.repaired;
-      if (repaired && seen.length > 0) {
-        const target = reconcile(seen);
-        for (const [node, copy] of copies) if (needsRepair(copy, target, START_MS)) assert.ok(repairs.some((x) => x.node === node), `${node} was behind and not repaired`);
-      }
-      assert.equal(new Set(repairs.map((x) => x.node)).size, repairs.length, 'each owner repaired at most once');
-    }),
-    { numRuns: 2_000, includeErrorInReport: true },
+      fc.property(clusterArb, fc.integer({ min: 1, max: 3 }), fc.constantFrom(...COPIES), (c, r, localCopy) => {
+        const { self, state, run } = runGet(c, r, localCopy);
+        const repairs = run.effects.filter(({ effect }) => effect.type === 'replicate').map(({ effect, atMs }) => ({ ...(effect as Extract<Effect, { type: 'replicate' }>), atMs }));
+        const owners = c.preference.slice(0, c.n);
+        // What each owner answered in the final round, before the repair.
+        const copies = new Map<string, StoredClock | null>();
+        if (state.local !== undefined && owners.includes(self)) copies.set(self, state.local);
+        for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.round === state.round && ev.result.ok && owners.includes(ev.node)) copies.set(ev.node, ev.result.clock);
+        const seen = [...copies.values()].filter((x): x is StoredClock => x !== null);
+        for (const repair of repairs) {
+          assert.ok(copies.has(repair.node), `repaired ${repair.node}, which did not answer`);
+          assert.deepEqual(repair.clock, reconcile(seen), 'the repair carries the reconciled set');
+          assert.ok(needsRepair(copies.get(repair.node)!, repair.clock, repair.atMs - READ_REPAIR_SETTLE_MS), `${repair.node} was not behind`);
+        }
+        // A read that ran to its end with an answer repaired every owner that was behind.
+        const repaired = answers(run.effects)[0]?.effect.type === 'answerRead' && state.repaired;
+        if (repaired && seen.length > 0) {
+          const target = reconcile(seen);
+          for (const [node, copy] of copies) if (needsRepair(copy, target, START_MS)) assert.ok(repairs.some((x) => x.node === node), `${node} was behind and not repaired`);
+        }
+        assert.equal(new Set(repairs.map((x) => x.node)).size, repairs.length, 'each owner repaired at most once');
+      }),
+      { numRuns: 2_000, includeErrorInReport: true },
     ),
   );
 });
@@ -223,59 +214,59 @@ const writeArb = fc.record({
 test('writeCore - answers at most once; ok only with W acknowledgements; every owner not written gets a hint', (t) => {
   t.notThrows(() =>
     fc.assert(
-    fc.property(clusterArb, writeArb, (c, x) => {
-      const self = c.preference[c.selfIndex]!;
-      const up = new Set(c.preference.filter((n, i) => c.upFlags[i] || n === self));
-      const attempts = new Map<string, number>();
-      let written: StoredClock | undefined;
-      let state!: WriteState;
-      const reply = (e: Effect, nowMs: number): Pending[] => {
-        if (e.type === 'coordinate') {
-          if (x.selfFails) return [{ ev: { type: 'replied', node: self, round: 0, result: { ok: false, error: x.selfFails } }, atMs: nowMs + 1 }];
-          // The vnode computes the version, then acknowledges once it is stored (actors/vnode.ts).
-          written = coordinateWrite(undefined, undefined, bytes('w'), self, nowMs);
-          return [{ ev: { type: 'computed', clock: written }, atMs: nowMs }];
+      fc.property(clusterArb, writeArb, (c, x) => {
+        const self = c.preference[c.selfIndex]!;
+        const up = new Set(c.preference.filter((n, i) => c.upFlags[i] || n === self));
+        const attempts = new Map<string, number>();
+        let written: StoredClock | undefined;
+        let state!: WriteState;
+        const reply = (e: Effect, nowMs: number): Pending[] => {
+          if (e.type === 'coordinate') {
+            if (x.selfFails) return [{ ev: { type: 'replied', node: self, round: 0, result: { ok: false, error: x.selfFails } }, atMs: nowMs + 1 }];
+            // The vnode computes the version, then acknowledges once it is stored (actors/vnode.ts).
+            written = coordinateWrite(undefined, undefined, bytes('w'), self, nowMs);
+            return [{ ev: { type: 'computed', clock: written }, atMs: nowMs }];
+          }
+          if (e.type === 'forward') {
+            // Forwarded elsewhere: either taken (the answer is relayed) or every candidate gone.
+            for (const node of e.candidates) up.delete(node);
+            return [{ ev: x.forwardedOutcome === 'ok' ? { type: 'forwarded', body: { ok: true }, replan: false } : { type: 'forwarded', body: { error: { code: 'unavailable', message: 'gone' } }, replan: true }, atMs: nowMs + 1 }];
+          }
+          if (e.type !== 'replicate') return [];
+          const i = c.preference.indexOf(e.node);
+          const n = attempts.get(e.node) ?? 0;
+          attempts.set(e.node, n + 1);
+          const { result, atMs } = replicaReply(c.answers[i]!, n, e.deadlineMs, nowMs);
+          return [{ ev: { type: 'replied', node: e.node, round: e.round, result: result.ok ? { ok: true, clock: e.clock } : result }, atMs }];
+        };
+        const started = startWrite(
+          { self, kind: 'put', preference: c.preference, n: c.n, needed: x.w, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, forwarded: x.forwarded, context: undefined, isUp: (n) => up.has(n) },
+          START_MS,
+        );
+        state = started.state;
+        const stored = (ev: WriteEvent, nowMs: number): Pending[] => (ev.type === 'computed' ? [{ ev: { type: 'replied', node: self, round: 0, result: { ok: true, clock: null } }, atMs: nowMs + 1 }] : []);
+        const run = drive<WriteEvent>(started.effects, (ev, now) => stepWrite(state, ev, now), reply, c.choices, stored);
+        assert.ok(state.done, 'it stops');
+        const given = answers(run.effects);
+        assert.equal(given.length, 1, 'exactly one answer');
+        const body = (given[0]!.effect as Extract<Effect, { type: 'answer' }>).body as any;
+        if (written === undefined) return; // forwarded or refused here: nothing was written by this core
+        // Acknowledgements: this node's own, and each replica's ok of the written version.
+        const acked = new Set<string>();
+        for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.result.ok) acked.add(ev.node);
+        if (body.ok) assert.ok(acked.size >= Math.min(x.w, state.quorum!.total), `ok with ${acked.size} acks, W=${x.w}`);
+        else if (body.error.code !== 'timeout') assert.ok(acked.size < x.w, `refused with ${acked.size} acks, W=${x.w}`);
+        // Hinted handoff: every owner that did not acknowledge is named in a hint sent to a node
+        // that did, or handed to a keeper of orphaned hints.
+        const hinted = new Set<string>();
+        for (const { effect } of run.effects) {
+          if (effect.type === 'replicate' && acked.has(effect.node)) effect.hints.forEach((o) => hinted.add(o));
+          if (effect.type === 'coordinate' && acked.has(self)) [...effect.hints, ...(owners(c).includes(self) ? [] : effect.standFor)].forEach((o) => hinted.add(o));
+          if (effect.type === 'keepHints') effect.owners.forEach((o) => hinted.add(o));
         }
-        if (e.type === 'forward') {
-          // Forwarded elsewhere: either taken (the answer is relayed) or every candidate gone.
-          for (const node of e.candidates) up.delete(node);
-          return [{ ev: x.forwardedOutcome === 'ok' ? { type: 'forwarded', body: { ok: true }, replan: false } : { type: 'forwarded', body: { error: { code: 'unavailable', message: 'gone' } }, replan: true }, atMs: nowMs + 1 }];
-        }
-        if (e.type !== 'replicate') return [];
-        const i = c.preference.indexOf(e.node);
-        const n = attempts.get(e.node) ?? 0;
-        attempts.set(e.node, n + 1);
-        const { result, atMs } = replicaReply(c.answers[i]!, n, e.deadlineMs, nowMs);
-        return [{ ev: { type: 'replied', node: e.node, round: e.round, result: result.ok ? { ok: true, clock: e.clock } : result }, atMs }];
-      };
-      const started = startWrite(
-        { self, kind: 'put', preference: c.preference, n: c.n, needed: x.w, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, forwarded: x.forwarded, context: undefined, isUp: (n) => up.has(n) },
-        START_MS,
-      );
-      state = started.state;
-      const stored = (ev: WriteEvent, nowMs: number): Pending[] => (ev.type === 'computed' ? [{ ev: { type: 'replied', node: self, round: 0, result: { ok: true, clock: null } }, atMs: nowMs + 1 }] : []);
-      const run = drive<WriteEvent>(started.effects, (ev, now) => stepWrite(state, ev, now), reply, c.choices, stored);
-      assert.ok(state.done, 'it stops');
-      const given = answers(run.effects);
-      assert.equal(given.length, 1, 'exactly one answer');
-      const body = (given[0]!.effect as Extract<Effect, { type: 'answer' }>).body as any;
-      if (written === undefined) return; // forwarded or refused here: nothing was written by this core
-      // Acknowledgements: this node's own, and each replica's ok of the written version.
-      const acked = new Set<string>();
-      for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.result.ok) acked.add(ev.node);
-      if (body.ok) assert.ok(acked.size >= Math.min(x.w, state.quorum!.total), `ok with ${acked.size} acks, W=${x.w}`);
-      else if (body.error.code !== 'timeout') assert.ok(acked.size < x.w, `refused with ${acked.size} acks, W=${x.w}`);
-      // Hinted handoff: every owner that did not acknowledge is named in a hint sent to a node
-      // that did, or handed to a keeper of orphaned hints.
-      const hinted = new Set<string>();
-      for (const { effect } of run.effects) {
-        if (effect.type === 'replicate' && acked.has(effect.node)) effect.hints.forEach((o) => hinted.add(o));
-        if (effect.type === 'coordinate' && acked.has(self)) [...effect.hints, ...(owners(c).includes(self) ? [] : effect.standFor)].forEach((o) => hinted.add(o));
-        if (effect.type === 'keepHints') effect.owners.forEach((o) => hinted.add(o));
-      }
-      if (body.ok) for (const o of owners(c)) assert.ok(acked.has(o) || hinted.has(o), `owner ${o} neither written nor hinted: ${JSON.stringify(run.effects.map((e) => e.effect.type === 'replicate' ? { ...e.effect, clock: undefined } : e.effect))} ${JSON.stringify(run.delivered.map((d) => d.ev.type === 'computed' ? 'computed' : d.ev))}`);
-    }),
-    { numRuns: 2_000, includeErrorInReport: true },
+        if (body.ok) for (const o of owners(c)) assert.ok(acked.has(o) || hinted.has(o), `owner ${o} neither written nor hinted: ${JSON.stringify(run.effects.map((e) => e.effect.type === 'replicate' ? { ...e.effect, clock: undefined } : e.effect))} ${JSON.stringify(run.delivered.map((d) => d.ev.type === 'computed' ? 'computed' : d.ev))}`);
+      }),
+      { numRuns: 2_000, includeErrorInReport: true },
     ),
   );
 });
