@@ -12,6 +12,8 @@ import { recordCrash, restartBudget, type RestartBudget } from '../restartBudget
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import type { SyncMode } from '../storage/lmdb.ts';
 import { natsAuthArgs, type NatsAuth } from '../nats/connectOptions.ts';
+import { formatLogLine, matchesEvents, parseLogLine } from './logFormat.ts';
+import type { Readable } from 'node:stream';
 
 /** The `dkv` executable, which each node process runs as `dkv node`. */
 const BIN = fileURLToPath(new URL('../../actors/bin.mjs', import.meta.url));
@@ -29,6 +31,8 @@ export interface DevOptions {
   sync?: SyncMode;
   /** With --nats: how the nodes authenticate to it (passed on to each node). */
   auth?: NatsAuth;
+  /** Print every node's supervision decisions as they happen (src/cli/logFormat.ts). */
+  followLogs?: boolean;
 }
 
 export async function runDev(o: DevOptions): Promise<void> {
@@ -70,6 +74,7 @@ export async function runDev(o: DevOptions): Promise<void> {
     });
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);
+    if (o.followLogs) followDecisions(child.stdout!);
     children.set(id, child);
     child.once('exit', (code, signal) => {
       children.delete(id);
@@ -98,6 +103,7 @@ export async function runDev(o: DevOptions): Promise<void> {
   console.log(`NATS URL: ${url}`);
   console.log(`cluster: ${o.cluster}`);
   console.log(`try: DKV_NATS_URL=${url} npx dkv put hello world && DKV_NATS_URL=${url} npx dkv get hello`);
+  console.log(`logs: npx dkv logs --data ${o.data} [--follow] [--events supervision]`);
   console.log('Ctrl-C stops everything.');
 
   await new Promise<void>((done) => {
@@ -125,5 +131,18 @@ export async function runDev(o: DevOptions): Promise<void> {
     };
     process.once('SIGINT', () => void stop('SIGINT'));
     process.once('SIGTERM', () => void stop('SIGTERM'));
+  });
+}
+
+/** The supervision decisions among a node's log lines, printed as they come (`--follow-logs`). */
+function followDecisions(stdout: Readable): void {
+  let rest = '';
+  stdout.on('data', (chunk: Buffer) => {
+    const parts = (rest + chunk.toString('utf8')).split('\n');
+    rest = parts.pop()!;
+    for (const text of parts) {
+      const line = parseLogLine(text);
+      if (line !== undefined && matchesEvents(line, ['supervision'])) console.log(formatLogLine(line));
+    }
   });
 }

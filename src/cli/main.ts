@@ -7,6 +7,7 @@ import { DkvClient } from '../client/client.ts';
 import { DkvError } from '../errors.ts';
 import { SYNC_MODES } from '../storage/lmdb.ts';
 import { runDev } from './dev.ts';
+import { runLogs } from './logs.ts';
 import { formatStatus } from './format.ts';
 
 /** Sent as a number when it is one, else as given, so the node's validation answers it. */
@@ -65,8 +66,22 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .addOption(clusterOption())
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(syncOption())
+    .option('--follow-logs', "print every node's supervision decisions as they happen, in human form")
     .action(async (o) => {
-      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}) });
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}), followLogs: Boolean(o.followLogs) });
+    });
+
+  program
+    .command('logs')
+    .description("print the nodes' log lines of a dkv dev cluster in human form, in time order")
+    .option('--data <dir>', 'the data directory dkv dev runs with', './data')
+    .option('--node <id>', 'only this node')
+    .option('--follow', 'keep printing new lines until Ctrl-C')
+    .option('--events <names>', 'only these events, comma-separated (supervision for every supervision decision, or event names such as peer-status)')
+    .option('--json', 'print the raw JSON lines')
+    .action(async (o) => {
+      const events = o.events ? String(o.events).split(',').map((e) => e.trim()).filter(Boolean) : undefined;
+      await runLogs({ data: o.data, ...(o.node ? { node: o.node } : {}), follow: Boolean(o.follow), ...(events ? { events } : {}), json: Boolean(o.json) });
     });
 
   withNatsAuth(program
