@@ -8,6 +8,7 @@ import { DkvError } from '../errors.ts';
 import { SYNC_MODES } from '../storage/lmdb.ts';
 import { runDev } from './dev.ts';
 import { runLogs } from './logs.ts';
+import { waitHandoff } from './waitHandoff.ts';
 import { formatStatus } from './format.ts';
 
 /** Sent as a number when it is one, else as given, so the node's validation answers it. */
@@ -150,12 +151,16 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     await clientCommand(o, (c) => c.subjects.status, {}, formatStatus);
   });
 
-  client('join', 'add a node to the ring').argument('<id>').action(async (id, o) => {
+  const waitOption = '--wait';
+  const waitHelp = 'wait until the ring has changed and every partition has moved, showing the progress';
+  client('join', 'add a node to the ring').argument('<id>').option(waitOption, waitHelp).action(async (id, o) => {
     await clientCommand(o, (c) => c.subjects.adminJoin, { node: id }, () => 'ok');
+    if (o.wait && !process.exitCode) await withClient(o, (c) => waitHandoff(c, { kind: 'join', node: id }));
   });
 
-  client('leave', 'remove a node from the ring after handing off its data').argument('<id>').action(async (id, o) => {
+  client('leave', 'remove a node from the ring after handing off its data').argument('<id>').option(waitOption, waitHelp).action(async (id, o) => {
     await clientCommand(o, (c) => c.subjects.adminLeave, { node: id }, () => 'ok');
+    if (o.wait && !process.exitCode) await withClient(o, (c) => waitHandoff(c, { kind: 'leave', node: id }));
   });
 
   try {
