@@ -35,11 +35,13 @@ async function putAll(keys: string[], value: (k: string) => string, w?: number):
 test.serial('rebuild - a brand-new cluster, every store new, settles with nothing pulled', async (t) => {
   await waitFor('no partition still being received', async () => (await inProgress()).length === 0, { timeoutMs: 30_000, intervalMs: 100 });
   for (const id of ['n1', 'n2', 'n3']) {
-    const logs = cluster.node(id).logs;
-    t.true(logs.some((l) => l.event === 'store-rebuild'), `${id} said its store is new`);
-    const keys = logs.filter((l) => l.event === 'transfer-complete').reduce((s, l) => s + l.keys, 0);
+    // Status and the log travel apart (a reply, and the node's stdout read by this process): the
+    // line may arrive a little after status shows the partitions complete.
+    const logs = () => cluster.node(id).logs;
+    await waitFor(`${id} to say its rebuild is over`, () => logs().some((l) => l.event === 'rebuild-complete'), { timeoutMs: 10_000 });
+    t.true(logs().some((l) => l.event === 'store-rebuild'), `${id} said its store is new`);
+    const keys = logs().filter((l) => l.event === 'transfer-complete').reduce((s, l) => s + l.keys, 0);
     t.is(keys, 0, `${id} pulled no key`);
-    t.true(logs.some((l) => l.event === 'rebuild-complete'), `${id} said its rebuild is over`);
   }
   // The first nodes up find each other new and settle; a node that comes later may pull the
   // (empty) partitions from them instead.
@@ -68,6 +70,8 @@ test.serial('rebuild - a node that lost its disk pulls every partition back, say
     return now.length === 0;
   }, { timeoutMs: 60_000, intervalMs: 50 });
 
+  // The log line may arrive a little after status shows the partitions complete (see above).
+  await waitFor('n2 to log the end of the rebuild', () => n2.logs.slice(logsBefore).some((l) => l.event === 'rebuild-complete'), { timeoutMs: 10_000 }).catch(() => undefined);
   const logs = n2.logs.slice(logsBefore);
   const started = logs.find((l) => l.event === 'store-rebuild');
   t.truthy(started, 'n2 logged that its new store is being rebuilt');
