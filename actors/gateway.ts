@@ -27,12 +27,14 @@ import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, 
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
 import { logDecision } from './supervision.ts';
+import { tallyError, tallyReply, type EndpointTally } from '../src/microService.ts';
+import type { Clock } from './clock.ts';
 import type { ReplicaResult } from './vnode.ts';
 
 export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'ring' | 'join' | 'leave';
 
 export type GatewayMsg =
-  | { type: 'client'; kind: ClientKind; msg: Msg }
+  | { type: 'client'; kind: ClientKind; msg: Msg; tally?: EndpointTally }
   | { type: 'forwarded'; msg: Msg };
 
 export interface GatewayDeps extends CoordinatorDeps {
@@ -50,10 +52,20 @@ export interface GatewayDeps extends CoordinatorDeps {
 }
 
 const encoder = new TextEncoder();
+const OVERLOADED_ERROR = 'overloaded: refused before it was parsed';
 
-/** Client replies go through the node's outbox, coalesced with everything else of the turn. */
-export function jsonResponder(msg: Msg, outbox?: Outbox): Respond {
+/**
+ * Client replies go through the node's outbox, coalesced with everything else of the turn. With a
+ * `tally` (src/microService.ts), the first reply is counted in it: its time since now, and an error.
+ */
+export function jsonResponder(msg: Msg, outbox?: Outbox, tally?: EndpointTally, clock?: Clock): Respond {
+  const arrivedMs = tally && clock ? clock.monotonicMs() : 0;
+  let counted = false;
   return (body) => {
+    if (tally && clock && !counted) {
+      counted = true;
+      tallyReply(tally, arrivedMs, clock.monotonicMs(), body);
+    }
     const data = encoder.encode(JSON.stringify(body));
     if (outbox) outbox.respond(msg, data);
     else if (msg.reply) msg.respond(data);
@@ -98,8 +110,11 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
    * before the request is even parsed: past its capacity a node must spend as little as it can
    * on each request it turns away.
    */
-  const coordinate = (parse: () => BatchOp, clientDeadlineMs: number | undefined, respond: Respond, msg: Msg) => {
-    if (!admit(deps.admission, 1)) return deps.outbox.respond(msg, overloadedBytes);
+  const coordinate = (parse: () => BatchOp, clientDeadlineMs: number | undefined, respond: Respond, msg: Msg, tally: EndpointTally | undefined) => {
+    if (!admit(deps.admission, 1)) {
+      if (tally) tallyError(tally, OVERLOADED_ERROR);
+      return deps.outbox.respond(msg, overloadedBytes);
+    }
     const answer = releasing(respond);
     try {
       spawnCoordinator(path, deps, jobOf(parse(), clientDeadlineMs), answer);
@@ -108,17 +123,17 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     }
   };
 
-  const handleClient = (kind: ClientKind, msg: Msg) => {
+  const handleClient = (kind: ClientKind, msg: Msg, tally: EndpointTally | undefined) => {
     const clientDeadlineMs = clientDeadline(msg);
-    const respond = jsonResponder(msg, deps.outbox);
+    const respond = jsonResponder(msg, deps.outbox, tally, deps.clock);
     try {
       switch (kind) {
         case 'get':
-          return coordinate(() => ({ kind: 'get', req: parseGet(msg.data, limits) }), clientDeadlineMs, respond, msg);
+          return coordinate(() => ({ kind: 'get', req: parseGet(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'put':
-          return coordinate(() => ({ kind: 'put', req: parsePut(msg.data, limits) }), clientDeadlineMs, respond, msg);
+          return coordinate(() => ({ kind: 'put', req: parsePut(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'delete':
-          return coordinate(() => ({ kind: 'delete', req: parseDelete(msg.data, limits) }), clientDeadlineMs, respond, msg);
+          return coordinate(() => ({ kind: 'delete', req: parseDelete(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'batch':
           return batch(parseBatch(msg.data, limits), clientDeadlineMs, respond);
         case 'peek': {
@@ -217,12 +232,12 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const path = `${String(parent.path)}/gateway`;
   const handle = (m: GatewayMsg): void => {
     try {
-      if (m.type === 'client') handleClient(m.kind, m.msg);
+      if (m.type === 'client') handleClient(m.kind, m.msg, m.tally);
       else handleForwarded(m.msg);
     } catch (err) {
       logDecision(deps.log, path, err, 'resume');
       const body = errorReply(new DkvError('internal', `gateway crashed: ${(err as Error).message}`));
-      if (m.type === 'client') jsonResponder(m.msg, deps.outbox)(body);
+      if (m.type === 'client') jsonResponder(m.msg, deps.outbox, m.tally, deps.clock)(body);
       else deps.outbox.respond(m.msg, encodeInternal(body));
     }
   };

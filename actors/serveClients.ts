@@ -8,13 +8,18 @@ import type { Subjects } from '../src/subjects.ts';
 import { clientDeadline, type ClientKind, type Gateway } from './gateway.ts';
 import type { Logger } from 'pino';
 import type { Subscribe } from './subscriptions.ts';
+import { newTally, tallyError, type MicroEndpoint } from '../src/microService.ts';
 
 export interface ClientSubjects {
   /** Subscribes the client subjects, once, when the node has a ring; a no-op otherwise. */
   serve(): void;
   /** Requests dropped because their client had already given up on them. */
   expired(): number;
+  /** The endpoints served so far, with their counts: what `$SRV.INFO|STATS` list (actors/microService.ts). */
+  readonly endpoints: readonly MicroEndpoint[];
 }
+
+const EXPIRED_ERROR = "dropped: the client's deadline had passed";
 
 export function clientSubjects(deps: {
   readonly id: string;
@@ -28,20 +33,27 @@ export function clientSubjects(deps: {
   const { id, subjects, subscribe, gateway, log } = deps;
   let expired = 0;
   let serving = false;
-  const client = (subject: string, kind: ClientKind, queue: boolean) =>
+  const endpoints: MicroEndpoint[] = [];
+  const client = (subject: string, kind: ClientKind, queue: boolean, name: string = kind) => {
+    const tally = newTally();
+    endpoints.push({ name, subject, queueGroup: queue ? subjects.queue : '', tally });
     subscribe(subject, {
       ...(queue ? { queue: subjects.queue } : {}),
       callback: (err, msg) => {
         if (err) return log.warn({ err: err.message, subject }, 'subscription error');
+        tally.requests++;
         if ((clientDeadline(msg) ?? Infinity) < deps.clock.now()) {
           expired++;
+          tallyError(tally, EXPIRED_ERROR);
           return; // the client gave up on this attempt (this node was stalled); it has retried
         }
-        gateway.handle({ type: 'client', kind, msg });
+        gateway.handle({ type: 'client', kind, msg, tally });
       },
     });
+  };
 
   return {
+    endpoints,
     expired: () => expired,
     serve: () => {
       if (serving || !deps.hasRing()) return;
@@ -50,11 +62,11 @@ export function clientSubjects(deps: {
       client(subjects.put, 'put', true);
       client(subjects.delete, 'delete', true);
       client(subjects.batch, 'batch', true);
-      client(subjects.nodeBatch(id), 'batch', false);
+      client(subjects.nodeBatch(id), 'batch', false, 'node-batch');
       client(subjects.ring, 'ring', true);
       client(subjects.status, 'status', true);
-      client(subjects.adminJoin, 'join', true);
-      client(subjects.adminLeave, 'leave', true);
+      client(subjects.adminJoin, 'join', true, 'admin-join');
+      client(subjects.adminLeave, 'leave', true, 'admin-leave');
       client(subjects.peek(id), 'peek', false);
       subscribe(subjects.coordinate(id), {
         callback: (err, msg) => {
