@@ -19,6 +19,7 @@ import type { CoordinatorCounters } from './coordinator.ts';
 import { startForeground } from './foreground.ts';
 import { Health } from './health.ts';
 import { createLogger } from './log.ts';
+import { serveMicroService } from './microService.ts';
 import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
 import { Outbox } from './outbox.ts';
 import { serveReplicas } from './replicaServer.ts';
@@ -169,6 +170,8 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     rejected,
   });
   serveInternal({ id, subjects, subscriptions, liveness, outbox, wireLimits, rejected, membership, transfer, antiEntropy, ping, figures });
+  // Discoverable with `nats micro ls` (docs/operations.md "Service discovery").
+  serveMicroService({ id, cluster: settings.cluster, startedAtMs, subscribe: subscriptions.subscribe, endpoints: served.endpoints });
 
   // Test-only: never on by default (actors/testFaults.ts).
   if (opts.faultsEnabled) subscribeTestFaults({ subscribe: subscriptions.subscribe, subject: subjects.fault(id), faults, periodicStore: stores.periodicStore, log });
