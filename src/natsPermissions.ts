@@ -8,7 +8,11 @@
  *   own reply inbox, under a prefix of its own (`_INBOX_<user>`), so one client cannot read
  *   another's replies. It cannot reach `dkv.<cluster>.internal.>` nor `dkv.<cluster>.admin.>`.
  * - admin: a client that may also join and remove nodes (`dkv.<cluster>.admin.>`).
+ *
+ * Nodes also subscribe the micro-service discovery subjects (src/microService.ts), and the admin
+ * may send on them: `nats micro ls dkv` under the admin role.
  */
+import { MICRO_SERVICE_NAME, microSubjects } from './microService.ts';
 import { inboxPrefixFor } from './nats/connectOptions.ts';
 import { assertValidName } from './subjects.ts';
 
@@ -37,10 +41,11 @@ export interface RolePermissions {
 export function rolePermissions(cluster: string, roles: ClusterRoles): Record<keyof ClusterRoles, RolePermissions> {
   assertValidName('cluster', cluster);
   const root = `dkv.${cluster}`;
+  const discovery = microSubjects(MICRO_SERVICE_NAME, '*').map((s) => s.subject);
   return {
-    node: { publish: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`], subscribe: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`], allowResponses: true },
+    node: { publish: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`], subscribe: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`, ...discovery], allowResponses: true },
     client: { publish: clientPublishSubjects(cluster), subscribe: [`${inboxPrefixFor(roles.client.user)}.>`], allowResponses: false },
-    admin: { publish: [...clientPublishSubjects(cluster), `${root}.admin.>`], subscribe: [`${inboxPrefixFor(roles.admin.user)}.>`], allowResponses: false },
+    admin: { publish: [...clientPublishSubjects(cluster), `${root}.admin.>`, ...discovery], subscribe: [`${inboxPrefixFor(roles.admin.user)}.>`], allowResponses: false },
   };
 }
 
