@@ -24,6 +24,11 @@ export interface StorageEngine<T> {
   entries(partition: number, after?: string): Iterable<[string, T]>;
   /** Number of entries in the partition; like entries, counts committed writes (lmdb). */
   count(partition: number): number;
+  /**
+   * Entries held in all partitions, and the bytes they take when the engine can tell (lmdb: its
+   * pages in use; memory: not measured). Cheap enough for a metrics scrape, never on a request path.
+   */
+  footprint(): { entries: number; bytes?: number };
   /** Resolves when all pending writes are durable. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -165,6 +165,12 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     return this.#db.getKeysCount(partitionRange(partition));
   }
 
+  footprint(): { entries: number; bytes: number } {
+    // lmdb's own figures for this database: committed entries, and the pages its tree takes.
+    const stats = this.#db.getStats() as { entryCount: number; pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    return { entries: stats.entryCount, bytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize };
+  }
+
   async flush(): Promise<void> {
     // A failed write already rejected its own put; flush only waits.
     await this.#last;

@@ -37,6 +37,12 @@ export class MemoryStorage<T> implements StorageEngine<T> {
     return this.#partitions.get(partition)?.size ?? 0;
   }
 
+  footprint(): { entries: number } {
+    let entries = 0;
+    for (const keys of this.#partitions.values()) entries += keys.size;
+    return { entries };
+  }
+
   flush(): Promise<void> {
     return Promise.resolve();
   }
