@@ -13,7 +13,7 @@ import nact from 'nact';
 import type { Transport } from './transport.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Logger } from 'pino';
-import { initialHealth, observe, type Outcome, type PeerHealth } from '../src/failureDetector.ts';
+import { initialHealth, observe, type Outcome, type PeerHealth, type PeerStatus } from '../src/failureDetector.ts';
 import { isNoResponders } from '../src/errors.ts';
 import type { Subjects } from '../src/subjects.ts';
 import { restartWithIntensity } from './supervision.ts';
@@ -25,6 +25,8 @@ const HEARTBEAT_LATE_MS_MAX = 100;
 
 export class Health {
   readonly #peers = new Map<string, PeerHealth>();
+  /** Peers' status flips seen by this node, by the status flipped to (the node's metrics). */
+  readonly transitions: Record<PeerStatus, number> = { up: 0, down: 0 };
 
   constructor(
     readonly self: string,
@@ -63,6 +65,7 @@ export class Health {
     const { health, changed } = observe(current, outcome, nowMs);
     this.#peers.set(node, health);
     if (changed) {
+      this.transitions[changed.to]++;
       this.log[changed.to === 'down' ? 'warn' : 'info'](
         { event: 'peer-status', peer: node, from: changed.from, to: changed.to, reason: outcome },
         `peer ${node} is ${changed.to} (${outcome})`,

@@ -24,7 +24,33 @@ function errFields(err: unknown): Record<string, unknown> {
   return { message: String(err) };
 }
 
+/** Told of every decision logged through a node's logger (the node's metrics, actors/metrics.ts). */
+export type DecisionListener = (path: string, decision: Decision | 'exit') => void;
+
+/**
+ * Listeners by the logger their node logs decisions with: every decision goes through
+ * logDecision with the node's logger, so this reaches them all without another argument at each
+ * call site. A pino child logger inherits from its parent (its prototype), so is looked up through.
+ */
+const listeners = new WeakMap<object, DecisionListener>();
+
+/** Tells `listener` of every decision logged with `log` (or a child of it); returns the undo. */
+export function onDecisions(log: Logger, listener: DecisionListener): () => void {
+  listeners.set(log, listener);
+  return () => {
+    if (listeners.get(log) === listener) listeners.delete(log);
+  };
+}
+
+function notify(log: Logger, path: string, decision: Decision | 'exit'): void {
+  for (let l: object | null = log; l !== null && l !== Object.prototype; l = Object.getPrototypeOf(l)) {
+    const listener = listeners.get(l);
+    if (listener) return listener(path, decision);
+  }
+}
+
 export function logDecision(log: Logger, path: string, err: unknown, decision: Decision | 'exit', extra: Record<string, unknown> = {}): void {
+  notify(log, path, decision);
   const level = decision === 'resume' || decision === 'reset' ? 'warn' : 'error';
   log[level]({ event: 'supervision', actor: path, err: errFields(err), decision, ...extra }, `supervision: ${path} crashed, decision ${decision}`);
 }
