@@ -18,6 +18,7 @@ import { adminHandler } from './admin.ts';
 import { spawnAntiEntropy, type AntiEntropy } from './antiEntropy.ts';
 import type { CoordinatorCounters } from './coordinator.ts';
 import type { Foreground } from './foreground.ts';
+import type { RequestMetrics } from './metrics.ts';
 import { spawnGateway, type Gateway } from './gateway.ts';
 import { spawnHandoff } from './handoff.ts';
 import { spawnHeartbeat, type Health } from './health.ts';
@@ -58,6 +59,8 @@ export interface NodeParts {
   readonly counters: CoordinatorCounters;
   readonly admitted: Admission;
   readonly foreground: Foreground;
+  /** The node's metrics on the request path (actors/metrics.ts). */
+  readonly metrics: RequestMetrics;
   /** Resolves when `node` answers its ping: a node to be let in must exist (join requests, `dkv join`). */
   ping(node: string): Promise<TransportMsg>;
   /** Called after every view (actors/viewChanges.ts). */
@@ -251,6 +254,7 @@ export const CHILDREN: readonly ChildSpec[] = [
         rejected: x.rejected,
         admission: x.admitted,
         foreground: x.foreground,
+        metrics: x.metrics,
       });
     },
   },

@@ -39,6 +39,7 @@ import type { Outbox, ReplicaOp } from './outbox.ts';
 import { logDecision } from './supervision.ts';
 import { NOT_HELD, type Faults, type Reply, type ReplicaResult } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
+import type { RequestMetrics } from './metrics.ts';
 
 export { REPLICA_ATTEMPT_MS, REPLICA_RETRIES_MAX } from '../src/requestCore.ts';
 /** Messages waiting for one coordinator while it handles another (see `send`). */
@@ -64,6 +65,8 @@ export interface CoordinatorDeps {
   localCopy(partition: number, key: string): StoredClock | null | undefined;
   /** Operations for this node's vnodes, run once the sender's turn is over (actors/vnodeMail.ts). */
   readonly vnodeMail: VnodeMail;
+  /** The node's metrics: failed quorums and siblings per read (actors/metrics.ts). */
+  readonly metrics?: Pick<RequestMetrics, 'failed' | 'read'>;
 }
 
 /** Per-node request figures, reported by `status`. */
@@ -138,6 +141,8 @@ class Coordinator {
   /** The mailbox: messages that arrived while one was running; made on the first such message. */
   #mailbox: Event[] | undefined;
   #running = false;
+  /** The write went to another node to coordinate: an error answer is that node's, relayed. */
+  #forwarding = false;
 
   constructor(
     private readonly parentPath: string,
@@ -247,7 +252,10 @@ class Coordinator {
   #answer(body: object): void {
     if (this.#responded) return;
     this.#responded = true;
-    if ('error' in body) this.deps.counters.failures++;
+    if ('error' in body) {
+      this.deps.counters.failures++;
+      if (!this.#forwarding) this.deps.metrics?.failed(body);
+    }
     this.respond(body);
   }
 
@@ -275,7 +283,14 @@ class Coordinator {
         case 'answerRead': {
           const req = this.job.req as GetRequest;
           const merged = e.merged;
-          this.#answer(readReplyBody(this.deps, 'get', () => getReply(req.key, liveValues(merged) as Uint8Array[], readContext(merged), req.encoding)));
+          const metrics = this.deps.metrics;
+          this.#answer(
+            readReplyBody(this.deps, 'get', () => {
+              const values = liveValues(merged) as Uint8Array[];
+              metrics?.read(values.length);
+              return getReply(req.key, values, readContext(merged), req.encoding);
+            }),
+          );
           break;
         }
         case 'schedule':
@@ -377,6 +392,7 @@ class Coordinator {
   /** Tries each candidate in turn over NATS; the outcome comes back as a `forwarded` message. */
   #forward(candidates: readonly string[], deadlineMs: number): void {
     const deps = this.deps;
+    this.#forwarding = true;
     const job = this.job as Extract<Job, { kind: 'put' | 'delete' }>;
     const body: ForwardedWrite = { op: 'coordinate', kind: job.kind, req: job.req, clientDeadlineMs: deadlineMs };
     (async (): Promise<WriteEvent> => {

@@ -30,6 +30,8 @@ import { logDecision } from './supervision.ts';
 import { tallyError, tallyReply, type EndpointTally } from '../src/microService.ts';
 import type { Clock } from './clock.ts';
 import type { ReplicaResult } from './vnode.ts';
+import type { RequestMetrics } from './metrics.ts';
+import type { RequestOp } from '../src/metricLabels.ts';
 
 export type ClientKind = 'get' | 'put' | 'delete' | 'batch' | 'peek' | 'status' | 'ring' | 'join' | 'leave';
 
@@ -42,6 +44,8 @@ export interface GatewayDeps extends CoordinatorDeps {
   readonly admission: Admission;
   /** Told how long each client operation took, to hold background work back (actors/foreground.ts). */
   readonly foreground?: Pick<Foreground, 'observe'>;
+  /** Told of every client operation answered (actors/metrics.ts); forwarded writes are not client operations. */
+  readonly metrics?: RequestMetrics;
   /** Where malformed internal messages are counted and logged (actors/wireRejections.ts). */
   readonly rejected?: WireRejections;
   status(): Promise<object>;
@@ -92,15 +96,17 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   const overloaded = errorReply(new DkvError('overloaded', overloadedMessage(deps.admission)));
   const overloadedBytes = new TextEncoder().encode(JSON.stringify(overloaded));
 
-  /** Gives the operation's place back when it is answered, once. */
-  const releasing = (respond: Respond): Respond => {
+  /** Gives the operation's place back when it is answered, once; a client's (`op`) is counted then. */
+  const releasing = (respond: Respond, op: RequestOp | undefined): Respond => {
     let held = true;
     const startedMs = deps.clock.monotonicMs();
     return (body) => {
       if (held) {
         held = false;
         release(deps.admission, 1);
-        deps.foreground?.observe(deps.clock.monotonicMs() - startedMs);
+        const ms = deps.clock.monotonicMs() - startedMs;
+        deps.foreground?.observe(ms);
+        if (op !== undefined) deps.metrics?.answered(op, body, ms);
       }
       respond(body);
     };
@@ -110,12 +116,13 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
    * before the request is even parsed: past its capacity a node must spend as little as it can
    * on each request it turns away.
    */
-  const coordinate = (parse: () => BatchOp, clientDeadlineMs: number | undefined, respond: Respond, msg: Msg, tally: EndpointTally | undefined) => {
+  const coordinate = (op: BatchOp['kind'], parse: () => BatchOp, clientDeadlineMs: number | undefined, respond: Respond, msg: Msg, tally: EndpointTally | undefined) => {
     if (!admit(deps.admission, 1)) {
       if (tally) tallyError(tally, OVERLOADED_ERROR);
+      deps.metrics?.answered(op, overloaded, 0);
       return deps.outbox.respond(msg, overloadedBytes);
     }
-    const answer = releasing(respond);
+    const answer = releasing(respond, op);
     try {
       spawnCoordinator(path, deps, jobOf(parse(), clientDeadlineMs), answer);
     } catch (err) {
@@ -129,13 +136,13 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     try {
       switch (kind) {
         case 'get':
-          return coordinate(() => ({ kind: 'get', req: parseGet(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
+          return coordinate('get', () => ({ kind: 'get', req: parseGet(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'put':
-          return coordinate(() => ({ kind: 'put', req: parsePut(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
+          return coordinate('put', () => ({ kind: 'put', req: parsePut(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'delete':
-          return coordinate(() => ({ kind: 'delete', req: parseDelete(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
+          return coordinate('delete', () => ({ kind: 'delete', req: parseDelete(msg.data, limits) }), clientDeadlineMs, respond, msg, tally);
         case 'batch':
-          return batch(parseBatch(msg.data, limits), clientDeadlineMs, respond);
+          return batch(msg.data, clientDeadlineMs, respond);
         case 'peek': {
           const req = parsePeek(msg.data, limits);
           return peek(req.key, req.encoding, respond);
@@ -167,9 +174,23 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
   /**
    * Each request of a batch gets its own coordinator; one reply carries every answer, in order.
    * A batch is admitted whole or refused whole (src/admission.ts): refused, every operation in
-   * it is `overloaded` and the client sends them again.
+   * it is `overloaded` and the client sends them again. The batch is counted once (op "batch",
+   * until its last answer), and each operation in it under its own op; an element that is no
+   * get, put or delete is in the batch's reply only.
    */
-  const batch = (ops: ReturnType<typeof parseBatch>, clientDeadlineMs: number | undefined, respond: Respond) => {
+  const batch = (data: Uint8Array, clientDeadlineMs: number | undefined, reply: Respond) => {
+    const startedMs = deps.clock.monotonicMs();
+    const metrics = deps.metrics;
+    const respond: Respond = metrics === undefined ? reply : (body) => {
+      metrics.answered('batch', body, deps.clock.monotonicMs() - startedMs);
+      reply(body);
+    };
+    let ops: ReturnType<typeof parseBatch>;
+    try {
+      ops = parseBatch(data, limits);
+    } catch (err) {
+      return respond(errorReply(err));
+    }
     const results: object[] = new Array(ops.length);
     let outstanding = ops.length;
     deps.counters.batches++;
@@ -182,8 +203,11 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
         if (--outstanding === 0) respond({ results });
       };
       if (op instanceof DkvError) return answer(errorReply(op));
-      if (!admitted) return answer(overloaded);
-      const released = releasing(answer);
+      if (!admitted) {
+        metrics?.answered(op.kind, overloaded, 0);
+        return answer(overloaded);
+      }
+      const released = releasing(answer, op.kind);
       try {
         spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), released);
       } catch (err) {
@@ -224,7 +248,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     // The forwarder's client gave up already (this node was slow to get it): do not apply it.
     if (body.clientDeadlineMs !== undefined && body.clientDeadlineMs < deps.clock.now()) return;
     if (!admit(deps.admission, 1)) return respond(overloaded);
-    spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond));
+    spawnCoordinator(path, deps, { kind: body.kind, req: body.req, forwarded: true, clientDeadlineMs: body.clientDeadlineMs }, releasing(respond, undefined));
   };
 
   // An actor of its own, not nact's: it never queues a message (see above), so a nact actor here

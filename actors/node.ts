@@ -19,6 +19,7 @@ import type { CoordinatorCounters } from './coordinator.ts';
 import { startForeground } from './foreground.ts';
 import { Health } from './health.ts';
 import { createLogger } from './log.ts';
+import { nodeMetrics, serveMetricsHttp, serveMetricsSubject, type MetricsHttp } from './metrics.ts';
 import { serveMicroService } from './microService.ts';
 import { checkStart, type NodeHandle, type NodeOptions } from './nodeOptions.ts';
 import { Outbox } from './outbox.ts';
@@ -91,6 +92,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   // foreground leaves it (src/backgroundControl.ts).
   const foreground = startForeground({ admission: admitted, log, clock, eventLoop: env.eventLoop, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
   const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
+  const metrics = nodeMetrics(log);
   const ping = (node: string) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
   // Set once every subject is subscribed: a view before then waits for the end of the start.
   let clients: ClientSubjects | undefined;
@@ -118,6 +120,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     counters,
     admitted,
     foreground,
+    metrics: metrics.requests,
     ping,
     onRing: () => clients?.serve(),
   };
@@ -172,6 +175,8 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   serveInternal({ id, subjects, subscriptions, liveness, outbox, wireLimits, rejected, membership, transfer, antiEntropy, ping, figures });
   // Discoverable with `nats micro ls` (docs/operations.md "Service discovery").
   serveMicroService({ id, cluster: settings.cluster, startedAtMs, subscribe: subscriptions.subscribe, endpoints: served.endpoints });
+  metrics.observe({ counters, handoff, partitions, transfer, antiEntropy, health, natsFigures, foreground, storage: stores.storage, admitted, replicaFigures: replicas.figures });
+  serveMetricsSubject(subscriptions.subscribe, subjects.metrics(id), metrics, log);
 
   // Test-only: never on by default (actors/testFaults.ts).
   if (opts.faultsEnabled) subscribeTestFaults({ subscribe: subscriptions.subscribe, subject: subjects.fault(id), faults, periodicStore: stores.periodicStore, log });
@@ -183,6 +188,16 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     log.info({ event: 'transfers-resumed', partitions: resumed.map((h) => ({ partition: h.partition, after: h.moved })) }, `resuming ${resumed.length} partition transfers from their cursors`);
   }
   await nc.flush();
+  let metricsHttp: MetricsHttp | undefined;
+  if (opts.metricsPort !== undefined) {
+    const host = opts.metricsHost ?? '127.0.0.1';
+    try {
+      metricsHttp = await serveMetricsHttp(host, opts.metricsPort, metrics, log);
+    } catch (err) {
+      await shutdown();
+      throw new Error(`cannot serve metrics on ${host}:${opts.metricsPort}: ${(err as Error).message}`);
+    }
+  }
   const { storage, sync } = stores;
   log.info(
     { event: 'node-started', nats: opts.natsUrl, start, ringVersion: placement.version, members: placement.members, replicaPartitions: vnodes.vnodes.size, storage: storage.kind, ...(storage.kind === 'lmdb' ? { sync } : {}), settings },
@@ -194,6 +209,8 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     stopped ??= (async () => {
       process.off('unhandledRejection', onUnhandled);
       subscriptions.close();
+      await metricsHttp?.close();
+      metrics.close();
       heartbeat.stop();
       foreground.stop();
       membership.stop();

@@ -55,6 +55,10 @@ export interface NodeOptions {
   readonly rebuild?: boolean;
   /** Client operations slower than this (p90) hold background work back (src/backgroundControl.ts). */
   readonly foregroundTargetMs?: number;
+  /** Serve the Prometheus metrics at http://metricsHost:metricsPort/metrics (actors/metrics.ts); no HTTP without a port. */
+  readonly metricsPort?: number;
+  /** Default 127.0.0.1. */
+  readonly metricsHost?: string;
   /** Called when the supervisor gives up; the CLI exits the process with this code. */
   readonly onFatal?: (code: number) => void;
 }

@@ -37,6 +37,8 @@ export interface Subjects {
   /** Queue group shared by every node for the public request subjects. */
   readonly queue: string;
   peek(node: string): string;
+  /** The node's Prometheus metrics, as text (actors/metrics.ts); answers any request. */
+  metrics(node: string): string;
   /** A batch for this node to coordinate (a ring-aware client picks a node that holds the keys). */
   nodeBatch(node: string): string;
   /** Replica reads and writes addressed to one node (one subscription per node, not per partition). */
@@ -74,6 +76,7 @@ export function subjectsFor(cluster: string): Subjects {
     adminLeave: `${root}.admin.leave`,
     queue: `dkv-${cluster}`,
     peek: (node) => `${root}.node.${node}.peek`,
+    metrics: (node) => `${root}.node.${node}.metrics`,
     nodeBatch: (node) => `${root}.node.${node}.batch`,
     replica: (node) => `${internal}.${node}.replica`,
     coordinate: (node) => `${internal}.${node}.coordinate`,
