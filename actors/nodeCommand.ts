@@ -20,6 +20,13 @@ function nonNegativeInt(flag: string, raw: unknown): number {
   return n;
 }
 
+/** A TCP port to listen on; 0 lets the system pick one (said in the `metrics-listening` log line). */
+function port(flag: string, raw: unknown): number {
+  const n = nonNegativeInt(flag, raw);
+  if (n > 65535) throw new RangeError(`${flag} must be a port number (0..65535), got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 export async function runNode(o: Record<string, any>): Promise<void> {
   if (o.join && o.members) throw new RangeError('--members and --join exclude each other: a new cluster or joining an existing one');
   const members = o.members ? String(o.members).split(',').map((s) => s.trim()).filter(Boolean) : [];
@@ -59,6 +66,8 @@ export async function runNode(o: Record<string, any>): Promise<void> {
     ...(o.replicaOpsMax !== undefined ? { replicaOpsMax: positiveInt('--replica-ops-max', o.replicaOpsMax) } : {}),
     ...(o.rebuild === false ? { rebuild: false } : {}),
     ...(o.foregroundTargetMs !== undefined ? { foregroundTargetMs: positiveInt('--foreground-target-ms', o.foregroundTargetMs) } : {}),
+    ...(o.metricsPort !== undefined ? { metricsPort: port('--metrics-port', o.metricsPort) } : {}),
+    ...(o.metricsHost !== undefined ? { metricsHost: String(o.metricsHost) } : {}),
   });
   try {
     node = await starting();

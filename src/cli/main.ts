@@ -115,6 +115,8 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .addOption(new Option('--replica-ops-max <count>', 'bound on replica operations from peers in progress; past it a batch is answered overloaded').env('DKV_REPLICA_OPS_MAX'))
     .addOption(new Option('--no-rebuild', 'with a new (empty) store, count its partitions complete and leave the refill to read repair and anti-entropy, instead of pulling them from the other replicas'))
     .addOption(new Option('--foreground-target-ms <ms>', 'client operations slower than this (p90) hold background work (transfers, anti-entropy, hint deliveries) back').env('DKV_FOREGROUND_TARGET_MS'))
+    .addOption(new Option('--metrics-port <port>', 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: any free port)').env('DKV_METRICS_PORT'))
+    .addOption(new Option('--metrics-host <host>', 'address the metrics HTTP server listens on (with --metrics-port)').env('DKV_METRICS_HOST').default('127.0.0.1'))
     .addOption(new Option('--faults', 'enable the test-only fault switches').env('DKV_FAULTS').hideHelp())
     .action(async (o) => {
       await commands.runNode(o);
