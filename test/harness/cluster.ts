@@ -18,6 +18,8 @@ export interface ClusterOptions {
   storage?: 'lmdb' | 'memory';
   faults?: boolean;
   extraArgs?: string[];
+  /** Arguments for one node only, after extraArgs (a metrics port of its own, say). */
+  nodeArgs?: (id: string) => string[];
 }
 
 /** Every member up, as `client` sees the cluster, and no partition still being received. */
@@ -49,7 +51,7 @@ export class TestCluster {
           dataDir: join(dir, id),
           storage: opts.storage ?? 'lmdb',
           faults: opts.faults ?? false,
-          extraArgs: opts.extraArgs ?? [],
+          extraArgs: [...(opts.extraArgs ?? []), ...(opts.nodeArgs?.(id) ?? [])],
         }),
     );
     try {
