@@ -89,6 +89,8 @@ export interface CoordinatorCounters extends Record<Counter, number> {
   /** Reads that took the fast start (src/getCore.ts), and those that left it after a replica failed. */
   fastReads: number;
   fastReadHandovers: number;
+  /** Gets answered with more than one value (concurrent versions the client must reconcile). */
+  siblingReads: number;
 }
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */
@@ -283,11 +285,12 @@ class Coordinator {
         case 'answerRead': {
           const req = this.job.req as GetRequest;
           const merged = e.merged;
-          const metrics = this.deps.metrics;
+          const { metrics, counters } = this.deps;
           this.#answer(
             readReplyBody(this.deps, 'get', () => {
               const values = liveValues(merged) as Uint8Array[];
               metrics?.read(values.length);
+              if (values.length > 1) counters.siblingReads++;
               return getReply(req.key, values, readContext(merged), req.encoding);
             }),
           );

@@ -91,7 +91,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   // Background work (transfers, anti-entropy, hint deliveries) runs at the share of its rate the
   // foreground leaves it (src/backgroundControl.ts).
   const foreground = startForeground({ admission: admitted, log, clock, eventLoop: env.eventLoop, ...(opts.foregroundTargetMs !== undefined ? { targetMs: opts.foregroundTargetMs } : {}) });
-  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0 };
+  const counters: CoordinatorCounters = { gets: 0, writes: 0, forwardedWrites: 0, sloppy: 0, retries: 0, failures: 0, readRepairs: 0, sameReads: 0, batches: 0, batchedOps: 0, fastReads: 0, fastReadHandovers: 0, siblingReads: 0 };
   const metrics = nodeMetrics(log);
   const ping = (node: string) => nc.request(subjects.ping(node), new Uint8Array(0), { timeout: ADMIN_PING_TIMEOUT_MS });
   // Set once every subject is subscribed: a view before then waits for the end of the start.
