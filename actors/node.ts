@@ -29,7 +29,7 @@ import { serveInternal } from './serveInternal.ts';
 import { ownFigures } from './status.ts';
 import { loadStateFiles } from './store.ts';
 import { Subscriptions } from './subscriptions.ts';
-import { logDecision } from './supervision.ts';
+import { keepDecisions, logDecision, RecentDecisions } from './supervision.ts';
 import { subscribeTestFaults } from './testFaults.ts';
 import { noRingYet } from './viewChanges.ts';
 import type { Faults } from './vnode.ts';
@@ -62,6 +62,8 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   const startedAtMs = clock.now();
   const wireLimits: WireLimits = { q: settings.q, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax };
   const rejected = new WireRejections(log);
+  const decisions = new RecentDecisions(() => clock.now());
+  keepDecisions(log, decisions);
   // A promise nobody handled is a bug in dkv, not a reason to die: said where an operator looks.
   const onUnhandled = (reason: unknown) => logDecision(log, `dkv-${id}://process`, reason, 'resume', { unhandledRejection: true });
   process.on('unhandledRejection', onUnhandled);
@@ -171,6 +173,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     transfer,
     antiEntropy,
     rejected,
+    decisions,
   });
   serveInternal({ id, subjects, subscriptions, liveness, outbox, wireLimits, rejected, membership, transfer, antiEntropy, ping, figures });
   // Discoverable with `nats micro ls` (docs/operations.md "Service discovery").

@@ -25,6 +25,7 @@ import type { Outbox } from './outbox.ts';
 import type { NodeStores, PartitionTableFile } from './store.ts';
 import type { Transfer } from './transfer.ts';
 import type { NodeRing } from './viewChanges.ts';
+import type { RecentDecisions } from './supervision.ts';
 import type { WireRejections } from './wireRejections.ts';
 
 /** A member that does not report its figures within this long shows as unreachable in status. */
@@ -96,6 +97,8 @@ export interface OwnFiguresDeps {
   readonly transfer: Transfer;
   readonly antiEntropy: AntiEntropy;
   readonly rejected: WireRejections;
+  /** The node's latest supervision decisions (actors/supervision.ts). */
+  readonly decisions: RecentDecisions;
 }
 
 /** This node's figures, as its `stats` subject answers them. */
@@ -124,6 +127,7 @@ export function ownFigures(deps: OwnFiguresDeps): () => object {
       antiEntropy: deps.antiEntropy.figures,
       actorId: stores.actorId,
       wireRejected: deps.rejected.counts,
+      decisions: deps.decisions.list(),
       transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0], ...(h.rebuild ? { rebuild: true } : {}) })),
     };
   };

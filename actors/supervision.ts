@@ -24,33 +24,72 @@ function errFields(err: unknown): Record<string, unknown> {
   return { message: String(err) };
 }
 
-/** Told of every decision logged through a node's logger (the node's metrics, actors/metrics.ts). */
-export type DecisionListener = (path: string, decision: Decision | 'exit') => void;
+/** Told of every decision logged through a node's logger (its metrics, its recent decisions). */
+export type DecisionListener = (path: string, decision: Decision | 'exit', reason: string) => void;
 
 /**
  * Listeners by the logger their node logs decisions with: every decision goes through
  * logDecision with the node's logger, so this reaches them all without another argument at each
  * call site. A pino child logger inherits from its parent (its prototype), so is looked up through.
  */
-const listeners = new WeakMap<object, DecisionListener>();
+const listeners = new WeakMap<object, DecisionListener[]>();
 
 /** Tells `listener` of every decision logged with `log` (or a child of it); returns the undo. */
 export function onDecisions(log: Logger, listener: DecisionListener): () => void {
-  listeners.set(log, listener);
+  const list = listeners.get(log) ?? [];
+  listeners.set(log, [...list, listener]);
   return () => {
-    if (listeners.get(log) === listener) listeners.delete(log);
+    const now = listeners.get(log);
+    if (now) listeners.set(log, now.filter((l) => l !== listener));
   };
 }
 
-function notify(log: Logger, path: string, decision: Decision | 'exit'): void {
+function notify(log: Logger, path: string, decision: Decision | 'exit', reason: string): void {
   for (let l: object | null = log; l !== null && l !== Object.prototype; l = Object.getPrototypeOf(l)) {
-    const listener = listeners.get(l);
-    if (listener) return listener(path, decision);
+    const found = listeners.get(l);
+    if (found && found.length > 0) {
+      for (const listener of found) listener(path, decision, reason);
+      return;
+    }
   }
 }
 
+/** How many of a node's latest decisions its status figures carry (`decisions`). */
+export const RECENT_DECISIONS_MAX = 20;
+/** A decision's reason is cut to this many characters in the figures (the log line has it all). */
+const DECISION_REASON_CHARS_MAX = 200;
+
+export interface RecentDecision {
+  /** ISO time of the decision. */
+  readonly at: string;
+  readonly actor: string;
+  readonly decision: Decision | 'exit';
+  /** The error's message, as logged. */
+  readonly reason: string;
+}
+
+/** A node's latest supervision decisions, newest last, at most RECENT_DECISIONS_MAX. */
+export class RecentDecisions {
+  readonly #list: RecentDecision[] = [];
+  constructor(private readonly nowMs: () => number) {}
+
+  note(actor: string, decision: Decision | 'exit', reason: string): void {
+    this.#list.push({ at: new Date(this.nowMs()).toISOString(), actor, decision, reason: reason.slice(0, DECISION_REASON_CHARS_MAX) });
+    if (this.#list.length > RECENT_DECISIONS_MAX) this.#list.splice(0, this.#list.length - RECENT_DECISIONS_MAX);
+  }
+
+  list(): RecentDecision[] {
+    return [...this.#list];
+  }
+}
+
+/** Keeps the latest decisions logged through `log` (one node's logger) in `recent`; returns the undo. */
+export function keepDecisions(log: Logger, recent: RecentDecisions): () => void {
+  return onDecisions(log, (path, decision, reason) => recent.note(path, decision, reason));
+}
+
 export function logDecision(log: Logger, path: string, err: unknown, decision: Decision | 'exit', extra: Record<string, unknown> = {}): void {
-  notify(log, path, decision);
+  notify(log, path, decision, String(errFields(err).message));
   const level = decision === 'resume' || decision === 'reset' ? 'warn' : 'error';
   log[level]({ event: 'supervision', actor: path, err: errFields(err), decision, ...extra }, `supervision: ${path} crashed, decision ${decision}`);
 }
