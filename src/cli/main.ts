@@ -6,6 +6,7 @@ import { natsConfig } from '../natsPermissions.ts';
 import { DkvClient } from '../client/client.ts';
 import { DkvError } from '../errors.ts';
 import { SYNC_MODES } from '../storage/lmdb.ts';
+import { runDashboard } from './dashboard.ts';
 import { runDev } from './dev.ts';
 import { runLogs } from './logs.ts';
 import { waitHandoff } from './waitHandoff.ts';
@@ -164,6 +165,19 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     await clientCommand(o, (c) => c.subjects.adminLeave, { node: id }, () => 'ok');
     if (o.wait && !process.exitCode) await withClient(o, (c) => waitHandoff(c, { kind: 'leave', node: id }));
   });
+
+  withNatsAuth(program
+    .command('dashboard'))
+    .description('serve a web page that shows the cluster live: nodes, ring, backlogs, throughput and latency, supervision')
+    .addOption(natsOption())
+    .addOption(clusterOption())
+    .addOption(new Option('--port <port>', 'HTTP port (0: a free one)').env('DKV_DASHBOARD_PORT').default('8080'))
+    .addOption(new Option('--host <host>', 'address to listen on (the page is not protected: keep it on loopback unless you mean it)').env('DKV_DASHBOARD_HOST').default('127.0.0.1'))
+    .action(async (o) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be 0..65535, got ${o.port}`);
+      await runDashboard({ servers: o.nats, cluster: o.cluster, auth: natsAuthFrom(o, {}), host: o.host, port });
+    });
 
   try {
     await program.parseAsync(argv);
