@@ -9,6 +9,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordCrash, restartBudget, type RestartBudget } from '../restartBudget.ts';
+import { startDashboard, type DashboardHandle } from './dashboard.ts';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import type { SyncMode } from '../storage/lmdb.ts';
 import { natsAuthArgs, type NatsAuth } from '../nats/connectOptions.ts';
@@ -33,6 +34,8 @@ export interface DevOptions {
   auth?: NatsAuth;
   /** Print every node's supervision decisions as they happen (src/cli/logFormat.ts). */
   followLogs?: boolean;
+  /** Serve the dashboard (src/cli/dashboard.ts) on this loopback port too; 0 picks a free one. */
+  dashboardPort?: number;
 }
 
 export async function runDev(o: DevOptions): Promise<void> {
@@ -104,6 +107,13 @@ export async function runDev(o: DevOptions): Promise<void> {
   console.log(`cluster: ${o.cluster}`);
   console.log(`try: DKV_NATS_URL=${url} npx dkv put hello world && DKV_NATS_URL=${url} npx dkv get hello`);
   console.log(`logs: npx dkv logs --data ${o.data} [--follow] [--events supervision]`);
+  let dashboard: DashboardHandle | undefined;
+  if (o.dashboardPort !== undefined) {
+    dashboard = await startDashboard({ servers: url, cluster: o.cluster, ...(o.auth ? { auth: o.auth } : {}), port: o.dashboardPort });
+    console.log(`dashboard: ${dashboard.url}`);
+  } else {
+    console.log(`dashboard: DKV_NATS_URL=${url} npx dkv dashboard${o.cluster !== 'local' ? ` --cluster ${o.cluster}` : ''} (then open http://127.0.0.1:8080/), or start dev with --dashboard-port 8080`);
+  }
   console.log('Ctrl-C stops everything.');
 
   await new Promise<void>((done) => {
@@ -111,6 +121,7 @@ export async function runDev(o: DevOptions): Promise<void> {
       if (stopping) return;
       stopping = true;
       console.log(`${signal}: stopping ${children.size} node(s)${server ? ' and nats-server' : ''} ...`);
+      await dashboard?.close();
       await Promise.all(
         [...children.values()].map(
           (c) =>

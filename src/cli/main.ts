@@ -23,6 +23,12 @@ const syncOption = () =>
     .env('DKV_SYNC')
     .default('always');
 
+function portArg(v: string, flag: string): number {
+  const port = Number(v);
+  if (!/^\d+$/.test(v) || port > 65_535) throw new Error(`${flag} must be 0..65535, got ${v}`);
+  return port;
+}
+
 /** The connection options of DESIGN.md §4 (credentials, TLS), each also from its environment variable. */
 function withNatsAuth(cmd: Command): Command {
   for (const { flag, env, help } of NATS_AUTH_OPTIONS) cmd.addOption(new Option(flag, help).env(env));
@@ -69,8 +75,10 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .addOption(new Option('--storage <engine>', 'storage engine').choices(['lmdb', 'memory']).default('lmdb'))
     .addOption(syncOption())
     .option('--follow-logs', "print every node's supervision decisions as they happen, in human form")
+    .option('--dashboard-port <port>', 'also serve the dashboard (`dkv dashboard`) on this loopback port')
     .action(async (o) => {
-      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}), followLogs: Boolean(o.followLogs) });
+      const dashboardPort = o.dashboardPort === undefined ? undefined : portArg(o.dashboardPort, '--dashboard-port');
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}), followLogs: Boolean(o.followLogs), ...(dashboardPort !== undefined ? { dashboardPort } : {}) });
     });
 
   program
@@ -174,9 +182,7 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .addOption(new Option('--port <port>', 'HTTP port (0: a free one)').env('DKV_DASHBOARD_PORT').default('8080'))
     .addOption(new Option('--host <host>', 'address to listen on (the page is not protected: keep it on loopback unless you mean it)').env('DKV_DASHBOARD_HOST').default('127.0.0.1'))
     .action(async (o) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be 0..65535, got ${o.port}`);
-      await runDashboard({ servers: o.nats, cluster: o.cluster, auth: natsAuthFrom(o, {}), host: o.host, port });
+      await runDashboard({ servers: o.nats, cluster: o.cluster, auth: natsAuthFrom(o, {}), host: o.host, port: portArg(o.port, '--port') });
     });
 
   try {
