@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { DkvClient } from '../client/client.ts';
 import { DashboardHistory, displayState, ringSummary, type RingSummary } from '../dashboardState.ts';
 import type { NatsAuth } from '../nats/connectOptions.ts';
-import { isValidName } from '../subjects.ts';
+import { isValidName, subjectsFor } from '../subjects.ts';
 
 /** One poll of status, ring and metrics per this long (the next starts once one is done). */
 export const POLL_MS = 1_000;
@@ -51,8 +51,6 @@ export interface DashboardHandle {
   close(): Promise<void>;
 }
 
-/** The node's metrics subject (DESIGN.md §3), built here until src/subjects.ts names it. */
-const metricsSubject = (cluster: string, node: string) => `dkv.${cluster}.node.${node}.metrics`;
 
 interface State {
   cluster: string;
@@ -83,7 +81,7 @@ export async function startDashboard(o: DashboardOptions): Promise<DashboardHand
   };
   const metricsOf = async (node: string): Promise<string | undefined> => {
     try {
-      const msg = await client.nc.request(metricsSubject(o.cluster, node), new Uint8Array(0), { timeout: METRICS_TIMEOUT_MS });
+      const msg = await client.nc.request(subjectsFor(o.cluster).metrics(node), new Uint8Array(0), { timeout: METRICS_TIMEOUT_MS });
       const text = decoder.decode(msg.data);
       return text.trimStart().startsWith('{') ? undefined : text; // an error reply is JSON
     } catch {
