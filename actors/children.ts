@@ -105,6 +105,25 @@ export class Spawned {
 
 const RESET = 'reset; past 10 crashes in 10 s, escalate';
 
+/** What the two background actors that move a partition's keys (transfer, anti-entropy) share. */
+function replicaWork(x: NodeParts, vnodes: LocalReplicas) {
+  return {
+    nodeId: x.id,
+    clock: x.clock,
+    wireLimits: x.wireLimits,
+    nc: x.nc,
+    subjects: x.subjects,
+    log: x.log,
+    n: x.settings.n,
+    storage: x.stores.storage,
+    table: () => x.partitions.table,
+    ring: () => x.placement.ring,
+    isUp: (node: string) => x.health.isUp(node),
+    vnode: (p: number) => vnodes.vnodes.get(p),
+    allowance: x.foreground.allowance,
+  };
+}
+
 export const CHILDREN: readonly ChildSpec[] = [
   {
     name: 'vnodes',
@@ -147,23 +166,11 @@ export const CHILDREN: readonly ChildSpec[] = [
     spawn: (x, spawned) => {
       const vnodes = spawned.get('vnodes');
       return spawnTransfer(x.supervisor, {
-        nodeId: x.id,
-        clock: x.clock,
-        wireLimits: x.wireLimits,
-        nc: x.nc,
-        subjects: x.subjects,
-        log: x.log,
-        n: x.settings.n,
-        storage: x.stores.storage,
+        ...replicaWork(x, vnodes),
         ...(x.opts.transferKeysPerSecond !== undefined ? { keysPerSecond: x.opts.transferKeysPerSecond } : {}),
         ...(x.opts.transferPageKeys !== undefined ? { pageKeys: x.opts.transferPageKeys } : {}),
-        table: () => x.partitions.table,
         setTable: (t) => x.partitions.set(t),
-        ring: () => x.placement.ring,
         ringVersion: () => x.placement.version,
-        isUp: (node) => x.health.isUp(node),
-        vnode: (p) => vnodes.vnodes.get(p),
-        allowance: x.foreground.allowance,
         dropVnode: vnodes.dropVnode,
       });
     },
@@ -175,24 +182,12 @@ export const CHILDREN: readonly ChildSpec[] = [
     spawn: (x, spawned) => {
       const vnodes = spawned.get('vnodes');
       return spawnAntiEntropy(x.supervisor, {
-        nodeId: x.id,
-        clock: x.clock,
-        wireLimits: x.wireLimits,
-        nc: x.nc,
-        subjects: x.subjects,
+        ...replicaWork(x, vnodes),
         outbox: x.outbox,
-        log: x.log,
-        n: x.settings.n,
-        storage: x.stores.storage,
         ...(x.opts.aeIntervalMs !== undefined ? { intervalMs: x.opts.aeIntervalMs } : {}),
         ...(x.opts.aeKeysPerSecond !== undefined ? { keysPerSecond: x.opts.aeKeysPerSecond } : {}),
         ...(x.opts.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: x.opts.tombstoneGraceMs } : {}),
-        table: () => x.partitions.table,
-        ring: () => x.placement.ring,
-        isUp: (node) => x.health.isUp(node),
-        vnode: (p) => vnodes.vnodes.get(p),
         tree: vnodes.tree,
-        allowance: x.foreground.allowance,
       });
     },
   },
