@@ -79,6 +79,13 @@ const RING_REQUEST_TIMEOUT_MS = 2_000;
 export const OVERLOADED_BACKOFF_MS_MIN = 20;
 export const OVERLOADED_BACKOFF_MS_MAX = 1_000;
 /**
+ * Pause after an attempt that failed at once without a reply (the connection is down and
+ * reconnecting): doubled each time up to the max, so that a call waiting out an outage does not
+ * spin on requests that fail in microseconds.
+ */
+export const FAILED_ATTEMPT_PAUSE_MS_MIN = 25;
+export const FAILED_ATTEMPT_PAUSE_MS_MAX = 500;
+/**
  * Default per-attempt wait: half the deadline (at least 500 ms), so a request lost with a node
  * that died is sent again (to another node of the queue group) within the deadline. Not less:
  * by then a live node has answered, if only with its own `timeout` (its deadline is 5 s by
@@ -176,16 +183,26 @@ export class DkvClient {
   /** Sends a body as is and returns the reply as is, errors included: for tests and `--json`. */
   async raw(subject: string, body: unknown | Uint8Array, deadlineMs = Date.now() + this.timeoutMs): Promise<any> {
     const data = body instanceof Uint8Array ? body : new TextEncoder().encode(JSON.stringify(body));
+    let pauseMs = FAILED_ATTEMPT_PAUSE_MS_MIN;
     for (;;) {
       const remaining = deadlineMs - Date.now();
+      const attemptMs = Math.max(1, Math.min(this.attemptTimeoutMs, remaining));
+      const startedMs = Date.now();
       try {
-        return await this.#attempt(subject, data, Math.max(1, Math.min(this.attemptTimeoutMs, remaining)));
+        return await this.#attempt(subject, data, attemptMs);
       } catch (err) {
         if (isNoResponders(err)) throw new DkvError('unavailable', `no dkv node answers on ${subject}`, { cause: err });
         // Waiting cannot mend a refusal by NATS's permissions: say so at once.
         const refusal = permissionRefusal(err);
         if (refusal !== undefined) throw new NatsConnectError(`NATS permissions refuse this user on ${subject}: ${refusal}`, { cause: err });
+        // A closed connection (it gave up reconnecting, or was closed) never comes back: say so.
+        if (this.nc.isClosed()) throw new DkvError('unavailable', `the NATS connection is closed: ${(err as Error).message}`, { cause: err });
         if (deadlineMs - Date.now() <= 0) throw new DkvError('timeout', `no reply on ${subject} within ${this.timeoutMs} ms`, { cause: err });
+        // Failed long before its timeout: nothing was waited for, so wait before the next one.
+        if (Date.now() - startedMs < attemptMs / 2) {
+          await new Promise((r) => setTimeout(r, Math.min(pauseMs, Math.max(0, deadlineMs - Date.now()))));
+          pauseMs = Math.min(pauseMs * 2, FAILED_ATTEMPT_PAUSE_MS_MAX);
+        }
       }
     }
   }
