@@ -16,12 +16,13 @@ import type { BenchNatsAuth } from './targets/dkv.ts';
 import { DkvTarget } from './targets/dkv.ts';
 import { EchoTarget } from './targets/echo.ts';
 import { JetStreamTarget } from './targets/jetstream.ts';
+import { JetStreamClusterTarget } from './targets/jetstreamCluster.ts';
 import type { Target } from './targets/target.ts';
 import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 
-export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'echo', 'replication-floor', 'dkv@base', 'dkv-client@base'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'dkv@base', 'dkv-client@base'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const FLOOR = 'replication-floor' satisfies TargetName;
 
@@ -136,6 +137,8 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
     }
     case 'jetstream':
       return JetStreamTarget.start({ ...settings, dataDir: join(dir, 'jetstream') });
+    case 'jetstream-r3':
+      return JetStreamClusterTarget.start({ ...settings, dataDir: join(dir, 'jetstream-r3') });
     case 'echo':
       return EchoTarget.start(settings);
   }
