@@ -15,8 +15,11 @@ export const TARGET_THROUGHPUT_RATIO_MIN = 0.7;
 /** ... and dkv p99.9 <= 3x the peer's. */
 export const TARGET_P999_RATIO_MAX = 3;
 
-/** Row order in tables: the subject, then the peer, then the floor. */
-const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'echo', 'replication-floor'];
+/** Row order in tables: the subject, then the peers (one replica, three), then the floor. */
+const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor'];
+
+/** The peers: JetStream KV with one replica (the floor one server sets) and with three (like for like). */
+export const PEERS = ['jetstream', 'jetstream-r3'];
 
 /** The ways of reaching dkv that are measured against the others: the protocol and the client library. */
 export const DKV_TARGETS = ['dkv', 'dkv-client'];
@@ -139,8 +142,8 @@ export function summariseRounds(ms: readonly Measurement[]): Summary[] {
   });
 }
 
-/** The replication floor is a subject too, against the peer and the echo floor only. */
-const REFERENCES = ['jetstream', 'echo'];
+/** The replication floor is a subject too, against the peers and the echo floor only. */
+const REFERENCES = [...PEERS, 'echo'];
 
 /**
  * Each way of reaching dkv against each target that is not dkv, and the replication floor against
@@ -228,8 +231,38 @@ export function baselineLines(ms: readonly Measurement[]): string[] {
 }
 
 export function ratioLines(rs: readonly Ratios[]): string[] {
-  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', echo: 'floor (echo)', 'replication-floor': 'replication floor' };
+  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', 'jetstream-r3': 'peer R3 (JetStream KV, 3 replicas)', echo: 'floor (echo)', 'replication-floor': 'replication floor' };
   return rs.map((r) => `workload ${r.workload}: ${r.subject} / ${names[r.against] ?? r.against}: throughput ${fmt(r.throughput, 2)}x, p99.9 ${fmt(r.p999, 2)}x, CPU per op ${fmt(r.cpuPerOp, 2)}x`);
+}
+
+/** What the run's dkv promised for an acknowledged put, from its settings. */
+export interface DkvDurability {
+  readonly storage: 'lmdb' | 'memory';
+  readonly sync: 'always' | 'periodic';
+  readonly w: number;
+  readonly n: number;
+}
+
+/**
+ * What each side of the ratios promised for an acknowledged write, one line per side present:
+ * dkv from the run's settings, the peers from how the harness starts them (nats-server's file
+ * store syncs on a timer, 2 min by default, never per write unless told to; the harness does not).
+ */
+export function durabilityLines(dkv: DkvDurability, targets: readonly string[], natsServer = 'nats-server'): string[] {
+  const out: string[] = [];
+  if (targets.some((t) => DKV_TARGETS.includes(t.replace(BASELINE_SUFFIX, '')))) {
+    const how =
+      dkv.storage === 'memory'
+        ? 'memory storage, nothing on disk'
+        : dkv.sync === 'always'
+          ? `lmdb --sync always: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas fsynced it`
+          : `lmdb --sync periodic: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas committed it (no fsync per write; each fsyncs within a second)`;
+    out.push(`durability: dkv ${how}`);
+  }
+  const peerSync = `${natsServer} default sync (no fsync per write; the file store syncs on a timer, every 2 min by default)`;
+  if (targets.includes('jetstream')) out.push(`durability: peer (jetstream) file store, replicas 1: a put acknowledged once in one server's file store; ${peerSync}`);
+  if (targets.includes('jetstream-r3')) out.push(`durability: peer R3 (jetstream-r3) file store, replicas 3: a put acknowledged once 2 of 3 servers have it in their file store; ${peerSync}`);
+  return out;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: dkv against JetStream KV (the peer) and a bare NATS echo (the floor), in the
- * same run, on YCSB workloads with zipfian keys. Starts every server and node it needs on
+ * `npm run bench`: dkv against JetStream KV (the peers: one replica on one server, and three
+ * replicas on a three-server cluster) and a bare NATS echo (the floor), in the same run, on YCSB workloads with zipfian keys. Starts every server and node it needs on
  * loopback; prints a table of medians over rounds and writes the raw results as JSON under
  * bench/results/. See docs/performance.md for what each column means.
  */
@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baselineCheckout } from './baseline.ts';
 import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
-import { describeMachine, machineLine } from './machine.ts';
+import { describeMachine, machineLine, type Machine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -62,8 +62,11 @@ function parseQuorums(text: string): { r: number; w: number }[] {
   });
 }
 
+/** Both peers by default: three replicas is like for like, one replica the floor a single server sets. */
+const DEFAULT_TARGETS = 'dkv,dkv-client,jetstream,jetstream-r3,echo';
+
 const program = new Command('bench')
-  .description('YCSB-style benchmark: dkv vs NATS JetStream KV (peer) vs NATS request/reply echo (floor)')
+  .description('YCSB-style benchmark: dkv vs NATS JetStream KV (peers: 1 replica, 3 replicas) vs NATS request/reply echo (floor)')
   .option('--workloads <list>', 'YCSB workloads: A (50/50), B (95/5), C (100% reads)', 'A,B,C')
   .option('--keys <n>', 'distinct keys (zipfian choice, s=0.99)', int('keys', 1), 5000)
   .option('--value-bytes <n>', 'value size in bytes', int('value-bytes', 1, 256 * 1024), 100)
@@ -81,7 +84,7 @@ const program = new Command('bench')
   // The peer's file store does not fsync each write either (nats-server 2.9 syncs periodically).
   .addOption(new Option('--sync <mode>', 'dkv lmdb durability: periodic (as the peer) or always (fsync each write)').choices(SYNC_MODES).default('periodic'))
   .option('--rounds <n>', 'rounds; the table shows medians', int('rounds', 1, 99), 3)
-  .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, 'dkv,dkv-client,jetstream,echo')
+  .option('--targets <list>', `some of ${TARGET_NAMES.join(',')}`, DEFAULT_TARGETS)
   .option('--seed <n>', 'workload seed', int('seed', 0), 1)
   .option('--baseline <git-ref>', 'also run each dkv target on nodes of this git revision (a worktree), as <target>@base, and compare them round by round')
   .option('--quick', 'smoke check: 1 round, 2000 ops, 1000 keys, short warm-up, no minimum duration (flags given explicitly win)')
@@ -211,7 +214,7 @@ async function main(): Promise<void> {
   for (const keys of o.scalingKeys ?? []) suites.push(base(`keys=${keys}`, { keys, preloadKeys: Math.min(keys, o.preloadKeysMax ?? keys) }, 'dkv-client,jetstream'));
   for (const nodes of o.clusterSizes ?? []) suites.push(base(`nodes=${nodes}`, { nodes }, 'dkv,dkv-client'));
   for (const q of o.quorums ?? []) suites.push(base(`R=${q.r}/W=${q.w}`, { r: q.r, w: q.w }, 'dkv,dkv-client'));
-  if (suites.length === 0) suites.push(base('default', {}, 'dkv,dkv-client,jetstream,echo'));
+  if (suites.length === 0) suites.push(base('default', {}, DEFAULT_TARGETS));
 
   const machine = describeMachine(o.dataDir);
   const commandLine = process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench';
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
     const s = summariseRounds(result.measurements);
     summaries.push({ label: cfg.label, summaries: s });
     const path = outPath(); // after every suite, so a long run that is cut short keeps its results
-    printSuite(cfg, result, s);
+    printSuite(cfg, result, s, machine);
     // A fast wrong answer is a failure: any error reply or broken target fails the command.
     if (result.failures.length || s.some((x) => x.errorCount > 0) || result.preload.some((p) => Object.keys(p.errors).length)) process.exitCode = 1;
     if (cfg === suites[suites.length - 1]) process.stdout.write(`\nresults: ${path}\n`);
@@ -245,7 +248,7 @@ async function main(): Promise<void> {
   }
 }
 
-function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
+function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[], machine: Machine): void {
   const out: string[] = [''];
   out.push(
     `== ${cfg.label}: workloads ${cfg.workloads.map((w) => w.name).join(',')}, ${cfg.keys} keys${cfg.preloadKeys < cfg.keys ? ` (${cfg.preloadKeys} preloaded)` : ''}, ${cfg.valueBytes}-byte values, ${cfg.ops} ops${cfg.minDurationMs ? ` (at least ${cfg.minDurationMs / 1000} s)` : ''} x ${cfg.rounds} round(s), ${cfg.concurrency} in flight; dkv ${cfg.nodes} nodes N=${cfg.n} R=${cfg.r} W=${cfg.w} ${cfg.storage}${cfg.storage === 'lmdb' ? ` sync=${cfg.sync}` : ''}`,
@@ -253,6 +256,7 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[]): void {
   out.push(summaryTable(s));
   const rs = ratios(s);
   out.push(...ratioLines(rs));
+  out.push(...durabilityLines(cfg, cfg.targets, machine.natsServer.replace(/^nats-server:\s*/, 'nats-server ')));
   out.push(...baselineLines(result.measurements));
   const tls = DKV_TARGETS.map((subject) => targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))], subject)).filter((l) => l !== undefined);
   out.push(...tls);

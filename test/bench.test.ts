@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { baselineLines, median, ratioLines, ratios, spread, targetLine, type Measurement, type Summary } from '../bench/report.ts';
+import { baselineLines, durabilityLines, median, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
 import { parseFloorFeatures } from '../bench/floor/features.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
@@ -229,6 +229,46 @@ test('report - the replication floor is measured against the peer and the echo, 
   t.is(rs.find((r) => r.subject === 'dkv-client' && r.against === 'replication-floor')!.throughput, 0.5);
   t.regex(ratioLines(rs).join('\n'), /workload A: replication-floor \/ peer \(JetStream KV\): throughput 0\.67x/);
   t.is(targetLine(rs, summaries, [], 'replication-floor'), undefined);
+});
+
+test('report - dkv against both peers, one replica and three, each named, with each side\'s durability', (t) => {
+  const summaries = [row('dkv', 'A', 8_000, 30), row('dkv-client', 'A', 20_000, 15), row('jetstream', 'A', 40_000, 10), row('jetstream-r3', 'A', 16_000, 12), row('echo', 'A', 50_000, 8), row('replication-floor', 'A', 24_000, 12)];
+  const rs = ratios(summaries);
+  t.deepEqual(rs.map((r) => `${r.subject}/${r.against}`).sort(), [
+    'dkv-client/echo',
+    'dkv-client/jetstream',
+    'dkv-client/jetstream-r3',
+    'dkv-client/replication-floor',
+    'dkv/echo',
+    'dkv/jetstream',
+    'dkv/jetstream-r3',
+    'dkv/replication-floor',
+    'replication-floor/echo',
+    'replication-floor/jetstream',
+    'replication-floor/jetstream-r3',
+  ]);
+  const lines = ratioLines(rs);
+  // The one-replica peer's line is unchanged; the three-replica peer has its own.
+  t.true(lines.includes('workload A: dkv-client / peer (JetStream KV): throughput 0.50x, p99.9 1.50x, CPU per op 2.00x'), lines.join('\n'));
+  t.true(lines.includes('workload A: dkv-client / peer R3 (JetStream KV, 3 replicas): throughput 1.25x, p99.9 1.25x, CPU per op 0.80x'), lines.join('\n'));
+  t.true(lines.includes('workload A: dkv / peer R3 (JetStream KV, 3 replicas): throughput 0.50x, p99.9 2.50x, CPU per op 2.00x'), lines.join('\n'));
+  // The goal stays the one against the one-replica peer.
+  t.regex(targetLine(rs, summaries, [], 'dkv-client')!, /: not met \(0\.50x, 1\.50x\)/);
+
+  const targets = summaries.map((s) => s.target);
+  const periodic = durabilityLines({ storage: 'lmdb', sync: 'periodic', w: 2, n: 3 }, targets, 'nats-server v2.9.10');
+  t.is(periodic.length, 3);
+  t.regex(periodic[0]!, /^durability: dkv lmdb --sync periodic: .*W=2 of N=3 .*no fsync per write/);
+  t.regex(periodic[1]!, /^durability: peer \(jetstream\) file store, replicas 1: .*nats-server v2\.9\.10 default sync \(no fsync per write; .*every 2 min by default\)/);
+  t.regex(periodic[2]!, /^durability: peer R3 \(jetstream-r3\) file store, replicas 3: .*2 of 3 servers.*nats-server v2\.9\.10 default sync/);
+  t.regex(durabilityLines({ storage: 'lmdb', sync: 'always', w: 2, n: 3 }, ['dkv-client', 'jetstream-r3'])[0]!, /--sync always: .*W=2 of N=3 replicas fsynced it/);
+  t.deepEqual(durabilityLines({ storage: 'lmdb', sync: 'periodic', w: 2, n: 3 }, ['dkv-client@base', 'jetstream']).map((l) => l.split(' ').slice(0, 3).join(' ')), ['durability: dkv lmdb', 'durability: peer (jetstream)']);
+  t.deepEqual(durabilityLines({ storage: 'memory', sync: 'periodic', w: 2, n: 3 }, ['echo']), []);
+});
+
+test('report - the table puts the three-replica peer after the one-replica peer, before the floor', (t) => {
+  const m = (target: string) => ({ target, workload: 'A', round: 1, throughput: 1, latency: { p50Ms: 1, p99Ms: 1, p999Ms: 1 }, cpuSecondsPerKiloOps: 1, rssPeakBytes: 0, errors: {} }) as unknown as Measurement;
+  t.deepEqual(summariseRounds(['echo', 'jetstream-r3', 'dkv', 'jetstream', 'dkv-client'].map(m)).map((s) => s.target), ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo']);
 });
 
 test('floor - features parse in any order, unknown ones and parse without dvv are refused', (t) => {
