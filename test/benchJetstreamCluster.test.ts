@@ -36,7 +36,7 @@ test('bench - jetstream-r3 starts a 3-server JetStream cluster, puts and gets ke
   t.is(await target.read(7), undefined);
   t.deepEqual(target.health(), []);
 
-  // The bucket's stream really has three replicas on file storage, seen from another server.
+  // The bucket's stream really has three replicas on file storage, asked through js3 on a connection of its own.
   const nc = await connect({ servers: target.urls[2]! });
   try {
     const info = await (await jetstreamManager(nc)).streams.info('KV_bench');
