@@ -1,0 +1,12 @@
+/**
+ * The experiments `npm run paper` knows, in the order it runs them. Another figure or table of
+ * the paper is a module implementing Experiment (./experiment.ts), added here.
+ */
+import type { Experiment, Params } from './experiment.ts';
+import { fig8 } from './fig8.ts';
+
+export const EXPERIMENTS: readonly Experiment<Params>[] = [fig8 as unknown as Experiment<Params>];
+
+export function experimentNamed(name: string): Experiment<Params> | undefined {
+  return EXPERIMENTS.find((e) => e.name === name);
+}
