@@ -71,7 +71,13 @@ export function pickCart(random: Random, p: VersionsParams): number {
  * Read counts by number of versions (index n for n versions, index 4 for 4 and more; index 0 is
  * not read, the not-found gets are `notFound`) to the series and summary.
  */
-export function summarise(counts: readonly number[], notFound: number, failed: { gets: number; puts: number }, kills: number): Result {
+export function summarise(
+  counts: readonly number[],
+  notFound: number,
+  failed: { gets: number; puts: number },
+  kills: number,
+  divergent?: { readonly hot: number; readonly nodeDown: number },
+): Result {
   const read = counts.slice(1, 5).reduce((a, b) => a + b, 0);
   const share = (c: number) => (read > 0 ? c / read : 0);
   const series: Series[] = BUCKETS.map((name, i) => {
@@ -82,6 +88,9 @@ export function summarise(counts: readonly number[], notFound: number, failed: {
   const summary = [
     ...BUCKETS.map((name, i) => `${name}: ${pct(share(counts[i + 1]!))} of ${read} reads (${counts[i + 1]}); paper ${pct(PAPER_SHARES[i]!)}`),
     `not found (a new cart, left out of the shares): ${notFound}; failed gets ${failed.gets}, failed puts ${failed.puts}; ${kills} node kills`,
+    ...(divergent
+      ? [`reads with 2+ versions: ${read - counts[1]!}, of them ${divergent.hot} on a hot cart and ${divergent.nodeDown} while a node was down or restarting`]
+      : []),
   ];
   return { series, summary };
 }
@@ -93,19 +102,27 @@ export async function runVersions(p: VersionsParams, seed: number, progress: Pro
   const counts = [0, 0, 0, 0, 0];
   let notFound = 0;
   const failed = { gets: 0, puts: 0 };
+  const divergent = { hot: 0, nodeDown: 0 };
+  let nodeDown = false;
   const cluster = await TestCluster.start({ nodes: p.nodes });
   try {
     const client = cluster.client;
     const shopper = async (c: number, sessions: number) => {
       const random = stream(seed, `client/${c}`);
       for (let s = 0; s < sessions; s++) {
-        const cart = `cart-${pickCart(random, p)}`;
+        const picked = pickCart(random, p);
+        const cart = `cart-${picked}`;
         const item = `item-${c}-${s}`;
         const think = random() * p.thinkMs;
         try {
+          const downAtStart = nodeDown;
           const got = await client.get(cart);
           if (!got.found || got.values.length === 0) notFound++;
           else counts[Math.min(4, got.values.length)]!++;
+          if (got.values.length > 1) {
+            if (picked < p.hotCarts) divergent.hot++;
+            if (downAtStart || nodeDown) divergent.nodeDown++;
+          }
           await sleep(think);
           try {
             await client.put(cart, JSON.stringify([...mergeCart(got.values), item].sort()), { context: got.context });
@@ -127,9 +144,11 @@ export async function runVersions(p: VersionsParams, seed: number, progress: Pro
         const down = p.downMs * (1 + random());
         while (done < at) await sleep(20);
         if (done >= total) return;
+        nodeDown = true;
         await node.kill('SIGKILL');
         await sleep(down);
         await node.start();
+        nodeDown = false;
       }
     };
     const per = Math.floor(total / p.clients);
@@ -138,7 +157,7 @@ export async function runVersions(p: VersionsParams, seed: number, progress: Pro
   } finally {
     await cluster.stop();
   }
-  return summarise(counts, notFound, failed, p.kills);
+  return summarise(counts, notFound, failed, p.kills, divergent);
 }
 
 export const versions: Experiment<VersionsParams> = {
