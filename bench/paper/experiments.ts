@@ -4,9 +4,10 @@
  */
 import type { Experiment, Params } from './experiment.ts';
 import { fig8 } from './fig8.ts';
+import { table2 } from './table2.ts';
 import { versions } from './versions.ts';
 
-export const EXPERIMENTS: readonly Experiment<Params>[] = [fig8 as unknown as Experiment<Params>, versions as unknown as Experiment<Params>];
+export const EXPERIMENTS: readonly Experiment<Params>[] = [fig8 as unknown as Experiment<Params>, versions as unknown as Experiment<Params>, table2 as unknown as Experiment<Params>];
 
 export function experimentNamed(name: string): Experiment<Params> | undefined {
   return EXPERIMENTS.find((e) => e.name === name);
