@@ -4,8 +4,9 @@
  * series, and a figure spec drawn from those series. Each module reproduces one figure or table of
  * DeCandia et al., "Dynamo: Amazon's Highly Available Key-value Store" (SOSP 2007).
  *
- * A run is pure computation or a measurement, but never draws from Math.random: the same seed and
- * parameters give the same series.
+ * A run is pure computation or a measurement, but never draws from Math.random for its workload:
+ * a computed run gives the same series for the same seed and parameters; a measured one (Table 2)
+ * gives the same workload, and latencies that vary from run to run.
  */
 
 /** One point of a series; `x` and `y` are what the figure plots, the rest goes to the data file. */
