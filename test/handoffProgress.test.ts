@@ -14,10 +14,11 @@ import { writeKeys } from './harness/membership.ts';
 const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
 const run = promisify(execFile);
 
-const status = (inRing: boolean, keys: number, transfers: number) => ({
+const status = (inRing: boolean, keys: number, transfers: number, n1RingVersion = 2) => ({
+  ring: { version: 2 },
   members: [
-    { node: 'n1', inRing: true, transfer: { keysReceived: 100 } },
-    { node: 'n4', inRing, transfer: { keysReceived: keys } },
+    { node: 'n1', state: 'up', inRing: true, transfer: { keysReceived: 100 }, membership: { ringVersion: n1RingVersion } },
+    { node: 'n4', state: 'up', inRing, transfer: { keysReceived: keys }, membership: { ringVersion: 2 } },
   ],
   transfers: Array.from({ length: transfers }, (_, i) => ({ node: 'n4', partition: i, state: 'receiving' })),
 });
@@ -38,6 +39,9 @@ test('handoff progress - a join: waiting for the ring, then partitions moving wi
   t.is(half.secondsToGo, 5, '10 partitions in 5 s: 10 more in about 5 s');
   t.regex(renderProgress(half, true), /^\[#{12}-{12}\]  50%  5,000 keys moved, 10 partitions left, 1,000 keys\/s, ~5 s to go$/);
   t.regex(renderProgress(half, false), /^50%: 5,000 keys moved, 10 partitions left, 1,000 keys\/s, ~5 s to go \(waiting for 10 partitions to move\)$/);
+  const lagging = handoffProgress(watch, status(true, 9_000, 0, 1), 8_000);
+  t.false(lagging.done, 'not done while a member still holds the old ring');
+  t.is(lagging.waitingFor, 'n1 to learn the new ring');
   const done = handoffProgress(watch, status(true, 9_000, 0), 9_000);
   t.true(done.done);
   t.is(renderProgress(done, true), 'done: 9,000 keys moved, 1,000 keys/s');
@@ -65,7 +69,7 @@ test('handoff progress - dkv join n4 --wait and dkv leave n4 --wait return once 
   t.regex(lines.at(-1)!, /^done: [\d,]+ keys moved, [\d,]+ keys\/s$/, joined.stdout);
   t.true(Number(/^done: ([\d,]+)/.exec(lines.at(-1)!)![1]!.replace(/,/g, '')) > 0, 'the newcomer received keys');
   const afterJoin = await cluster.client.status();
-  t.true(afterJoin.members.find((m: any) => m.node === 'n4')?.inRing);
+  t.true(afterJoin.members.find((m: any) => m.node === 'n4')?.inRing, `n4 in the ring as ${afterJoin.answeredBy} sees it`);
   t.deepEqual(afterJoin.transfers, []);
 
   const left = await run(process.execPath, [BIN, 'leave', 'n4', '--wait', ...args], { encoding: 'utf8', timeout: 120_000 });

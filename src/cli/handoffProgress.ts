@@ -33,8 +33,18 @@ export interface HandoffProgress {
 }
 
 interface StatusLike {
-  members?: Array<{ node?: string; inRing?: boolean; state?: string; transfer?: { keysReceived?: number } }>;
+  members?: Array<{ node?: string; inRing?: boolean; state?: string; transfer?: { keysReceived?: number }; membership?: { ringVersion?: number } }>;
   transfers?: unknown[];
+  ring?: { version?: number };
+}
+
+/**
+ * Members that answered but hold another ring than the one status was answered from: `inRing`
+ * is the answering node's view, and a member still on an older ring would answer otherwise.
+ */
+function behind(s: StatusLike): string[] {
+  const version = s.ring?.version;
+  return (s.members ?? []).filter((m) => m.state === 'up' && typeof m.membership?.ringVersion === 'number' && m.membership.ringVersion !== version).map((m) => String(m.node));
 }
 
 function keysReceived(status: StatusLike): number {
@@ -62,6 +72,7 @@ export function handoffProgress(watch: HandoffWatch, status: unknown, nowMs: num
   if (watch.goal.kind === 'join' && !inRing) waitingFor = `${watch.goal.node} to enter the ring`;
   else if (watch.goal.kind === 'leave' && inRing) waitingFor = `${watch.goal.node} to leave the ring`;
   else if (partitionsLeft > 0) waitingFor = `${partitionsLeft} partitions to move`;
+  else if (behind(s).length > 0) waitingFor = `${behind(s).join(', ')} to learn the new ring`;
   const done = waitingFor === '';
   return { keysMoved, partitionsLeft, fraction: done ? 1 : fraction, keysPerSecond, secondsToGo: done ? 0 : secondsToGo, done, waitingFor };
 }
