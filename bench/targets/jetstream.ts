@@ -11,8 +11,8 @@ import { StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import type { WatchedProcess } from '../cpu.ts';
-import { isValueOf, keyName, valueFor } from '../workload.ts';
-import { clientErrorCode, loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+import { KvOperations } from './kvOperations.ts';
+import { loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
 
 const BUCKET = 'bench';
 
@@ -31,6 +31,7 @@ export class JetStreamTarget implements Target {
     private readonly nc: NatsConnection,
     private readonly kv: KV,
   ) {
+    this.#ops = new KvOperations(kv, opts.valueBytes);
     this.processes = [{ role: 'nats-server-js', pid: nats.process.pid!, holdsData: true }];
   }
 
@@ -47,31 +48,18 @@ export class JetStreamTarget implements Target {
     }
   }
 
-  private preloadedKeys = 0;
+  readonly #ops: KvOperations;
 
   markPreloaded(count: number): void {
-    this.preloadedKeys = count;
+    this.#ops.markPreloaded(count);
   }
 
-  async read(keyIndex: number): Promise<OpOutcome> {
-    const key = keyName(keyIndex);
-    try {
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') return keyIndex < this.preloadedKeys ? 'not_found' : undefined;
-      return isValueOf(key, entry.string(), this.opts.valueBytes) ? undefined : 'wrong_value';
-    } catch (err) {
-      return clientErrorCode(err);
-    }
+  read(keyIndex: number): Promise<OpOutcome> {
+    return this.#ops.read(keyIndex);
   }
 
-  async update(keyIndex: number, version: number): Promise<OpOutcome> {
-    const key = keyName(keyIndex);
-    try {
-      await this.kv.put(key, valueFor(key, version, this.opts.valueBytes));
-      return undefined;
-    } catch (err) {
-      return clientErrorCode(err);
-    }
+  update(keyIndex: number, version: number): Promise<OpOutcome> {
+    return this.#ops.update(keyIndex, version);
   }
 
   health(): string[] {

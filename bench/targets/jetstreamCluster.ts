@@ -18,8 +18,8 @@ import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { freePort, startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import type { WatchedProcess } from '../cpu.ts';
-import { isValueOf, keyName, valueFor } from '../workload.ts';
-import { clientErrorCode, loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+import { KvOperations } from './kvOperations.ts';
+import { loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
 
 const BUCKET = 'bench';
 const STREAM = `KV_${BUCKET}`;
@@ -46,6 +46,7 @@ export class JetStreamClusterTarget implements Target {
     private readonly kv: KV,
     where: { connectedTo: string; leader: string },
   ) {
+    this.#ops = new KvOperations(kv, opts.valueBytes);
     // All three hold the data; their CPU is summed under one role.
     this.processes = servers.map((s) => ({ role: 'nats-server-js-r3', pid: s.process.pid!, holdsData: true }));
     this.description = `NATS JetStream KV, 3 replicas, file storage, 3 nats-servers in one JetStream cluster, @nats-io/kv client given all 3 URLs (connected to ${where.connectedTo}, stream leader ${where.leader})`;
@@ -103,31 +104,18 @@ export class JetStreamClusterTarget implements Target {
     return this.servers.map((s) => s.url);
   }
 
-  private preloadedKeys = 0;
+  readonly #ops: KvOperations;
 
   markPreloaded(count: number): void {
-    this.preloadedKeys = count;
+    this.#ops.markPreloaded(count);
   }
 
-  async read(keyIndex: number): Promise<OpOutcome> {
-    const key = keyName(keyIndex);
-    try {
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') return keyIndex < this.preloadedKeys ? 'not_found' : undefined;
-      return isValueOf(key, entry.string(), this.opts.valueBytes) ? undefined : 'wrong_value';
-    } catch (err) {
-      return clientErrorCode(err);
-    }
+  read(keyIndex: number): Promise<OpOutcome> {
+    return this.#ops.read(keyIndex);
   }
 
-  async update(keyIndex: number, version: number): Promise<OpOutcome> {
-    const key = keyName(keyIndex);
-    try {
-      await this.kv.put(key, valueFor(key, version, this.opts.valueBytes));
-      return undefined;
-    } catch (err) {
-      return clientErrorCode(err);
-    }
+  update(keyIndex: number, version: number): Promise<OpOutcome> {
+    return this.#ops.update(keyIndex, version);
   }
 
   health(): string[] {
