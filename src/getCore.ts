@@ -22,7 +22,7 @@ import { needsRepair, readDigest, reconcile, type StoredClock } from './replica.
 import { sameAsLocal, type ReplicaResult } from './replicaResult.ts';
 import {
   fanout,
-  isOverloadedError,
+  quorumFailed,
   onFailedReplica,
   READ_REPAIR_SETTLE_MS,
   READ_REPAIR_WINDOW_MS,
@@ -271,11 +271,7 @@ function onReplyFull(s: GetState, node: string, raw: ReplicaResult, nowMs: numbe
   const v = verdict(s.quorum);
   if (v === 'waiting') return;
   if (v === 'failed') {
-    const why = s.failedWith.map(([n, e]) => `${n}: ${e}`).join('; ');
-    // Replicas that refused only because they were at a bound are busy, not gone: the client
-    // backs off and retries an `overloaded`, where it would give up on `unavailable`.
-    const busy = s.failedWith.length > 0 && s.failedWith.every(([, e]) => isOverloadedError(e));
-    answer(s, errorReply(new DkvError(busy ? 'overloaded' : 'unavailable', `${describe(s.quorum, 'read')}${why ? ` [${why}]` : ''}`)), effects);
+    answer(s, quorumFailed(s.quorum, 'read', s.failedWith), effects);
     return stop(s, effects);
   }
   answerRead(s, effects);

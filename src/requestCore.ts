@@ -7,6 +7,8 @@
 import type { StoredClock } from './replica.ts';
 import type { Hash } from './merkle.ts';
 import { plan, replacement } from './sloppy.ts';
+import { DkvError, errorReply, type ErrorReply } from './errors.ts';
+import { describe, type Quorum } from './quorum.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
@@ -65,6 +67,17 @@ export type IsUp = (node: string) => boolean;
 /** Refusals that mean "busy", not "gone": the client backs off and retries these. */
 export function isOverloadedError(error: string): boolean {
   return error.startsWith('overloaded: ');
+}
+
+/**
+ * The answer to a request whose quorum can no longer be met, naming each failed replica's reason.
+ * Replicas that refused only because they were at a bound are busy, not gone: the client backs
+ * off and retries an `overloaded`, where it would give up on `unavailable`.
+ */
+export function quorumFailed(q: Quorum, what: 'read' | 'write', failedWith: ReadonlyArray<readonly [string, string]>): ErrorReply {
+  const why = failedWith.map(([n, e]) => `${n}: ${e}`).join('; ');
+  const busy = failedWith.length > 0 && failedWith.every(([, e]) => isOverloadedError(e));
+  return errorReply(new DkvError(busy ? 'overloaded' : 'unavailable', `${describe(q, what)}${why ? ` [${why}]` : ''}`));
 }
 
 /** The code a coordinating replica's refusal maps to, and the message without its prefix. */

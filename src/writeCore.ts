@@ -21,7 +21,7 @@ import { DkvError, errorReply } from './errors.ts';
 import { describe, quorum, recordInPlace, verdict } from './quorum.ts';
 import { putReplyContext, type StoredClock } from './replica.ts';
 import type { ReplicaResult } from './replicaResult.ts';
-import { COUNT, fanout, isOverloadedError, localRefusal, onFailedReplica, REPLICA_ATTEMPT_MS, standsFor, type Effect, type Fanout, type IsUp } from './requestCore.ts';
+import { COUNT, fanout, localRefusal, quorumFailed, onFailedReplica, REPLICA_ATTEMPT_MS, standsFor, type Effect, type Fanout, type IsUp } from './requestCore.ts';
 import type { VersionVector } from './versionVector.ts';
 
 export interface WriteSetup {
@@ -201,9 +201,7 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
   const v = verdict(s.quorum);
   if (v === 'waiting') return;
   if (v === 'failed') {
-    const why = s.failedWith.map(([n, e]) => `${n}: ${e}`).join('; ');
-    const busy = s.failedWith.length > 0 && s.failedWith.every(([, e]) => isOverloadedError(e));
-    answer(s, errorReply(new DkvError(busy ? 'overloaded' : 'unavailable', `${describe(s.quorum, 'write')}${why ? ` [${why}]` : ''}`)), effects);
+    answer(s, quorumFailed(s.quorum, 'write', s.failedWith), effects);
   } else if (s.setup.kind === 'delete') {
     answer(s, { ok: true }, effects);
   } else {
