@@ -25,7 +25,7 @@ import { parseAeReply, type AeReply, type AeRequest, type WireLimits } from '../
 import { equal } from '../src/dvvset.ts';
 import { bucketOf, diffKeys, keyHash, MERKLE_DEPTH, MERKLE_LEAVES, type Hash, type TreeSide } from '../src/merkle.ts';
 import type { PartitionTable } from '../src/partitionTable.ts';
-import { isTombstone, lastEventMs, type StoredClock } from '../src/replica.ts';
+import { deadSinceMs, isTombstoneAt, type StoredClock } from '../src/replica.ts';
 import type { Ring } from '../src/ring.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import type { Subjects } from '../src/subjects.ts';
@@ -228,14 +228,15 @@ export function spawnAntiEntropy(parent: any, deps: AntiEntropyDeps): AntiEntrop
     let scanned = 0;
     for (const [key, clock] of storage.entries(p)) {
       if (++scanned > REAP_SCAN_KEYS_MAX || candidates.length >= REAP_BATCH_MAX) break;
-      if (isTombstone(clock) && lastEventMs(clock) + grace <= now) candidates.push([key, clock]);
+      const since = deadSinceMs(clock, now);
+      if (since !== undefined && since + grace <= now) candidates.push([key, clock]);
     }
     if (candidates.length === 0) return;
     const others = replicas.filter((r) => r !== nodeId);
     const agreed = await Promise.all(
       candidates.map(async ([key, clock]) => {
         const answers = await Promise.all(others.map((peer) => call(peer, { op: 'read', p, k: key })));
-        return answers.every((r) => r.ok && r.clock !== null && isTombstone(r.clock) && equal(r.clock, clock)) ? ([key, clock] as const) : undefined;
+        return answers.every((r) => r.ok && r.clock !== null && isTombstoneAt(r.clock, now) && equal(r.clock, clock)) ? ([key, clock] as const) : undefined;
       }),
     );
     let reaped = 0;

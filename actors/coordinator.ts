@@ -22,11 +22,10 @@ import type { Clock, ClockTimer } from './clock.ts';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
 import { plainJson } from '../src/wire.ts';
 import type { ClusterSettings } from '../src/config.ts';
-import { liveValues } from '../src/dvvset.ts';
 import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
-import { readContext, type StoredClock } from '../src/replica.ts';
+import { liveValuesAt, readContext, valueToStore, type StoredClock } from '../src/replica.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import type { Subjects } from '../src/subjects.ts';
@@ -288,7 +287,7 @@ class Coordinator {
           const { metrics, counters } = this.deps;
           this.#answer(
             readReplyBody(this.deps, 'get', () => {
-              const values = liveValues(merged) as Uint8Array[];
+              const values = liveValuesAt(merged, this.deps.clock.now());
               metrics?.read(values.length);
               if (values.length > 1) counters.siblingReads++;
               return getReply(req.key, values, readContext(merged), req.encoding);
@@ -361,13 +360,15 @@ class Coordinator {
     const req = this.job.req as WriteRequest;
     const key = req.key;
     const reply = this.#replied(nodeId, 0);
+    // The expiry is set here, by the coordinating node's clock (DESIGN.md §3, "ttl_ms").
+    const value = valueToStore(req.value, req.ttlMs, deps.clock.now());
     const vnode = deps.vnode(partition);
     if (vnode && hints.length > 0) {
       return deps.vnodeMail.send(vnode, {
         type: 'coordinate',
         key,
         context: req.context,
-        value: req.value,
+        value,
         reply,
         computed: (clock) => {
           nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply: hintLostLogger(deps.log, key, hints, nodeId) } satisfies HandoffMsg);
@@ -376,9 +377,9 @@ class Coordinator {
       });
     }
     // Unnamed callbacks: a named closure per write costs a `__name` call under tsx (see isUpOf).
-    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value: req.value, reply, computed: (clock) => this.send({ type: 'computed', clock }) });
+    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, computed: (clock) => this.send({ type: 'computed', clock }) });
     // This node stands in for unreachable owners: its hint store is its replica.
-    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value: req.value, computed: (clock) => this.send({ type: 'computed', clock }), reply } satisfies HandoffMsg);
+    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock) => this.send({ type: 'computed', clock }), reply } satisfies HandoffMsg);
   }
 
   #keepHints(keeper: string, owners: readonly string[], clock: StoredClock, deadlineMs: number): void {

@@ -13,8 +13,7 @@
  */
 import nact from 'nact';
 import type { TransportMsg as Msg } from './transport.ts';
-import { liveValues } from '../src/dvvset.ts';
-import { readContext } from '../src/replica.ts';
+import { liveValuesAt, readContext } from '../src/replica.ts';
 import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply } from '../src/errors.ts';
 import { encodeInternal } from '../src/codec.ts';
@@ -23,6 +22,7 @@ import type { WireRejections } from './wireRejections.ts';
 import { admit, overloadedMessage, release, type Admission } from '../src/admission.ts';
 import type { Foreground } from './foreground.ts';
 import { encodeValue, parseBatch, parseDelete, parseGet, parseNodeRequest, parsePeek, parsePut, parseStatus, type BatchOp, type Encoding, type Limits } from '../src/protocol.ts';
+import { spawnRequest } from './conditionalWrite.ts';
 import { spawnCoordinator, type CoordinatorDeps, type ForwardedWrite, type Job, type Respond } from './coordinator.ts';
 import type { Outbox } from './outbox.ts';
 import { DEADLINE_HEADER } from '../src/subjects.ts';
@@ -124,7 +124,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
     }
     const answer = releasing(respond, op);
     try {
-      spawnCoordinator(path, deps, jobOf(parse(), clientDeadlineMs), answer);
+      spawnRequest(path, deps, jobOf(parse(), clientDeadlineMs), answer);
     } catch (err) {
       answer(errorReply(err));
     }
@@ -209,7 +209,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
       }
       const released = releasing(answer, op.kind);
       try {
-        spawnCoordinator(path, deps, jobOf(op, clientDeadlineMs), released);
+        spawnRequest(path, deps, jobOf(op, clientDeadlineMs), released);
       } catch (err) {
         released(errorReply(err));
       }
@@ -226,7 +226,7 @@ export function spawnGateway(parent: any, deps: GatewayDeps): Gateway {
       respond(
         readReplyBody(deps, 'peek', () => ({
           node: deps.nodeId,
-          values: r.clock ? (liveValues(r.clock) as Uint8Array[]).map((v) => encodeValue(v, encoding)) : [],
+          values: r.clock ? liveValuesAt(r.clock, deps.clock.now()).map((v) => encodeValue(v, encoding)) : [],
           context: readContext(r.clock),
         })),
       );

@@ -10,7 +10,7 @@
 import nact from 'nact';
 import type { Logger } from 'pino';
 import type { StorageEngine } from '../src/storage/engine.ts';
-import { coordinateWrite, isTombstone, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
+import { coordinateWrite, isTombstoneAt, mergeReplica, type StoredClock, type StoredValue } from '../src/replica.ts';
 import { equal } from '../src/dvvset.ts';
 import { tooLargeToReplicate } from '../src/wire.ts';
 import { bucketOf, EMPTY_HASH, keyHash, MerkleTree } from '../src/merkle.ts';
@@ -233,7 +233,7 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
       }
       case 'reap': {
         const before = storage.get(partition, msg.key);
-        if (before === undefined || !isTombstone(before) || !equal(before, msg.clock)) {
+        if (before === undefined || !isTombstoneAt(before, deps.now()) || !equal(before, msg.clock)) {
           msg.reply({ ok: false, error: 'changed since it was checked' });
           break;
         }

@@ -28,7 +28,16 @@ export interface WriteRequest {
   readonly context?: VersionVector;
   readonly w?: number;
   readonly encoding: Encoding;
+  /** `"if"`: applied only when the condition holds at the replicas heard (src/conditions.ts). */
+  readonly condition?: WriteCondition;
+  /** `"ttl_ms"` (puts only): the version expires this long after the coordinator wrote it. */
+  readonly ttlMs?: number;
 }
+
+export type WriteCondition = 'absent' | 'current';
+export const WRITE_CONDITIONS: readonly WriteCondition[] = ['absent', 'current'];
+/** The longest `ttl_ms` accepted: about 100 years, so that its expiry time stays a safe integer. */
+export const TTL_MS_MAX = 100 * 365 * 24 * 60 * 60 * 1000;
 
 export interface KeyRequest {
   readonly key: string;
@@ -112,6 +121,23 @@ function contextField(body: Map<string, unknown>): VersionVector | undefined {
   }
 }
 
+function conditionField(body: Map<string, unknown>, context: VersionVector | undefined): WriteCondition | undefined {
+  const c = body.get('if');
+  if (c === undefined) return undefined;
+  if (!WRITE_CONDITIONS.includes(c as WriteCondition)) throw bad(`"if" must be "absent" or "current", got ${JSON.stringify(c)}`);
+  if (c === 'current' && context === undefined) throw bad('"if": "current" needs the "context" of the read it is based on');
+  return c as WriteCondition;
+}
+
+function ttlField(body: Map<string, unknown>): number | undefined {
+  const t = body.get('ttl_ms');
+  if (t === undefined) return undefined;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 1 || t > TTL_MS_MAX) {
+    throw bad(`"ttl_ms" must be a positive integer of milliseconds, at most ${TTL_MS_MAX}, got ${JSON.stringify(t)}`);
+  }
+  return t;
+}
+
 function valueField(body: Map<string, unknown>, encoding: Encoding, limits: Limits): Uint8Array {
   const v = body.get('value');
   if (v === undefined) throw bad('"value" is required');
@@ -156,8 +182,10 @@ function putFrom(body: Map<string, unknown>, limits: Limits): WriteRequest {
   const encoding = encodingOf(body);
   const w = quorumField(body, 'w', limits);
   const context = contextField(body);
+  const condition = conditionField(body, context);
+  const ttlMs = ttlField(body);
   const value = valueField(body, encoding, limits);
-  return { key, value, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}) };
+  return { key, value, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}), ...(condition ? { condition } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) };
 }
 
 export function parseDelete(data: Uint8Array, limits: Limits): WriteRequest {
@@ -169,7 +197,9 @@ function deleteFrom(body: Map<string, unknown>, limits: Limits): WriteRequest {
   const encoding = encodingOf(body);
   const w = quorumField(body, 'w', limits);
   const context = contextField(body);
-  return { key, value: null, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}) };
+  const condition = conditionField(body, context);
+  if (body.has('ttl_ms')) throw bad('"ttl_ms" applies to a put, not a delete');
+  return { key, value: null, encoding, ...(context ? { context } : {}), ...(w !== undefined ? { w } : {}), ...(condition ? { condition } : {}) };
 }
 
 export function parseKeyOnly(data: Uint8Array, limits: Limits): KeyRequest {

@@ -14,12 +14,51 @@ import { encodeContext } from './context.ts';
  */
 export const CLOCK_ENTRY_IDLE_MS_MIN = 24 * 60 * 60 * 1000;
 
-/** A stored value: bytes, or null for a tombstone (a delete is a versioned write). */
-export type StoredValue = Uint8Array | null;
+/**
+ * A version written with `ttl_ms`: its bytes and the time it expires (ms since the epoch, by the
+ * coordinating node's clock). Once `x` has passed it reads as a tombstone: each sibling expires on
+ * its own, and a version set of tombstones and expired versions is reaped like a delete's.
+ */
+export interface Expiring {
+  readonly v: Uint8Array;
+  readonly x: number;
+}
+
+/** A stored value: bytes, bytes that expire, or null for a tombstone (a delete is a versioned write). */
+export type StoredValue = Uint8Array | Expiring | null;
 export type StoredClock = Clock<StoredValue>;
 
+export function isExpiring(v: unknown): v is Expiring {
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || Array.isArray(v)) return false;
+  const o = v as { v?: unknown; x?: unknown };
+  // Exactly the two fields: msgpack hands over whatever a peer (or anyone on the bus) sent.
+  return Object.keys(o).length === 2 && o.v instanceof Uint8Array && typeof o.x === 'number' && Number.isSafeInteger(o.x) && o.x >= 0;
+}
+
 export function isStoredValue(v: unknown): v is StoredValue {
-  return v === null || v instanceof Uint8Array;
+  return v === null || v instanceof Uint8Array || isExpiring(v);
+}
+
+/** The value's bytes (none for a tombstone), expired or not. */
+export function bytesOf(v: StoredValue): Uint8Array | null {
+  return v === null || v instanceof Uint8Array ? v : v.v;
+}
+
+/** A value that reads as present at `nowMs`: not a tombstone, and not expired. */
+export function isLiveAt(v: StoredValue, nowMs: number): v is Uint8Array | Expiring {
+  return v !== null && (v instanceof Uint8Array || v.x > nowMs);
+}
+
+/** The values a read answers at `nowMs`: tombstones and expired versions left out. */
+export function liveValuesAt(clock: StoredClock, nowMs: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const v of values(clock)) if (isLiveAt(v, nowMs)) out.push(v instanceof Uint8Array ? v : v.v);
+  return out;
+}
+
+/** The stored value a write makes: expiring `ttlMs` after `nowMs` when it has a TTL. */
+export function valueToStore(value: Uint8Array | null, ttlMs: number | undefined, nowMs: number): StoredValue {
+  return value === null || ttlMs === undefined ? value : { v: value, x: nowMs + ttlMs };
 }
 
 /**
@@ -76,9 +115,20 @@ export function mergeReplica(current: StoredClock | undefined, incoming: StoredC
   return boundClock(current === undefined ? incoming : sync(current, incoming));
 }
 
-/** A version set whose every value is a delete (and that has one at all). */
-export function isTombstone(clock: StoredClock): boolean {
-  return clock.a.length === 0 && clock.e.length > 0 && clock.e.every((e) => e[2].every((v) => v === null));
+/** A version set whose every value is a delete or expired at `nowMs` (and that has one at all). */
+export function isTombstoneAt(clock: StoredClock, nowMs: number): boolean {
+  return clock.a.length === 0 && clock.e.length > 0 && clock.e.every((e) => e[2].every((v) => !isLiveAt(v, nowMs)));
+}
+
+/**
+ * Since when a version set has held nothing live, in ms (its last event, or its last version's
+ * expiry if later), or undefined while it holds a live value: the reaper's grace runs from here.
+ */
+export function deadSinceMs(clock: StoredClock, nowMs: number): number | undefined {
+  if (!isTombstoneAt(clock, nowMs)) return undefined;
+  let since = lastEventMs(clock);
+  for (const v of values(clock)) if (v !== null && !(v instanceof Uint8Array) && v.x > since) since = v.x;
+  return since;
 }
 
 /** When this replica last saw an event of the version set (its entries' timestamps), in ms. */

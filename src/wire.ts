@@ -9,7 +9,8 @@
  * extension fails them. Every bound has its unit last.
  */
 import { Packr } from 'msgpackr';
-import { isStoredValue, type StoredClock, type StoredValue } from './replica.ts';
+import { bytesOf, isStoredValue, type StoredClock, type StoredValue } from './replica.ts';
+import { TTL_MS_MAX } from './protocol.ts';
 
 /** Entries of one clock on the wire; a stored clock holds a few (src/clockBounds.ts). */
 export const WIRE_CLOCK_ENTRIES_MAX = 512;
@@ -54,7 +55,7 @@ export function isActorId(id: unknown): id is string {
 }
 
 function isWireValue(v: unknown, limits: WireLimits): v is StoredValue {
-  return isStoredValue(v) && (v === null || v.length <= limits.valueBytesMax);
+  return isStoredValue(v) && (bytesOf(v)?.length ?? 0) <= limits.valueBytesMax;
 }
 
 /**
@@ -236,6 +237,7 @@ export interface WireWrite {
   readonly context?: ReadonlyArray<readonly [string, number]>;
   readonly w?: number;
   readonly encoding: 'utf8' | 'base64';
+  readonly ttlMs?: number;
 }
 
 export interface WireForwardedWrite {
@@ -248,14 +250,15 @@ export interface WireForwardedWrite {
 export function parseForwardedWrite(bytes: Uint8Array, limits: WireLimits & { readonly n: number }): WireForwardedWrite {
   const x = decodeInternal(bytes);
   if (!isPlainObject(x) || x.op !== 'coordinate' || (x.kind !== 'put' && x.kind !== 'delete') || !isPlainObject(x.req)) throw new WireError('a forwarded write is {op: "coordinate", kind: "put" | "delete", req}');
-  const { key, value, context, w, encoding } = x.req;
+  const { key, value, context, w, encoding, ttlMs } = x.req;
   if (!isWireKey(key, limits)) throw new WireError('forwarded write: key must be a non-empty string within the key bound');
   if (x.kind === 'delete' ? value !== null : !(value instanceof Uint8Array) || value.length > limits.valueBytesMax) throw new WireError('forwarded write: value must be bytes within the value bound (null for a delete)');
   if (context !== undefined && !isWireVersionVector(context)) throw new WireError('forwarded write: context must be a version vector');
   if (w !== undefined && (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > limits.n)) throw new WireError(`forwarded write: w must be an integer in 1..${limits.n}`);
   if (encoding !== 'utf8' && encoding !== 'base64') throw new WireError('forwarded write: encoding must be "utf8" or "base64"');
+  if (ttlMs !== undefined && (x.kind !== 'put' || typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > TTL_MS_MAX)) throw new WireError(`forwarded write: ttlMs must be an integer in 1..${TTL_MS_MAX} on a put`);
   if (x.clientDeadlineMs !== undefined && !isNonNegativeInt(x.clientDeadlineMs)) throw new WireError('forwarded write: clientDeadlineMs must be a time in ms');
-  const req: WireWrite = { key, value: value as Uint8Array | null, encoding, ...(context !== undefined ? { context } : {}), ...(w !== undefined ? { w } : {}) };
+  const req: WireWrite = { key, value: value as Uint8Array | null, encoding, ...(context !== undefined ? { context } : {}), ...(w !== undefined ? { w } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) };
   return { op: 'coordinate', kind: x.kind, req, ...(x.clientDeadlineMs !== undefined ? { clientDeadlineMs: x.clientDeadlineMs } : {}) };
 }
 
@@ -351,10 +354,16 @@ export function clockBytes(c: StoredClock): number {
   let n = 16;
   for (const [id, , vs] of c.e) {
     n += 32 + id.length * 3;
-    for (const v of vs) n += 8 + (v === null ? 0 : v.length);
+    for (const v of vs) n += valueBytes(v);
   }
-  for (const v of c.a) n += 8 + (v === null ? 0 : v.length);
+  for (const v of c.a) n += valueBytes(v);
   return n;
+}
+
+function valueBytes(v: StoredValue): number {
+  const bytes = bytesOf(v);
+  // An expiring value is a map of two fields: its headers and a 64-bit time.
+  return 8 + (bytes === null ? 0 : bytes.length) + (bytes === v ? 0 : 16);
 }
 
 /** Why `next` cannot be written (a `too_large:` error), or undefined when it can. */

@@ -1,6 +1,6 @@
 /** The `dkv` command line (DESIGN.md §4). */
 import { randomBytes } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { NATS_AUTH_OPTIONS, natsAuthFrom } from '../nats/connectOptions.ts';
 import { natsConfig } from '../natsPermissions.ts';
 import { DkvClient } from '../client/client.ts';
@@ -11,6 +11,7 @@ import { runDev } from './dev.ts';
 import { runLogs } from './logs.ts';
 import { waitHandoff } from './waitHandoff.ts';
 import { formatStatus } from './format.ts';
+import { parseDurationMs } from './duration.ts';
 
 /** Sent as a number when it is one, else as given, so the node's validation answers it. */
 const quorumArg = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
@@ -22,6 +23,14 @@ const syncOption = () =>
     .choices(SYNC_MODES)
     .env('DKV_SYNC')
     .default('always');
+
+function ttlArg(v: string): number {
+  try {
+    return parseDurationMs(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
 
 function portArg(v: string, flag: string): number {
   const port = Number(v);
@@ -150,12 +159,21 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     });
   });
 
-  client('put', 'write a value').argument('<key>').argument('<value>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).action(async (key, value, o) => {
-    await clientCommand(o, (c) => c.subjects.put, { key, value, ...(o.context ? { context: o.context } : {}), ...(o.w !== undefined ? { w: o.w } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
-  });
+  const ifHelp = 'absent: only if the key has no value; current: only if --context covers every version (else error conflict)';
+  const conditional = (o: { context?: string; w?: number | string; if?: string }) => ({ ...(o.context ? { context: o.context } : {}), ...(o.w !== undefined ? { w: o.w } : {}), ...(o.if !== undefined ? { if: o.if } : {}) });
+  client('put', 'write a value')
+    .argument('<key>')
+    .argument('<value>')
+    .option('--context <c>', 'context from a get')
+    .option('--w <w>', 'write quorum', quorumArg)
+    .option('--if <condition>', ifHelp)
+    .option('--ttl <duration>', 'the value expires this long after it is written: 500ms, 30s, 5m, 2h, 7d', ttlArg)
+    .action(async (key, value, o) => {
+      await clientCommand(o, (c) => c.subjects.put, { key, value, ...conditional(o), ...(o.ttl !== undefined ? { ttl_ms: o.ttl } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
+    });
 
-  client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).action(async (key, o) => {
-    await clientCommand(o, (c) => c.subjects.delete, { key, ...(o.context ? { context: o.context } : {}), ...(o.w !== undefined ? { w: o.w } : {}) }, () => 'ok');
+  client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).option('--if <condition>', ifHelp).action(async (key, o) => {
+    await clientCommand(o, (c) => c.subjects.delete, { key, ...conditional(o) }, () => 'ok');
   });
 
   client('status', 'show the cluster view').action(async (o) => {

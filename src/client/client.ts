@@ -376,11 +376,12 @@ export class DkvClient {
     return this.op('get', this.subjects.get, { key, ...opts });
   }
 
-  put(key: string, value: string, opts: { context?: string; w?: number; encoding?: 'base64' } = {}): Promise<{ ok: true; context: string }> {
+  /** `if`: applied only when the condition holds, else DkvError `conflict`; `ttl_ms`: the version expires that long after it is written. */
+  put(key: string, value: string, opts: { context?: string; w?: number; encoding?: 'base64'; if?: 'absent' | 'current'; ttl_ms?: number } = {}): Promise<{ ok: true; context: string }> {
     return this.op('put', this.subjects.put, { key, value, ...opts });
   }
 
-  delete(key: string, opts: { context?: string; w?: number } = {}): Promise<{ ok: true }> {
+  delete(key: string, opts: { context?: string; w?: number; if?: 'absent' | 'current' } = {}): Promise<{ ok: true }> {
     return this.op('delete', this.subjects.delete, { key, ...opts });
   }
 
