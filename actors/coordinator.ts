@@ -26,6 +26,7 @@ import { readReplyBody } from './readReply.ts';
 import { DkvError, errorReply, isNoResponders, type ErrorReply } from '../src/errors.ts';
 import { getReply, type GetRequest, type WriteRequest } from '../src/protocol.ts';
 import { liveValuesAt, readContext, valueToStore, type StoredClock } from '../src/replica.ts';
+import { changeEvent } from '../src/changeFeed.ts';
 import type { Hash } from '../src/merkle.ts';
 import type { Ring } from '../src/ring.ts';
 import type { Subjects } from '../src/subjects.ts';
@@ -39,6 +40,8 @@ import { logDecision } from './supervision.ts';
 import { NOT_HELD, type Faults, type Reply, type ReplicaResult } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 import type { RequestMetrics } from './metrics.ts';
+
+const encoder = new TextEncoder();
 
 export { REPLICA_ATTEMPT_MS, REPLICA_RETRIES_MAX } from '../src/requestCore.ts';
 /** Messages waiting for one coordinator while it handles another (see `send`). */
@@ -281,6 +284,9 @@ class Coordinator {
         case 'answer':
           this.#answer(e.body);
           break;
+        case 'changed':
+          this.#publishChange(e.clock);
+          break;
         case 'answerRead': {
           const req = this.job.req as GetRequest;
           const merged = e.merged;
@@ -351,6 +357,18 @@ class Coordinator {
     }
     const op: ReplicaOp = hints.length > 0 ? { op: 'replicate', p: partition, k: key, c: clock, h: [...hints] } : { op: 'replicate', p: partition, k: key, c: clock };
     deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
+  }
+
+  /** The change feed (DESIGN.md §3): at most once, like every core NATS publish; never fails the write. */
+  #publishChange(clock: StoredClock): void {
+    const { deps } = this;
+    const req = this.job.req as WriteRequest;
+    try {
+      const data = encoder.encode(JSON.stringify(changeEvent(req.key, clock, deps.clock.now(), req.encoding)));
+      deps.nc.publish(deps.subjects.changes(this.#partition), data);
+    } catch (err) {
+      deps.log.warn({ event: 'change-not-published', err: (err as Error).message }, 'a change could not be published on the feed');
+    }
   }
 
   #coordinate(hints: readonly string[], standFor: readonly string[]): void {

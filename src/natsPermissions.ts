@@ -6,7 +6,8 @@
  *   request it received (`allow_responses`), which is how it answers clients.
  * - client: publishes only on the public data subjects (DESIGN.md §3); subscribes only to its
  *   own reply inbox, under a prefix of its own (`_INBOX_<user>`), so one client cannot read
- *   another's replies. It cannot reach `dkv.<cluster>.internal.>` nor `dkv.<cluster>.admin.>`.
+ *   another's replies, and to the change feed (`dkv.<cluster>.changes.>`), which only nodes
+ *   publish. It cannot reach `dkv.<cluster>.internal.>` nor `dkv.<cluster>.admin.>`.
  * - admin: a client that may also join and remove nodes (`dkv.<cluster>.admin.>`).
  *
  * Nodes also subscribe the micro-service discovery subjects (src/microService.ts), and the admin
@@ -44,8 +45,8 @@ export function rolePermissions(cluster: string, roles: ClusterRoles): Record<ke
   const discovery = microSubjects(MICRO_SERVICE_NAME, '*').map((s) => s.subject);
   return {
     node: { publish: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`], subscribe: [`${root}.>`, '_INBOX.>', `${inboxPrefixFor(roles.node.user)}.>`, ...discovery], allowResponses: true },
-    client: { publish: clientPublishSubjects(cluster), subscribe: [`${inboxPrefixFor(roles.client.user)}.>`], allowResponses: false },
-    admin: { publish: [...clientPublishSubjects(cluster), `${root}.admin.>`, ...discovery], subscribe: [`${inboxPrefixFor(roles.admin.user)}.>`], allowResponses: false },
+    client: { publish: clientPublishSubjects(cluster), subscribe: [`${inboxPrefixFor(roles.client.user)}.>`, `${root}.changes.>`], allowResponses: false },
+    admin: { publish: [...clientPublishSubjects(cluster), `${root}.admin.>`, ...discovery], subscribe: [`${inboxPrefixFor(roles.admin.user)}.>`, `${root}.changes.>`], allowResponses: false },
   };
 }
 

@@ -55,6 +55,8 @@ export type Effect =
   /** Send the write to the first of `candidates` that takes it; the outcome comes back as `forwarded`. */
   | { readonly type: 'forward'; readonly candidates: readonly string[]; readonly deadlineMs: number }
   | { readonly type: 'answer'; readonly body: object }
+  /** A write reached its quorum: tell the change feed the key's version set as this node made it. */
+  | { readonly type: 'changed'; readonly clock: StoredClock }
   /** Answer a get with this reconciled version set (the coordinator encodes the reply). */
   | { readonly type: 'answerRead'; readonly merged: StoredClock }
   | { readonly type: 'schedule'; readonly timer: Timer; readonly atMs: number; readonly node?: string }

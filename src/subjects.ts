@@ -34,6 +34,10 @@ export interface Subjects {
   readonly status: string;
   readonly adminJoin: string;
   readonly adminLeave: string;
+  /** The change feed: every subject of it, for a subscriber. */
+  readonly changesAll: string;
+  /** The change feed of one partition (src/changeFeed.ts). */
+  changes(partition: number): string;
   /** Queue group shared by every node for the public request subjects. */
   readonly queue: string;
   peek(node: string): string;
@@ -75,6 +79,8 @@ export function subjectsFor(cluster: string): Subjects {
     adminJoin: `${root}.admin.join`,
     adminLeave: `${root}.admin.leave`,
     queue: `dkv-${cluster}`,
+    changesAll: `${root}.changes.>`,
+    changes: (partition) => `${root}.changes.${partition}`,
     peek: (node) => `${root}.node.${node}.peek`,
     metrics: (node) => `${root}.node.${node}.metrics`,
     nodeBatch: (node) => `${root}.node.${node}.batch`,

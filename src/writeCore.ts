@@ -202,10 +202,10 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
   if (v === 'waiting') return;
   if (v === 'failed') {
     answer(s, quorumFailed(s.quorum, 'write', s.failedWith), effects);
-  } else if (s.setup.kind === 'delete') {
-    answer(s, { ok: true }, effects);
   } else {
-    answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context)) }, effects);
+    if (!s.answered) effects.push({ type: 'changed', clock: s.written! });
+    if (s.setup.kind === 'delete') answer(s, { ok: true }, effects);
+    else answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context)) }, effects);
   }
   // Goes on after its answer until every replica asked has settled (see the header).
   if (s.quorum.ok + s.quorum.failed >= s.quorum.total) stop(s, effects);

@@ -73,8 +73,12 @@ const clientEnv = () => ({ DKV_NATS_URL: url, DKV_NATS_USER: 'dkv-client', DKV_N
 test.serial('security - nodes serve under the node role; the library and the CLI read and write under the client role', async (t) => {
   const client = await DkvClient.connect({ servers: url, auth: { user: 'dkv-client', pass: passwords.client, ...clientTls() } });
   t.teardown(() => client.close());
+  const changes: string[] = [];
+  client.watch((e) => changes.push(`${e.key}=${e.values.join()}`));
+  await client.nc.flush();
   await client.put('secured', 'v1', { w: 3 });
   t.deepEqual((await client.get('secured', { r: 3 })).values, ['v1']);
+  await waitFor('the client role to see the change feed', () => changes.includes('secured=v1'), { timeoutMs: 10_000 });
   t.deepEqual((await client.peek('n2', 'secured')).values, ['v1']);
 
   const put = await dkv(['put', 'secured-cli', 'from the cli'], clientEnv());
@@ -94,7 +98,8 @@ test.serial('security - nodes serve under the node role; the library and the CLI
 test.serial('security - the client role is refused on internal and admin subjects; the admin role may leave', async (t) => {
   const client = await DkvClient.connect({ servers: url, auth: { user: 'dkv-client', pass: passwords.client, ...clientTls() } });
   t.teardown(() => client.close());
-  for (const subject of ['dkv.local.internal.n1.replica', 'dkv.local.internal.n1.membership', 'dkv.local.admin.leave', 'dkv.local.admin.join']) {
+  // The change feed is the nodes' to publish: a client cannot forge an event.
+  for (const subject of ['dkv.local.internal.n1.replica', 'dkv.local.internal.n1.membership', 'dkv.local.admin.leave', 'dkv.local.admin.join', 'dkv.local.changes.0']) {
     const err = await client.raw(subject, { node: 'n3' }, Date.now() + 2_000).then(
       () => undefined,
       (e: Error) => e,

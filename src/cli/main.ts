@@ -12,6 +12,7 @@ import { runLogs } from './logs.ts';
 import { waitHandoff } from './waitHandoff.ts';
 import { formatStatus } from './format.ts';
 import { parseDurationMs } from './duration.ts';
+import { watchChanges } from './watch.ts';
 
 /** Sent as a number when it is one, else as given, so the node's validation answers it. */
 const quorumArg = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
@@ -175,6 +176,12 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
   client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).option('--if <condition>', ifHelp).action(async (key, o) => {
     await clientCommand(o, (c) => c.subjects.delete, { key, ...conditional(o) }, () => 'ok');
   });
+
+  client('watch', 'print changes as writes reach their quorum (at most once: see the README)')
+    .option('--prefix <p>', 'only keys that start with this')
+    .action(async (o) => {
+      await withClient(o, (c) => watchChanges(c, { prefix: o.prefix, json: Boolean(o.json) }));
+    });
 
   client('status', 'show the cluster view').action(async (o) => {
     await clientCommand(o, (c) => c.subjects.status, {}, formatStatus);

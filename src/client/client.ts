@@ -23,6 +23,7 @@ import { DEADLINE_HEADER } from '../subjects.ts';
 import { DkvError, isErrorCode, isNoResponders } from '../errors.ts';
 import { BATCH_OPS_MAX } from '../protocol.ts';
 import { Ring } from '../ring.ts';
+import { parseChangeEvent, type ChangeEvent } from '../changeFeed.ts';
 import { isValidName, subjectsFor, type Subjects } from '../subjects.ts';
 
 /** The client could not connect, or NATS refused what it asked (one line, for people). */
@@ -383,6 +384,23 @@ export class DkvClient {
 
   delete(key: string, opts: { context?: string; w?: number; if?: 'absent' | 'current' } = {}): Promise<{ ok: true }> {
     return this.op('delete', this.subjects.delete, { key, ...opts });
+  }
+
+  /**
+   * Calls `onChange` with each event of the change feed (src/changeFeed.ts) whose key starts with
+   * `prefix`, until the returned function is called. At most once: events published while this
+   * client is disconnected or slow are lost; catch up by listing keys and reading them.
+   */
+  watch(onChange: (e: ChangeEvent) => void, opts: { prefix?: string } = {}): () => void {
+    const prefix = opts.prefix ?? '';
+    const sub = this.nc.subscribe(this.subjects.changesAll, {
+      callback: (err, msg) => {
+        if (err) return;
+        const e = parseChangeEvent(msg.data);
+        if (e !== undefined && e.key.startsWith(prefix)) onChange(e);
+      },
+    });
+    return () => sub.unsubscribe();
   }
 
   status(): Promise<any> {
