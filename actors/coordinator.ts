@@ -296,7 +296,7 @@ class Coordinator {
               const values = liveValuesAt(merged, this.deps.clock.now());
               metrics?.read(values.length);
               if (values.length > 1) counters.siblingReads++;
-              return getReply(req.key, values, readContext(merged), req.encoding);
+              return getReply(req.key, values, readContext(merged, e.coordinator), req.encoding);
             }),
           );
           break;

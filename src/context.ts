@@ -1,21 +1,35 @@
 /**
- * The public `context` string (DESIGN.md §3): a version vector made opaque and URL-safe.
+ * The public `context` string (DESIGN.md §3): a version vector made opaque and URL-safe, and
+ * optionally the node that should coordinate the write that carries it back.
  *
- * Format: "c1" (format version) + base64url, unpadded, of the UTF-8 JSON array
- * [[id, counter], ...]. Clients must treat it as opaque; it is decoded only by `decodeContext`,
- * which trusts nothing: it comes from the network.
+ * Formats (a format version, then base64url, unpadded, of UTF-8 JSON):
+ * - "c1" + [[id, counter], ...]: the vector alone. Still issued when there is no node to name,
+ *   and accepted for ever: clients keep contexts (DESIGN.md §3: any context a get returned).
+ * - "c2" + [[[id, counter], ...], node]: the vector and a node name (src/subjects.ts
+ *   isValidName). The node is Dynamo's write coordinator (§6.4): the owner whose reply to the
+ *   read came first, which the client library sends the next put or delete to. It is a hint
+ *   only: nodes never read it, and a client that finds none, or one that is down, sends the
+ *   write where it would have anyway.
+ *
+ * Clients must treat it as opaque; it is decoded only here, by `decodeContext` (the vector) and
+ * `contextCoordinator` (the node), which trust nothing: it comes from the network.
  */
+import { isValidName } from './subjects.ts';
 import { isVersionVector, type VersionVector } from './versionVector.ts';
 
+/** The vector alone. */
 export const CONTEXT_PREFIX = 'c1';
+/** The vector and the node to coordinate the next write. */
+export const CONTEXT_PREFIX_COORDINATOR = 'c2';
 /** At most this many entries (actor ids) in a context. */
 export const CONTEXT_ENTRIES_MAX = 64;
 /** Longest actor id in a context, in characters. */
 export const CONTEXT_ID_CHARS_MAX = 64;
 /**
- * Longest context string accepted. Every vector within the bounds above fits: an entry is at most
- * 2 + 64 + 2 + 16 (a safe integer) + 2 = 86 bytes of JSON, 64 entries 5506 bytes with the
- * brackets, 7342 base64url characters, plus the prefix.
+ * Longest context string accepted. Every vector within the bounds above fits, with a node: an
+ * entry is at most 2 + 64 + 2 + 16 (a safe integer) + 2 = 86 bytes of JSON, 64 entries at most
+ * 5506 bytes with the brackets; "c2" adds at most 5 + 64 (the longest node name), 5575 bytes:
+ * 7434 base64url characters, plus the prefix.
  */
 export const CONTEXT_CHARS_MAX = 8192;
 
@@ -42,20 +56,47 @@ export function isContextId(id: unknown): id is string {
 }
 
 /**
- * Throws a ContextError when `vv` is not a version vector within the bounds above: that is a
- * broken invariant on the caller's side (actor ids are chosen by the store), never bad input.
+ * "c1" without `coordinator`, "c2" with it. Throws a ContextError when `vv` is not a version
+ * vector within the bounds above or `coordinator` is not a node name: that is a broken invariant
+ * on the caller's side (actor ids and node names are chosen by the store), never bad input.
  */
-export function encodeContext(vv: VersionVector): string {
+export function encodeContext(vv: VersionVector, coordinator?: string): string {
   checkVector(vv);
-  const s = CONTEXT_PREFIX + Buffer.from(JSON.stringify(vv), 'utf8').toString('base64url');
+  if (coordinator !== undefined && !isValidName(coordinator)) throw new ContextError(`context coordinator ${JSON.stringify(coordinator)} is not a node name`);
+  const s = coordinator === undefined ? CONTEXT_PREFIX + base64url(vv) : CONTEXT_PREFIX_COORDINATOR + base64url([vv, coordinator]);
   if (s.length > CONTEXT_CHARS_MAX) throw new ContextError(`context is ${s.length} characters, at most ${CONTEXT_CHARS_MAX}`);
   return s;
 }
 
+function base64url(x: unknown): string {
+  return Buffer.from(JSON.stringify(x), 'utf8').toString('base64url');
+}
+
+/** The vector of any context this store issued ("c1" or "c2"); a ContextError for anything else. */
 export function decodeContext(s: unknown): VersionVector {
+  return decodeFull(s).vv;
+}
+
+/**
+ * The node a context names to coordinate the next write, or undefined: none named, or the context
+ * is damaged or forged (then the write's node rejects it, as it would have anyway). Never throws.
+ */
+export function contextCoordinator(s: unknown): string | undefined {
+  // Most contexts name none: a "c1" is not decoded here at all.
+  if (typeof s !== 'string' || !s.startsWith(CONTEXT_PREFIX_COORDINATOR)) return undefined;
+  try {
+    return decodeFull(s).coordinator;
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeFull(s: unknown): { vv: VersionVector; coordinator: string | undefined } {
   if (typeof s !== 'string') throw new ContextError(`context must be a string, got ${s === null ? 'null' : typeof s}`);
   if (s.length > CONTEXT_CHARS_MAX) throw new ContextError(`context is ${s.length} characters, at most ${CONTEXT_CHARS_MAX}`);
-  if (!s.startsWith(CONTEXT_PREFIX)) throw new ContextError(`context must start with "${CONTEXT_PREFIX}"`);
+  const named = s.startsWith(CONTEXT_PREFIX_COORDINATOR);
+  if (!named && !s.startsWith(CONTEXT_PREFIX)) throw new ContextError(`context must start with "${CONTEXT_PREFIX}" or "${CONTEXT_PREFIX_COORDINATOR}"`);
+  // Both prefixes are 2 characters.
   const payload = s.slice(CONTEXT_PREFIX.length);
   if (payload === '') throw new ContextError('context has no payload');
   if (!BASE64URL_PATTERN.test(payload)) throw new ContextError('context payload is not base64url (A-Z a-z 0-9 - _, no padding)');
@@ -74,9 +115,17 @@ export function decodeContext(s: unknown): VersionVector {
   } catch (err) {
     throw new ContextError('context payload is not JSON', { cause: err });
   }
+  let coordinator: string | undefined;
+  if (named) {
+    if (!Array.isArray(parsed) || parsed.length !== 2) throw new ContextError('a "c2" context must hold [vector, node]');
+    const node: unknown = parsed[1];
+    if (typeof node !== 'string' || !isValidName(node)) throw new ContextError('a "c2" context\'s node must be 1..64 characters of A-Z a-z 0-9 _ -');
+    coordinator = node;
+    parsed = parsed[0];
+  }
   checkVector(parsed);
   // Fresh pairs: nothing of the parsed object (extra properties, prototypes) leaks out.
-  return parsed.map(([id, n]) => [id, n] as const);
+  return { vv: parsed.map(([id, n]) => [id, n] as const), coordinator };
 }
 
 function checkVector(x: unknown): asserts x is VersionVector {

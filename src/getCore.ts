@@ -72,7 +72,10 @@ export interface GetState {
   quorum: { total: number; needed: number; ok: number; failed: number };
   /** Version sets heard, in the order they came. */
   clocks: StoredClock[];
-  /** Each owner's answer (null: it had none), for read repair. Invariant: same length. */
+  /**
+   * Each owner's answer (null: it had none), for read repair and, the first, to coordinate the
+   * next write; in the order they came. Invariant: same length.
+   */
   ownerNodes: string[];
   ownerCopies: Array<StoredClock | null>;
   /** Full reads: owners asked that have not answered, while stand-ins' empties are held back. */
@@ -306,7 +309,9 @@ function answer(s: GetState, body: object, effects: Effect[]): void {
 function answerRead(s: GetState, effects: Effect[]): void {
   if (s.answered) return;
   s.answered = true;
-  effects.push({ type: 'answerRead', merged: merged(s.clocks) });
+  // Dynamo §6.4: the owner that answered first coordinates the next write (its context names it).
+  // Owners only, in the order their ok replies came, so this node when it read its own copy.
+  effects.push({ type: 'answerRead', merged: merged(s.clocks), coordinator: s.ownerNodes[0] });
 }
 
 /** Agreeing replicas all hand back this node's own copy: nothing to merge then. */

@@ -106,9 +106,12 @@ export function putReplyContext(written: StoredClock, clientContext: VersionVect
   return values(written).length === 1 ? contextOf(written) : (clientContext ?? []);
 }
 
-/** The context string of a read's answer: the join of what was read, always encodable (src/clockBounds.ts). */
-export function readContext(clock: StoredClock | null | undefined): string {
-  return encodeContext(clock ? contextOf(clock) : []);
+/**
+ * The context string of a read's answer: the join of what was read, always encodable
+ * (src/clockBounds.ts), and the node to coordinate the next write, if one is named.
+ */
+export function readContext(clock: StoredClock | null | undefined, coordinator?: string): string {
+  return encodeContext(clock ? contextOf(clock) : [], coordinator);
 }
 
 export function mergeReplica(current: StoredClock | undefined, incoming: StoredClock): StoredClock {

@@ -57,8 +57,11 @@ export type Effect =
   | { readonly type: 'answer'; readonly body: object }
   /** A write reached its quorum: tell the change feed the key's version set as this node made it. */
   | { readonly type: 'changed'; readonly clock: StoredClock }
-  /** Answer a get with this reconciled version set (the coordinator encodes the reply). */
-  | { readonly type: 'answerRead'; readonly merged: StoredClock }
+  /**
+   * Answer a get with this reconciled version set (the coordinator encodes the reply), its context
+   * naming `coordinator` for the next write (src/context.ts), when an owner answered.
+   */
+  | { readonly type: 'answerRead'; readonly merged: StoredClock; readonly coordinator: string | undefined }
   | { readonly type: 'schedule'; readonly timer: Timer; readonly atMs: number; readonly node?: string }
   | { readonly type: 'count'; readonly counter: Counter }
   | { readonly type: 'stop' };

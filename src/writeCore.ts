@@ -205,7 +205,12 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
   } else {
     if (!s.answered) effects.push({ type: 'changed', clock: s.written! });
     if (s.setup.kind === 'delete') answer(s, { ok: true }, effects);
-    else answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context)) }, effects);
+    else {
+      // Names this node for the next write when it is an owner (Dynamo §6.4; src/context.ts): it
+      // holds what it just wrote. A stand-in names none: owners version with their own counters.
+      const coordinator = s.fan.owners.includes(s.setup.self) ? s.setup.self : undefined;
+      answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context), coordinator) }, effects);
+    }
   }
   // Goes on after its answer until every replica asked has settled (see the header).
   if (s.quorum.ok + s.quorum.failed >= s.quorum.total) stop(s, effects);

@@ -5,18 +5,21 @@ import {
   CONTEXT_ENTRIES_MAX,
   CONTEXT_ID_CHARS_MAX,
   ContextError,
+  contextCoordinator,
   decodeContext,
   encodeContext,
   isContextId,
 } from '../src/context.ts';
 import { fromEntries, type VersionVector } from '../src/versionVector.ts';
 
-const b64 = (x: unknown): string => 'c1' + Buffer.from(typeof x === 'string' ? x : JSON.stringify(x), 'utf8').toString('base64url');
+const b64 = (x: unknown, prefix = 'c1'): string => prefix + Buffer.from(typeof x === 'string' ? x : JSON.stringify(x), 'utf8').toString('base64url');
+const c2 = (x: unknown): string => b64(x, 'c2');
 
 const idArb = fc.stringMatching(/^[!#-[\]-~]{1,64}$/);
 const vvArb: fc.Arbitrary<VersionVector> = fc
   .uniqueArray(fc.tuple(idArb, fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })), { selector: ([id]) => id, maxLength: CONTEXT_ENTRIES_MAX })
   .map((es) => fromEntries(es));
+const nodeArb = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
 
 test('context - roundtrip', (t) => {
   fc.assert(
@@ -29,6 +32,26 @@ test('context - roundtrip', (t) => {
   );
 });
 
+test('context - roundtrip with a coordinator', (t) => {
+  fc.assert(
+    fc.property(vvArb, nodeArb, (vv, node) => {
+      const s = encodeContext(vv, node);
+      t.regex(s, /^c2[A-Za-z0-9_-]+$/);
+      t.true(s.length <= CONTEXT_CHARS_MAX);
+      t.deepEqual(decodeContext(s), vv);
+      t.is(contextCoordinator(s), node);
+    }),
+  );
+});
+
+test('context - a "c1" context names no coordinator and decodes as before', (t) => {
+  // Spelled out: a context issued before "c2" existed must decode for ever.
+  const old = 'c1' + Buffer.from('[["n1",2],["n2",1]]').toString('base64url');
+  t.deepEqual(decodeContext(old), [['n1', 2], ['n2', 1]]);
+  t.is(contextCoordinator(old), undefined);
+  t.is(encodeContext([['n1', 2], ['n2', 1]]), old);
+});
+
 test('context - the empty vector is a valid context', (t) => {
   const s = encodeContext([]);
   t.deepEqual(decodeContext(s), []);
@@ -37,6 +60,9 @@ test('context - the empty vector is a valid context', (t) => {
 test('context - the largest vector fits the length bound', (t) => {
   const vv = fromEntries(Array.from({ length: CONTEXT_ENTRIES_MAX }, (_, i) => [String(i).padStart(CONTEXT_ID_CHARS_MAX, '~'), Number.MAX_SAFE_INTEGER] as const));
   t.deepEqual(decodeContext(encodeContext(vv)), vv);
+  const named = encodeContext(vv, 'n'.repeat(64));
+  t.true(named.length <= CONTEXT_CHARS_MAX);
+  t.deepEqual(decodeContext(named), vv);
 });
 
 const garbage: Array<[string, unknown]> = [
@@ -48,7 +74,18 @@ const garbage: Array<[string, unknown]> = [
   ['the empty string', ''],
   ['no prefix', 'xyz'],
   ['only the prefix', 'c1'],
-  ['a wrong prefix', 'c2' + b64([]).slice(2)],
+  ['a wrong prefix', 'c3' + b64([]).slice(2)],
+  ['a "c2" holding a bare vector', c2([['a', 1]])],
+  ['a "c2" holding the empty array', c2([])],
+  ['a "c2" with three elements', c2([[], 'n1', 'n2'])],
+  ['a "c2" with a null node', c2([[], null])],
+  ['a "c2" with a numeric node', c2([[], 1])],
+  ['a "c2" with an empty node', c2([[], ''])],
+  ['a "c2" with a node that is not a name', c2([[], 'n1.>'])],
+  ['a "c2" with a long node', c2([[], 'n'.repeat(65)])],
+  ['a "c2" with a bad vector', c2([[['b', 1], ['a', 1]], 'n1'])],
+  ['a "c2" that is not JSON', c2('[[],"n1"')],
+  ['only the "c2" prefix', 'c2'],
   ['a bare base64 vector', Buffer.from('[]').toString('base64url')],
   ['padding', b64([]) + '='],
   ['standard base64 characters', 'c1W10+/'],
@@ -83,6 +120,8 @@ const garbage: Array<[string, unknown]> = [
 
 for (const [name, input] of garbage) {
   test(`context - rejects ${name}`, (t) => {
+    // A damaged or forged context names no coordinator: it is simply no hint.
+    t.is(contextCoordinator(input), undefined);
     const err = t.throws(() => decodeContext(input), { instanceOf: ContextError });
     t.is(err?.name, 'ContextError');
     t.is(err?.code, 'bad_request');
@@ -93,6 +132,17 @@ for (const [name, input] of garbage) {
 test('context - encoding refuses what it could not decode', (t) => {
   t.throws(() => encodeContext([['a b', 1]]), { instanceOf: ContextError });
   t.throws(() => encodeContext([['b', 1], ['a', 1]]), { instanceOf: ContextError });
+  t.throws(() => encodeContext([], 'n1.>'), { instanceOf: ContextError });
+  t.throws(() => encodeContext([], ''), { instanceOf: ContextError });
   t.false(isContextId('node 1'));
   t.true(isContextId('node-1_a'));
+});
+
+test('context - contextCoordinator never throws, whatever it is given', (t) => {
+  fc.assert(
+    fc.property(fc.oneof(fc.anything(), fc.string().map((x) => 'c2' + x), fc.string().map((x) => c2(x)), fc.tuple(fc.anything(), fc.anything()).map((x) => c2(x))), (x) => {
+      const node = contextCoordinator(x);
+      t.true(node === undefined || /^[A-Za-z0-9_-]{1,64}$/.test(node));
+    }),
+  );
 });

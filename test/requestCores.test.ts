@@ -140,7 +140,14 @@ test('getCore - answers exactly once; a value only with R distinct replies of th
         if (state.local !== undefined) okNodes.add(self);
         for (const { ev } of run.delivered) if (ev.type === 'replied' && ev.round === state.round && ev.result.ok) okNodes.add(ev.node);
         const answered = given[0]!.effect;
-        if (answered.type === 'answerRead') assert.ok(okNodes.size >= Math.min(r, state.quorum.total), `answered with ${okNodes.size} ok replies, R=${r}`);
+        if (answered.type === 'answerRead') {
+          assert.ok(okNodes.size >= Math.min(r, state.quorum.total), `answered with ${okNodes.size} ok replies, R=${r}`);
+          // The next write's coordinator: an owner that answered, this node first when it read its own copy.
+          const owners = c.preference.slice(0, c.n);
+          const named = answered.coordinator;
+          if (named !== undefined) assert.ok(owners.includes(named) && okNodes.has(named), `names ${named}, an owner that answered`);
+          if (state.local !== undefined && owners.includes(self)) assert.equal(named, self, 'names this node, whose own copy came first');
+        }
         else if (answered.type === 'answer' && 'error' in answered.body && (answered.body as any).error.code !== 'timeout') assert.ok(okNodes.size < r || state.quorum.total < r, `refused with ${okNodes.size} ok replies, R=${r}`);
       }),
       { numRuns: 2_000, includeErrorInReport: true },
@@ -213,7 +220,7 @@ test('getCore - a fast read whose replica fails before the answer goes on under 
   // n3's late reply of the first round counts for nothing.
   t.deepEqual(stepGet(state, { type: 'replied', node: 'n3', round: 0, result: { ok: true, clock: v1 } }, START_MS + 20), []);
   const answer = stepGet(state, { type: 'replied', node: 'n3', round: 1, result: { ok: true, clock: v1 } }, START_MS + 30);
-  t.deepEqual(answer.find((e) => e.type === 'answerRead'), { type: 'answerRead', merged: v1 });
+  t.deepEqual(answer.find((e) => e.type === 'answerRead'), { type: 'answerRead', merged: v1, coordinator: 'n1' });
 });
 
 test('getCore - a stand-in\'s "not found" is held back until every owner asked has answered', (t) => {
@@ -223,7 +230,18 @@ test('getCore - a stand-in\'s "not found" is held back until every owner asked h
   t.is(state.mode, 'full');
   t.deepEqual(stepGet(state, { type: 'replied', node: 'n4', round: 0, result: { ok: true, clock: null } }, START_MS + 1).filter((e) => e.type.startsWith('answer')), [], 'held back while n3 is pending');
   const out = stepGet(state, { type: 'replied', node: 'n3', round: 0, result: { ok: true, clock: v2 } }, START_MS + 2);
-  t.deepEqual(out.find((e) => e.type === 'answerRead'), { type: 'answerRead', merged: reconcile([v1, v2]) });
+  t.deepEqual(out.find((e) => e.type === 'answerRead'), { type: 'answerRead', merged: reconcile([v1, v2]), coordinator: 'n1' });
+});
+
+test('getCore - a read on a node that holds no replica names the owner that answered first for the next write', (t) => {
+  const isUp = () => true;
+  const { state, effects } = startGet({ self: 'n9', key: 'k', preference: ['n1', 'n2', 'n3', 'n9'], n: 3, needed: 2, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, local: undefined, isUp }, START_MS);
+  t.is(state.mode, 'full');
+  t.deepEqual(effects.filter((e) => e.type === 'read').map((e) => (e as any).node), ['n1', 'n2', 'n3']);
+  t.deepEqual(stepGet(state, { type: 'replied', node: 'n3', round: 0, result: { ok: false, error: 'partition not held by this node' } }, START_MS + 1).filter((e) => e.type.startsWith('answer')), []);
+  t.deepEqual(stepGet(state, { type: 'replied', node: 'n2', round: 0, result: { ok: true, clock: v1 } }, START_MS + 2).filter((e) => e.type.startsWith('answer')), []);
+  const out = stepGet(state, { type: 'replied', node: 'n1', round: 0, result: { ok: true, clock: v1 } }, START_MS + 3);
+  t.deepEqual(out.find((e) => e.type === 'answerRead'), { type: 'answerRead', merged: v1, coordinator: 'n2' });
 });
 
 const writeArb = fc.record({
