@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeContext } from '../src/context.ts';
+import { contextCoordinator, decodeContext } from '../src/context.ts';
 import { TestCluster } from './harness/cluster.ts';
 
 let cluster: TestCluster;
@@ -12,7 +12,10 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
-const forge = (entries: Array<[string, number]>): string => 'c1' + Buffer.from(JSON.stringify([...entries].sort((a, b) => (a[0] < b[0] ? -1 : 1)))).toString('base64url');
+const sorted = (entries: Array<[string, number]>) => [...entries].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+const forge = (entries: Array<[string, number]>): string => 'c1' + Buffer.from(JSON.stringify(sorted(entries))).toString('base64url');
+/** A "c2" context: a vector and a node named to coordinate the write, both made up. */
+const forgeNamed = (entries: Array<[string, number]>, node: unknown): string => 'c2' + Buffer.from(JSON.stringify([sorted(entries), node])).toString('base64url');
 
 /** Every replica readable and the same, r=3 reads answer, and a write through each node works. */
 async function stillHealthy(t: import('ava').ExecutionContext, key: string, label: string): Promise<void> {
@@ -69,4 +72,34 @@ test('forged context - a write with a forged context never discards a version it
   await cluster.client.put(key, 'd', { w: 3 });
   t.deepEqual([...(await cluster.client.get(key, { r: 3 })).values].sort(), ['c', 'd']);
   for (const [id, n] of decodeContext((await cluster.client.get(key, { r: 3 })).context)) t.true(n < 1000, `${id} counter ${n} stays real`);
+});
+
+test('forged context - a "c2" naming any node, with any vector: the write lands or is refused, and every replica stays readable and writable', async (t) => {
+  const actorIds: string[] = (await cluster.client.status()).members.map((m: any) => m.actorId as string);
+  const max = (): Array<[string, number]> => actorIds.map((id): [string, number] => [id, Number.MAX_SAFE_INTEGER]);
+  // Names the client follows: members, and names no node has.
+  for (const node of ['n1', 'n3', 'ghost', 'n'.repeat(64)]) {
+    const key = `forged hint ${node.slice(0, 8)}`;
+    await cluster.client.put(key, 'first', { w: 3 });
+    const forged = forgeNamed(max(), node);
+    t.is(contextCoordinator(forged), node);
+    await cluster.client.put(key, `named ${node}`, { context: forged, w: 3 });
+    t.deepEqual((await cluster.client.get(key, { r: 3 })).values, [`named ${node}`]);
+    await cluster.client.delete('never-written ' + key, { context: forged });
+    await stillHealthy(t, key, `c2 naming ${node}`);
+  }
+  // Names that are not node names (subject wildcards among them): no hint, and no node accepts the context.
+  for (const node of ['n1.>', '*', '', null, 7, ['n1'], 'n'.repeat(65)]) {
+    const key = 'forged bad hint';
+    await cluster.client.put(key, 'kept', { w: 3 });
+    const before = (await cluster.client.get(key, { r: 3 })).values;
+    const forged = forgeNamed(max(), node);
+    t.is(contextCoordinator(forged), undefined, `${JSON.stringify(node)} is no hint`);
+    const err = await t.throwsAsync(cluster.client.put(key, 'never', { context: forged }));
+    t.is((err as any)?.code, 'bad_request', `${JSON.stringify(node)}: ${err?.message}`);
+    t.deepEqual((await cluster.client.get(key, { r: 3 })).values, before, 'nothing changed');
+  }
+  await stillHealthy(t, 'forged bad hint', 'after malformed hints');
+  t.true(cluster.nodes.every((n) => n.running));
+  for (const n of cluster.nodes) t.deepEqual(n.supervisionLines(), [], `${n.id} made no supervision decision`);
 });

@@ -16,10 +16,20 @@
  * replica of a key must forward a write and ask every replica of a read, which costs a hop; with
  * more nodes than N, most requests would otherwise land on such a node. The ring is only a hint:
  * a node gone (no responders) or silent sends the batch on to the queue group, as without it.
+ *
+ * Coordinator hints (`coordinatorHints`, on by default; needs `pipeline`): a get's context names
+ * the owner that answered it first, a put's the owner that coordinated it (src/context.ts, "c2").
+ * A put or delete carrying such a context goes to that node's batch subject, so that node
+ * coordinates it (Dynamo §6.4): it holds the version the context was read from, so the write
+ * needs no forwarding hop and a read there next sees it. Writes of one turn are batched by the
+ * node named; writes naming none are routed as above. Only a hint, with the ring's fallback: a
+ * node named that is gone or silent gets the batch sent on to the queue group; nodes never read
+ * it, and a damaged one is no hint.
  */
 import { connect, errors as natsErrors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { describeConnectError, natsConnectionOptions, type NatsAuth } from '../nats/connectOptions.ts';
 import { DEADLINE_HEADER } from '../subjects.ts';
+import { contextCoordinator } from '../context.ts';
 import { DkvError, isErrorCode, isNoResponders } from '../errors.ts';
 import { BATCH_OPS_MAX } from '../protocol.ts';
 import { Ring } from '../ring.ts';
@@ -60,11 +70,15 @@ export interface ClientOptions {
   readonly pipeline?: boolean;
   /** Batches go to a node that holds their keys, by the ring (see above); needs `pipeline`. */
   readonly routing?: boolean;
+  /** A put or delete goes to the node its context names (see above; default true); needs `pipeline`. */
+  readonly coordinatorHints?: boolean;
 }
 
 interface Queued {
   readonly read: boolean;
   readonly key: string;
+  /** Writes only: the node the context names to coordinate it (coordinator hints), if any. */
+  readonly coordinator: string | undefined;
   /** The single request's JSON body plus "op", ready to be joined into the batch. */
   readonly json: string;
   readonly resolve: (reply: any) => void;
@@ -129,6 +143,7 @@ export class DkvClient {
     private readonly attemptTimeoutMs = timeoutMs,
     private readonly pipeline = true,
     routing = false,
+    private readonly coordinatorHints = true,
   ) {
     if (routing && pipeline) {
       this.#ringTimer = setInterval(() => void this.refreshRing(), RING_REFRESH_MS).unref();
@@ -144,13 +159,13 @@ export class DkvClient {
       throw new NatsConnectError(describeConnectError(err, opts.servers), { cause: err });
     }
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? defaultAttemptTimeoutMs(timeoutMs), timeoutMs), opts.pipeline ?? true, opts.routing ?? false);
+    const client = new DkvClient(nc, subjectsFor(opts.cluster ?? 'local'), timeoutMs, true, Math.min(opts.attemptTimeoutMs ?? defaultAttemptTimeoutMs(timeoutMs), timeoutMs), opts.pipeline ?? true, opts.routing ?? false, opts.coordinatorHints ?? true);
     if (client.#ringTimer) await client.refreshRing();
     return client;
   }
 
-  static over(nc: NatsConnection, cluster = 'local', timeoutMs = 10_000, pipeline = true, routing = false): DkvClient {
-    return new DkvClient(nc, subjectsFor(cluster), timeoutMs, false, timeoutMs, pipeline, routing);
+  static over(nc: NatsConnection, cluster = 'local', timeoutMs = 10_000, pipeline = true, routing = false, coordinatorHints = true): DkvClient {
+    return new DkvClient(nc, subjectsFor(cluster), timeoutMs, false, timeoutMs, pipeline, routing, coordinatorHints);
   }
 
   /** The ring version batches are routed by (routing only; undefined: none known, queue group). */
@@ -279,8 +294,10 @@ export class DkvClient {
     const json = JSON.stringify({ op, ...body });
     // Too big to share a batch: alone, exactly as the single request.
     if (json.length > BATCH_CHARS_MAX) return this.#once(subject, body);
+    const read = op === 'get';
+    const coordinator = !read && this.coordinatorHints ? contextCoordinator(body.context) : undefined;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ read: op === 'get', key: body.key as string, json, resolve, reject });
+      this.#queue.push({ read, key: body.key as string, coordinator, json, resolve, reject });
       if (this.#scheduled) return;
       this.#scheduled = true;
       // After this turn's other calls (and the microtasks they set off) have queued theirs.
@@ -295,9 +312,27 @@ export class DkvClient {
     // Reads and writes travel apart: a batch is answered once all of it is done, and a read
     // should not wait for the writes' disk commits.
     const reads = queue.filter((q) => q.read);
-    if (reads.length === 0 || reads.length === queue.length) return this.#route(queue);
-    this.#route(reads);
-    this.#route(queue.filter((q) => !q.read));
+    if (reads.length === queue.length) return this.#route(queue);
+    if (reads.length > 0) this.#route(reads);
+    this.#routeWrites(reads.length === 0 ? queue : queue.filter((q) => !q.read));
+  }
+
+  /** Writes whose context names a node: one batch per node named; the others as `#route` says. */
+  #routeWrites(writes: Queued[]): void {
+    if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
+    const byNode = new Map<string, Queued[]>();
+    const rest: Queued[] = [];
+    for (const q of writes) {
+      if (q.coordinator === undefined) {
+        rest.push(q);
+        continue;
+      }
+      const batch = byNode.get(q.coordinator);
+      if (batch === undefined) byNode.set(q.coordinator, [q]);
+      else batch.push(q);
+    }
+    for (const [node, batch] of byNode) this.#chunk(batch, node);
+    if (rest.length > 0) this.#route(rest);
   }
 
   /**
@@ -338,9 +373,10 @@ export class DkvClient {
   }
 
   /**
-   * To the node the ring chose, once: a node gone (no responders) or silent for an attempt gets
-   * the batch sent on to the queue group for the rest of the deadline, and the ring asked again.
-   * A write that was applied by the silent node may then be applied twice, as with any retry.
+   * To the node the ring or a context chose, once: a node gone (no responders) or silent for an
+   * attempt gets the batch sent on to the queue group for the rest of the deadline, and a routing
+   * client asks for the ring again. A write that was applied by the silent node may then be
+   * applied twice, as with any retry.
    */
   async #sendTo(node: string | undefined, data: Uint8Array): Promise<any> {
     if (node === undefined) return this.raw(this.subjects.batch, data);
@@ -349,7 +385,8 @@ export class DkvClient {
       return await this.#attempt(this.subjects.nodeBatch(node), data, this.attemptTimeoutMs);
     } catch (err) {
       if (!isNoResponders(err) && (err as Error)?.name !== 'TimeoutError') throw err;
-      void this.refreshRing();
+      // Only a routing client keeps a ring: asking here would turn routing on for any other.
+      if (this.#ringTimer !== undefined) void this.refreshRing();
       return this.raw(this.subjects.batch, data, deadlineMs);
     }
   }
