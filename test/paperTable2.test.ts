@@ -41,6 +41,10 @@ test('paper table2 - npm run paper -- table2 --quick writes the figure and data 
   t.regex(run.stdout, /params \{"nodes":5,"n":3,/);
   t.regex(run.stdout, /reads p99\.9: server-driven [\d.]+ ms -> client-driven [\d.]+ ms \(paper 68\.9 -> 30\.4 ms\)/);
   t.regex(run.stderr, /table2: 100%/, 'progress, as plain lines off a terminal');
+  // Read-modify-writes: the client-driven writes carry contexts that name their coordinator.
+  const named = /client-driven: (\d+) of (\d+) writes carried a context naming a coordinator \(followed\)/.exec(run.stdout);
+  t.truthy(named, run.stdout);
+  t.true(Number(named![1]) > 0 && Number(named![1]) <= Number(named![2]), named![0]);
   for (const ext of ['svg', 'csv', 'json']) t.true(existsSync(join(out, `table2.${ext}`)), `table2.${ext}`);
 
   const svg = readFileSync(join(out, 'table2.svg'), 'utf8');

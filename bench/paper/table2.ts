@@ -9,17 +9,20 @@
  *
  * - server-driven: a request goes to the queue group (`dkv.<cluster>.batch`) and NATS hands it to
  *   any node, which coordinates it; with 5 nodes and N = 3 that node holds no replica of the key 2
- *   times in 5, and must forward a write or ask every replica of a read.
+ *   times in 5, and must forward a write or ask every replica of a read. The client ignores the
+ *   coordinator its contexts name (`coordinatorHints: false`).
  * - client-driven: dkv's client library with ring-aware routing (src/client/client.ts, `routing`)
- *   sends each request to one of the key's owners, `dkv.<cluster>.node.<ID>.batch`.
+ *   sends each request to one of the key's owners, `dkv.<cluster>.node.<ID>.batch`; a write whose
+ *   context names a node goes to that node instead (Dynamo's write coordinator, below).
  *
  * Both modes send exactly one operation per request: the client library's routing needs its
  * pipeline, so every in-flight slot has a client of its own (over the one NATS connection) and
  * never has more than one call queued, so each batch holds one operation in both modes. The
  * message format, the node's code path and the load are then the same; only the routing differs.
  *
- * Not in: Dynamo's write coordinator, where the replica that answered the preceding read fastest
- * coordinates the write (the paper's client-driven writes include it). dkv does not do it yet.
+ * Dynamo's write coordinator (§6.4), as the paper's client-driven writes have it: a get's context
+ * names the owner that answered it first, a put's the owner that coordinated it (src/context.ts),
+ * and the client-driven write goes to that node. The summary says how many writes named one.
  *
  * Workload: zipfian keys (YCSB, s = 0.99, scrambled), half reads and half writes; a write carries
  * the context of the last reply seen for its key, as a read-modify-write client would. Closed
@@ -32,6 +35,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DkvClient } from '../../src/client/client.ts';
+import { contextCoordinator } from '../../src/context.ts';
 import { DkvTarget } from '../targets/dkv.ts';
 import { mulberry32 } from '../random.ts';
 import { newHistogram, runClosedLoop, summarise, type Histogram } from '../runner.ts';
@@ -110,8 +114,8 @@ export async function runTable2(params: Table2Params, seed: number, progress: Pr
   const clients: Record<Mode, DkvClient[]> = { 'server-driven': [], 'client-driven': [] };
   try {
     for (let i = 0; i < concurrency; i++) {
-      clients['server-driven'].push(DkvClient.over(target.nc, 'local', REQUEST_TIMEOUT_MS, true, false));
-      clients['client-driven'].push(DkvClient.over(target.nc, 'local', REQUEST_TIMEOUT_MS, true, true));
+      clients['server-driven'].push(DkvClient.over(target.nc, 'local', REQUEST_TIMEOUT_MS, true, false, false));
+      clients['client-driven'].push(DkvClient.over(target.nc, 'local', REQUEST_TIMEOUT_MS, true, true, true));
     }
     await Promise.all(clients['client-driven'].map((c) => c.refreshRing()));
     if (clients['client-driven'].some((c) => c.ringVersion === undefined)) throw new Error('the routing clients got no ring');
@@ -120,7 +124,11 @@ export async function runTable2(params: Table2Params, seed: number, progress: Pr
     // The last reply's context per key, shared by both modes: the writes are read-modify-writes.
     const contexts = new Map<number, string>();
     let version = 0;
-    const exec = (pool: ClientPool) => async (op: Op) => {
+    /** Measured writes, and those whose context named a coordinator, per mode. */
+    const writes: Record<Mode, { all: number; named: number }> = { 'server-driven': { all: 0, named: 0 }, 'client-driven': { all: 0, named: 0 } };
+    let measuring = false;
+    const exec = (mode: Mode) => async (op: Op) => {
+      const pool = pools[mode];
       const key = keyName(op.keyIndex);
       try {
         if (op.kind === 'read') {
@@ -129,6 +137,10 @@ export async function runTable2(params: Table2Params, seed: number, progress: Pr
           if (!reply.found) return 'not_found';
         } else {
           const context = contexts.get(op.keyIndex);
+          if (measuring) {
+            writes[mode].all++;
+            if (contextCoordinator(context) !== undefined) writes[mode].named++;
+          }
           const reply = await pool.use((c) => c.put(key, valueFor(key, ++version, valueBytes), context === undefined ? {} : { context }));
           contexts.set(op.keyIndex, reply.context);
         }
@@ -166,11 +178,12 @@ export async function runTable2(params: Table2Params, seed: number, progress: Pr
 
     const round = async (mode: Mode, ops: number, measured: boolean) => {
       const before = done;
+      measuring = measured;
       const result = await runClosedLoop({
         ops,
         concurrency,
         next: () => streams[mode].next(),
-        exec: exec(pools[mode]),
+        exec: exec(mode),
         onProgress: (d) => progress(before + d, total),
         progressEveryMs: 250,
       });
@@ -218,6 +231,8 @@ export async function runTable2(params: Table2Params, seed: number, progress: Pr
       const count = KINDS.reduce((a, k) => a + histograms[mode][k].totalCount, 0);
       const errs = Object.entries(errors[mode]).map(([c, k]) => `${c} ${k}`).join(', ') || 'none';
       summary.push(`${mode}: ${count} operations in ${(elapsedMs[mode] / 1000).toFixed(1)} s (${Math.round((count / elapsedMs[mode]) * 1000)}/s), errors: ${errs}`);
+      const followed = mode === 'client-driven' ? 'followed' : 'ignored';
+      summary.push(`${mode}: ${writes[mode].named} of ${writes[mode].all} writes carried a context naming a coordinator (${followed})`);
     }
     summary.push('latencies are measured on this machine and vary from run to run; the seed fixes only the key choices');
     return { series, summary };

@@ -317,7 +317,10 @@ export class DkvClient {
     this.#routeWrites(reads.length === 0 ? queue : queue.filter((q) => !q.read));
   }
 
-  /** Writes whose context names a node: one batch per node named; the others as `#route` says. */
+  /**
+   * Writes whose context names a node: one batch per node named. The others as `#route` says,
+   * joining those batches where the node is one of their key's owners: fewer, fuller batches.
+   */
   #routeWrites(writes: Queued[]): void {
     if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
     const byNode = new Map<string, Queued[]>();
@@ -331,20 +334,22 @@ export class DkvClient {
       if (batch === undefined) byNode.set(q.coordinator, [q]);
       else batch.push(q);
     }
-    for (const [node, batch] of byNode) this.#chunk(batch, node);
-    if (rest.length > 0) this.#route(rest);
+    this.#route(rest, byNode);
   }
 
   /**
    * Without a ring, or with N nodes or fewer, one batch for the queue group. Otherwise each call
-   * joins the largest batch already bound for one of its key's owners, or starts one at a
-   * random owner.
+   * joins the largest batch already bound for one of its key's owners (`byNode`: those bound so
+   * far), or starts one at a random owner.
    */
-  #route(queue: Queued[]): void {
+  #route(queue: Queued[], byNode = new Map<string, Queued[]>()): void {
     const known = this.#ring;
     // No ring, or every node holds every key: any node will do, as the queue group picks.
-    if (known === undefined || known.ring.members().length <= known.n) return this.#chunk(queue, undefined);
-    const byNode = new Map<string, Queued[]>();
+    if (known === undefined || known.ring.members().length <= known.n) {
+      for (const [node, batch] of byNode) this.#chunk(batch, node);
+      if (queue.length > 0) this.#chunk(queue, undefined);
+      return;
+    }
     for (const q of queue) {
       const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
       let best: Queued[] | undefined;
