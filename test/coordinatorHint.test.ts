@@ -6,12 +6,17 @@
  * coordinated) and `requests.forwardedWrites` (writes it sent on) in `status`.
  */
 import test from 'ava';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { DkvClient } from '../src/client/client.ts';
 import { contextCoordinator, decodeContext, encodeContext } from '../src/context.ts';
 import { Ring } from '../src/ring.ts';
 import { TestCluster } from './harness/cluster.ts';
 
 const NODES = ['n1', 'n2', 'n3', 'n4'];
+const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
+/** A CLI call starts a Node process, loads tsx and makes one request: seconds at most. */
+const CLI_TIMEOUT_MS = 20_000;
 /** The client's deadline in these tests: a write to a node named but gone must land well within it. */
 const CLIENT_TIMEOUT_MS = 6_000;
 
@@ -80,6 +85,25 @@ test.serial('coordinator hint - writes of one turn are batched by the node named
     t.is(moved[id]!.forwardedWrites, 0);
   }
   for (const [i, k] of keys.entries()) t.deepEqual((await client.get(k, { r: 3 })).values, i % 2 === 0 ? ['b'] : []);
+});
+
+test.serial('coordinator hint - dkv put and delete --context C go to the node C names', async (t) => {
+  const dkv = (args: string[]) =>
+    new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [BIN, ...args, '--nats', cluster.nats.url, '--json'], { timeout: CLI_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => (err ? reject(new Error(`dkv ${args[0]}: ${stderr}`)) : resolve(stdout))),
+    );
+  const key = 'cli hinted';
+  await client.put(key, 'a');
+  for (const [op, args] of [['put', ['put', key, 'b']], ['delete', ['delete', key]]] as const) {
+    const read = await client.get(key);
+    const named = contextCoordinator(read.context)!;
+    const before = await figures();
+    const reply = JSON.parse(await dkv([...args, '--context', read.context]));
+    t.true(reply.ok, `${op}: the protocol reply as is: ${JSON.stringify(reply)}`);
+    const moved = delta(before, await figures());
+    t.deepEqual(moved[named], { writes: 1, forwardedWrites: 0 }, `${op}: ${named} coordinated it (${JSON.stringify(moved)})`);
+  }
+  t.deepEqual((await client.get(key, { r: 3 })).values, []);
 });
 
 test.serial('coordinator hint - off: the client ignores it and the write goes to the queue group', async (t) => {

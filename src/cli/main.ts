@@ -56,7 +56,16 @@ async function withClient<T>(opts: { nats: string; cluster: string } & Record<st
 
 /** Human output by default; `--json` prints the protocol reply as is (errors included). */
 async function clientCommand(opts: { nats: string; cluster: string; json?: boolean } & Record<string, unknown>, subject: (c: DkvClient) => string, body: object, human: (reply: any) => string): Promise<void> {
-  const reply = await withClient(opts, (c) => c.rawRetrying(subject(c), body));
+  await clientReply(opts, (c) => c.rawRetrying(subject(c), body), human);
+}
+
+/** A put or delete: to the node its context names, if it names one (DkvClient.rawWriteRetrying). */
+async function writeCommand(opts: { nats: string; cluster: string; json?: boolean } & Record<string, unknown>, op: 'put' | 'delete', body: Record<string, unknown>, human: (reply: any) => string): Promise<void> {
+  await clientReply(opts, (c) => c.rawWriteRetrying(op, body), human);
+}
+
+async function clientReply(opts: { nats: string; cluster: string; json?: boolean } & Record<string, unknown>, send: (c: DkvClient) => Promise<any>, human: (reply: any) => string): Promise<void> {
+  const reply = await withClient(opts, send);
   if (opts.json) {
     process.stdout.write(JSON.stringify(reply) + '\n');
   } else if (reply?.error) {
@@ -170,11 +179,11 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .option('--if <condition>', ifHelp)
     .option('--ttl <duration>', 'the value expires this long after it is written: 500ms, 30s, 5m, 2h, 7d', ttlArg)
     .action(async (key, value, o) => {
-      await clientCommand(o, (c) => c.subjects.put, { key, value, ...conditional(o), ...(o.ttl !== undefined ? { ttl_ms: o.ttl } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
+      await writeCommand(o, 'put', { key, value, ...conditional(o), ...(o.ttl !== undefined ? { ttl_ms: o.ttl } : {}) }, (reply) => `ok\ncontext: ${reply.context}`);
     });
 
   client('delete', 'delete a key').argument('<key>').option('--context <c>', 'context from a get').option('--w <w>', 'write quorum', quorumArg).option('--if <condition>', ifHelp).action(async (key, o) => {
-    await clientCommand(o, (c) => c.subjects.delete, { key, ...conditional(o) }, () => 'ok');
+    await writeCommand(o, 'delete', { key, ...conditional(o) }, () => 'ok');
   });
 
   client('watch', 'print changes as writes reach their quorum (at most once: see the README)')

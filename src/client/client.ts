@@ -247,14 +247,14 @@ export class DkvClient {
    * Like `raw`, but an `overloaded` reply is sent again after a jittered, growing pause, within
    * the deadline (what the CLI uses). The last reply is returned as is.
    */
-  async rawRetrying(subject: string, body: unknown): Promise<any> {
+  async rawRetrying(subject: string, body: unknown, deadlineMs = Date.now() + this.timeoutMs): Promise<any> {
     let last: any;
     try {
       return await this.#backingOff(async () => {
-        last = await this.raw(subject, body);
+        last = await this.raw(subject, body, deadlineMs);
         if (last?.error?.code === 'overloaded') throw new DkvError('overloaded', String(last.error.message));
         return last;
-      });
+      }, deadlineMs);
     } catch (err) {
       if (err instanceof DkvError && err.code === 'overloaded') return last;
       throw err;
@@ -262,12 +262,32 @@ export class DkvClient {
   }
 
   /**
+   * `rawRetrying` for a put or delete (what the CLI uses): first to the node its context names
+   * (coordinator hints, see above), as a batch of one whose one result is the single subject's
+   * reply; a node gone, silent or `overloaded` sends it on to the queue group for the rest of the
+   * deadline.
+   */
+  async rawWriteRetrying(op: 'put' | 'delete', body: Record<string, unknown>): Promise<any> {
+    const subject = op === 'put' ? this.subjects.put : this.subjects.delete;
+    const node = this.coordinatorHints ? contextCoordinator(body.context) : undefined;
+    if (node === undefined) return this.rawRetrying(subject, body);
+    const deadlineMs = Date.now() + this.timeoutMs;
+    try {
+      const reply = await this.#attempt(this.subjects.nodeBatch(node), encoder.encode(JSON.stringify({ ops: [{ op, ...body }] })), this.attemptTimeoutMs);
+      const single = Array.isArray(reply?.results) && reply.results.length === 1 ? reply.results[0] : reply;
+      if (single?.error?.code !== 'overloaded') return single;
+    } catch (err) {
+      if (!isNoResponders(err) && (err as Error)?.name !== 'TimeoutError') throw err;
+    }
+    return this.rawRetrying(subject, body, deadlineMs);
+  }
+
+  /**
    * Runs `attempt` again while it fails `overloaded` (the node shed it before applying anything),
    * pausing a random time between half and all of a wait that doubles from
    * OVERLOADED_BACKOFF_MS_MIN up to OVERLOADED_BACKOFF_MS_MAX, until the deadline.
    */
-  async #backingOff<T>(attempt: () => Promise<T>): Promise<T> {
-    const deadlineMs = Date.now() + this.timeoutMs;
+  async #backingOff<T>(attempt: () => Promise<T>, deadlineMs = Date.now() + this.timeoutMs): Promise<T> {
     let waitMs = OVERLOADED_BACKOFF_MS_MIN;
     for (;;) {
       try {
