@@ -22,7 +22,8 @@
  * A put or delete carrying such a context goes to that node's batch subject, so that node
  * coordinates it (Dynamo §6.4): it holds the version the context was read from, so the write
  * needs no forwarding hop and a read there next sees it. Writes of one turn are batched by the
- * node named; writes naming none are routed as above. Only a hint, with the ring's fallback: a
+ * node named; writes naming none are routed as above, joining those batches where the ring says
+ * the node holds their key. Only a hint, with the ring's fallback: a
  * node named that is gone or silent gets the batch sent on to the queue group; nodes never read
  * it, and a damaged one is no hint.
  */
