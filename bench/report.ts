@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LatencySummary } from './runner.ts';
+import type { SyncMode } from '../src/storage/lmdb.ts';
 
 /** Spread between rounds, (max - min) / median, above which the table flags a figure. */
 export const SPREAD_LARGE = 0.15;
@@ -238,7 +239,7 @@ export function ratioLines(rs: readonly Ratios[]): string[] {
 /** What the run's dkv promised for an acknowledged put, from its settings. */
 export interface DkvDurability {
   readonly storage: 'lmdb' | 'memory';
-  readonly sync: 'always' | 'periodic';
+  readonly sync: SyncMode;
   readonly w: number;
   readonly n: number;
 }
@@ -256,7 +257,9 @@ export function durabilityLines(dkv: DkvDurability, targets: readonly string[], 
         ? 'memory storage, nothing on disk'
         : dkv.sync === 'always'
           ? `lmdb --sync always: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas fsynced it`
-          : `lmdb --sync periodic: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas committed it (no fsync per write; each fsyncs within a second)`;
+          : dkv.sync === 'one'
+            ? `lmdb --sync one: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas committed it, one of them fsynced (the others fsync within a second)`
+            : `lmdb --sync periodic: a put acknowledged once W=${dkv.w} of N=${dkv.n} replicas committed it (no fsync per write; each fsyncs within a second)`;
     out.push(`durability: dkv ${how}`);
   }
   const peerSync = `${natsServer} default sync (no fsync per write; the file store syncs on a timer, every 2 min by default)`;

@@ -13,6 +13,7 @@ import { waitFor } from './harness/wait.ts';
 const variants: { label: string; kind: StorageKind; sync?: SyncMode }[] = [
   { label: 'lmdb', kind: 'lmdb' },
   { label: 'lmdb periodic', kind: 'lmdb', sync: 'periodic' },
+  { label: 'lmdb one', kind: 'lmdb', sync: 'one' },
   { label: 'memory', kind: 'memory' },
 ];
 
@@ -237,6 +238,30 @@ test('storage(lmdb) - sync periodic: a write resolves once committed, and an fsy
   t.deepEqual([again.get(1, 'a'), again.get(1, 'b'), again.get(1, 'c')], [{ v: 1 }, 'two', 3]);
 });
 
+for (const sync of ['periodic', 'one'] as const) {
+  test(`storage(lmdb) - sync ${sync}: a durable write resolves only after an fsync, one fsync for a turn's durable writes`, async (t) => {
+    // An interval no test reaches: every fsync here is one a durable write asked for.
+    const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { sync, syncIntervalMs: 3_600_000 });
+    t.teardown(() => s.close());
+    const syncsAt = (p: Promise<void>) => p.then(() => s.syncs);
+    const [plain, a, b, removed] = await Promise.all([syncsAt(s.put(1, 'plain', 0)), syncsAt(s.put(1, 'a', 1, { durable: true })), syncsAt(s.put(1, 'b', 2, { durable: true })), syncsAt(s.remove(1, 'gone', { durable: true }))]);
+    t.deepEqual({ plain, a, b, removed }, { plain: 0, a: 1, b: 1, removed: 1 });
+    t.is(s.syncs, 1);
+  });
+
+  test(`storage(lmdb) - sync ${sync}: a durable write whose fsync fails is rejected, though committed`, async (t) => {
+    const errors: unknown[] = [];
+    const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { sync, syncIntervalMs: 3_600_000, onSyncError: (err) => errors.push(err) });
+    t.teardown(() => s.close());
+    s.failSyncs = 1;
+    await t.throwsAsync(s.put(1, 'd', 4, { durable: true }), { message: /injected fsync fault/ });
+    t.is(s.get(1, 'd'), 4, 'committed: a read sees it');
+    t.is(errors.length, 1);
+    await s.put(1, 'e', 5, { durable: true });
+    t.is(s.syncs, 1, 'the next durable write gets its fsync');
+  });
+}
+
 test('storage(lmdb) - sync periodic: nothing written, nothing fsynced', async (t) => {
   const s = new LmdbStorage<unknown>(join(tempDir(t), 'data.db'), { sync: 'periodic', syncIntervalMs: 1 });
   t.teardown(() => s.close());
@@ -257,7 +282,7 @@ test('storage(lmdb) - sync periodic: nothing written, nothing fsynced', async (t
 
 test('storage(lmdb) - a sync mode or interval that does not exist is refused', (t) => {
   const dir = tempDir(t);
-  t.throws(() => new LmdbStorage<unknown>(join(dir, 'x.db'), { sync: 'sometimes' as never }), { instanceOf: RangeError, message: /sync must be one of always, periodic/ });
+  t.throws(() => new LmdbStorage<unknown>(join(dir, 'x.db'), { sync: 'sometimes' as never }), { instanceOf: RangeError, message: /sync must be one of always, periodic, one/ });
   t.throws(() => new LmdbStorage<unknown>(join(dir, 'y.db'), { sync: 'periodic', syncIntervalMs: 0 }), { instanceOf: RangeError, message: /sync interval/ });
 });
 

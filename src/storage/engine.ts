@@ -1,3 +1,8 @@
+/** `durable`: resolve only once the write is on disk, whatever the engine's sync mode (lmdb: an fsync). */
+export interface WriteOptions {
+  readonly durable?: boolean;
+}
+
 /**
  * A vnode's local store: values per (partition, key). Keys are opaque strings (any characters,
  * at most 1024 UTF-8 bytes); values are plain data (objects, arrays, numbers, strings, null,
@@ -10,11 +15,12 @@ export interface StorageEngine<T> {
   /**
    * Stages the write at once (a following get sees it) and resolves only after it is durable:
    * for lmdb committed and synced, or with sync 'periodic' committed (see SyncMode). Writes to
-   * the same key take effect in call order.
+   * the same key take effect in call order. `opts.durable`: for lmdb, synced even in a buffered
+   * mode; the memory engine has no disk and ignores it.
    */
-  put(partition: number, key: string, value: T): Promise<void>;
+  put(partition: number, key: string, value: T, opts?: WriteOptions): Promise<void>;
   /** Same contract as put, removing the entry. */
-  remove(partition: number, key: string): Promise<void>;
+  remove(partition: number, key: string, opts?: WriteOptions): Promise<void>;
   /**
    * Ordered by key (Unicode code point order, which is UTF-8 byte order); a consistent snapshot
    * is not required. Used by later anti-entropy and transfers, never on a request path.

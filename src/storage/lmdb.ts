@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
-import type { StorageEngine } from './engine.ts';
+import type { StorageEngine, WriteOptions } from './engine.ts';
 
 /**
  * First address-space reservation for the map. lmdb-js grows the map by itself when it fills,
@@ -19,9 +19,14 @@ type DbKey = [partition: number, key: string];
  *   warns for its noSync mode, may leave the store unreadable. This is the trade Cassandra's
  *   default `commitlog_sync: periodic`, Riak's bitcask `sync_strategy: none` and JetStream's file
  *   store make: durability through the W replicas on other machines rather than a disk flush each.
+ * - `one`: as `periodic`, and a write marked durable (`put(..., { durable: true })`) resolves
+ *   only after an fsync that began after its commit. The write coordinator marks one replica of
+ *   each write so (Dynamo §6.1's buffered writes with one "durable write"): an acknowledged write
+ *   is on one disk. A durable write also waits for its fsync in `periodic`; in `always` every
+ *   write does.
  */
-export type SyncMode = 'always' | 'periodic';
-export const SYNC_MODES: readonly SyncMode[] = ['always', 'periodic'];
+export type SyncMode = 'always' | 'periodic' | 'one';
+export const SYNC_MODES: readonly SyncMode[] = ['always', 'periodic', 'one'];
 /** How often `periodic` fsyncs: at most this much of acknowledged writes is only in memory. */
 export const SYNC_INTERVAL_MS_DEFAULT = 1_000;
 
@@ -45,12 +50,14 @@ interface Staged<T> {
   value: T | undefined;
 }
 
-/** A `periodic` write waiting for the in-thread group commit. */
+/** A `periodic` or `one` write waiting for the in-thread group commit. */
 interface Queued<T> {
   partition: number;
   key: string;
   id: string;
   staged: Staged<T>;
+  /** Resolves after an fsync, not at commit (see SyncMode `one`). */
+  durable: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -93,14 +100,14 @@ export class LmdbStorage<T> implements StorageEngine<T> {
 
   readonly #cachedValuesMax: number;
   readonly sync: SyncMode;
-  /** `periodic` only: the timer, and whether a write committed since the last fsync began. */
+  /** `periodic` and `one` (buffered modes) only: the timer, and whether a write committed since the last fsync began. */
   readonly #syncTimer: NodeJS.Timeout | undefined;
   #unsynced = false;
-  /** `periodic` only: writes staged in this turn of the event loop, committed together. */
+  /** Buffered modes only: writes staged in this turn of the event loop, committed together. */
   #queued: Queued<T>[] = [];
-  /** fsyncs `periodic` has done (for tests and status). */
+  /** fsyncs a buffered mode has done, periodic and for durable writes (for tests and status). */
   syncs = 0;
-  /** Test fault switch: the next this many `periodic` fsyncs fail instead of running. */
+  /** Test fault switch: the next this many buffered-mode fsyncs fail instead of running. */
   failSyncs = 0;
   /** Decoded values held, and ids in their eviction order (for tests: both stay bounded). */
   get cacheSizes(): { values: number; order: number } {
@@ -128,9 +135,14 @@ export class LmdbStorage<T> implements StorageEngine<T> {
       // (workload A) as 8% less node CPU per operation than overlapping the sync, and faster.
       overlappingSync: false,
       // Measured with `npm run bench` (workload A): about a fifth less CPU per operation in all.
-      noSync: this.sync === 'periodic',
+      noSync: this.buffered,
     });
-    this.#syncTimer = this.sync === 'periodic' ? setInterval(() => void this.#fsync(), syncIntervalMs).unref() : undefined;
+    this.#syncTimer = this.buffered ? setInterval(() => void this.#fsync(), syncIntervalMs).unref() : undefined;
+  }
+
+  /** Commits without an fsync each (`periodic`, `one`): the timer fsyncs, and durable writes ask for one. */
+  get buffered(): boolean {
+    return this.sync !== 'always';
   }
 
   get(partition: number, key: string): T | undefined {
@@ -144,12 +156,12 @@ export class LmdbStorage<T> implements StorageEngine<T> {
     return stored;
   }
 
-  put(partition: number, key: string, value: T): Promise<void> {
-    return this.#write(partition, key, value, () => this.#db.put([partition, key], value));
+  put(partition: number, key: string, value: T, opts?: WriteOptions): Promise<void> {
+    return this.#write(partition, key, value, opts?.durable === true, () => this.#db.put([partition, key], value));
   }
 
-  remove(partition: number, key: string): Promise<void> {
-    return this.#write(partition, key, undefined, () => this.#db.remove([partition, key]));
+  remove(partition: number, key: string, opts?: WriteOptions): Promise<void> {
+    return this.#write(partition, key, undefined, opts?.durable === true, () => this.#db.remove([partition, key]));
   }
 
   *entries(partition: number, after?: string): Iterable<[string, T]> {
@@ -179,13 +191,16 @@ export class LmdbStorage<T> implements StorageEngine<T> {
   async close(): Promise<void> {
     clearInterval(this.#syncTimer);
     await this.flush();
-    if (this.sync === 'periodic') await this.#fsync();
+    if (this.buffered) await this.#fsync();
     await this.#db.close();
   }
 
-  /** Flushes every committed write to disk (mdb_env_sync); a no-op when nothing was written since. */
-  #fsync(): Promise<void> {
-    if (!this.#unsynced) return Promise.resolve();
+  /**
+   * Flushes every committed write to disk (mdb_env_sync); a no-op when nothing was written since.
+   * Resolves with the error of a failed fsync (reported to onSyncError too), undefined on success.
+   */
+  #fsync(): Promise<unknown> {
+    if (!this.#unsynced) return Promise.resolve(undefined);
     this.#unsynced = false;
     return new Promise((resolve) => {
       // Not in lmdb-js's typings; RootDatabase.sync calls mdb_env_sync with force.
@@ -200,13 +215,14 @@ export class LmdbStorage<T> implements StorageEngine<T> {
           this.#unsynced = true;
           this.#onSyncError?.(err);
         } else this.syncs++;
-        resolve();
+        resolve(err ?? undefined);
       });
     });
   }
 
-  #write(partition: number, key: string, value: T | undefined, start: () => Promise<boolean>): Promise<void> {
-    if (this.sync === 'periodic') return this.#queue(partition, key, value);
+  #write(partition: number, key: string, value: T | undefined, wantsSync: boolean, start: () => Promise<boolean>): Promise<void> {
+    // In `always` every write waits for its fsync, so `wantsSync` adds nothing there.
+    if (this.buffered) return this.#queue(partition, key, value, wantsSync);
     // Start first: a write lmdb rejects at once (key too large) must not leave a staged value.
     const written = start() as WritePromise;
     const id = stagedId(partition, key);
@@ -236,12 +252,12 @@ export class LmdbStorage<T> implements StorageEngine<T> {
    * in this turn have been handled). Without an fsync a commit is a few page writes, cheaper
    * here than handing each write to lmdb-js's write thread and waking up for its promise.
    */
-  #queue(partition: number, key: string, value: T | undefined): Promise<void> {
+  #queue(partition: number, key: string, value: T | undefined, durable: boolean): Promise<void> {
     const id = stagedId(partition, key);
     const staged: Staged<T> = { value };
     const done = new Promise<void>((resolve, reject) => {
       if (this.#queued.length === 0) setImmediate(this.#commit);
-      this.#queued.push({ partition, key, id, staged, resolve, reject });
+      this.#queued.push({ partition, key, id, staged, durable, resolve, reject });
     });
     this.#staged.set(id, staged);
     this.#last = done.catch(ignore);
@@ -269,12 +285,20 @@ export class LmdbStorage<T> implements StorageEngine<T> {
       for (const q of batch) if (!failed.has(q)) failed.set(q, err);
     }
     if (failed.size < batch.length) this.#unsynced = true;
+    // The durable writes of this batch share one fsync, begun after their commit.
+    let durable: Queued<T>[] | undefined;
     for (const q of batch) {
       const err = failed.get(q);
       this.#settle(q.id, q.staged, err === undefined);
-      if (err === undefined) q.resolve();
-      else q.reject(err);
+      if (err !== undefined) q.reject(err);
+      else if (q.durable) (durable ??= []).push(q);
+      else q.resolve();
     }
+    if (durable) void this.#fsync().then((err) => {
+      // Committed either way (a read sees it); only the promise of disk is broken.
+      for (const q of durable) if (err === undefined) q.resolve();
+      else q.reject(err);
+    });
   };
 
   /**
