@@ -243,6 +243,7 @@ export const CHILDREN: readonly ChildSpec[] = [
         localCopy: vnodes.localCopy,
         vnodeMail: vnodes.mail,
         faults: x.faults,
+        durableOne: x.stores.sync === 'one' && x.stores.storage.kind === 'lmdb',
         status: clusterStatusReply({ id, settings, nc: x.nc, subjects: x.subjects, placement, membership }),
         ringInfo: () => ({ version: placement.version, n: settings.n, assignment: placement.ring!.assignment }),
         admin: adminHandler({ n: settings.n, ping: x.ping, membership }),

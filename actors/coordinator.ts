@@ -69,6 +69,8 @@ export interface CoordinatorDeps {
   readonly vnodeMail: VnodeMail;
   /** The node's metrics: failed quorums and siblings per read (actors/metrics.ts). */
   readonly metrics?: Pick<RequestMetrics, 'failed' | 'read'>;
+  /** The node runs sync mode `one`: each write it coordinates asks one replica for an fsync. */
+  readonly durableOne?: boolean;
 }
 
 /** Per-node request figures, reported by `status`. */
@@ -190,7 +192,7 @@ class Coordinator {
       return started.effects;
     }
     const needed = job.req.w ?? settings.w;
-    const started = startWrite({ self: nodeId, kind: job.kind, preference, n: settings.n, needed, deadlineMs, clientDeadlineMs, forwarded: job.forwarded, context: job.req.context, isUp }, nowMs);
+    const started = startWrite({ self: nodeId, kind: job.kind, preference, n: settings.n, needed, deadlineMs, clientDeadlineMs, forwarded: job.forwarded, context: job.req.context, isUp, durableOne: deps.durableOne }, nowMs);
     this.#state = started.state;
     return started.effects;
   }
@@ -270,10 +272,10 @@ class Coordinator {
           this.#read(e.node, e.round, e.digest, e.deadlineMs);
           break;
         case 'replicate':
-          this.#replicate(e.node, e.round, e.clock, e.hints, e.deadlineMs);
+          this.#replicate(e.node, e.round, e.clock, e.hints, e.deadlineMs, e.durable);
           break;
         case 'coordinate':
-          this.#coordinate(e.hints, e.standFor);
+          this.#coordinate(e.hints, e.standFor, e.durable);
           break;
         case 'keepHints':
           this.#keepHints(e.node, e.owners, e.clock, e.deadlineMs);
@@ -343,19 +345,20 @@ class Coordinator {
     deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
   }
 
-  #replicate(node: string, round: number, clock: StoredClock, hints: readonly string[], deadlineMs: number): void {
+  #replicate(node: string, round: number, clock: StoredClock, hints: readonly string[], deadlineMs: number, durable: true | undefined): void {
     const { deps } = this;
     const partition = this.#partition;
     const key = this.job.req.key;
     const reply = this.#replied(node, round);
     if (node === deps.nodeId) {
       const vnode = deps.vnode(partition);
-      if (vnode) return deps.vnodeMail.send(vnode, { type: 'replicate', key, clock, reply });
+      if (vnode) return deps.vnodeMail.send(vnode, { type: 'replicate', key, clock, reply, durable });
       // No replica here (its vnode is gone): its hint store keeps the copy for those it stands in for.
       if (hints.length === 0) return reply(NOT_HELD);
       return nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply } satisfies HandoffMsg);
     }
     const op: ReplicaOp = hints.length > 0 ? { op: 'replicate', p: partition, k: key, c: clock, h: [...hints] } : { op: 'replicate', p: partition, k: key, c: clock };
+    if (durable) op.dur = true;
     deps.outbox.call(deps.subjects.replica(node), op, deadlineMs, reply);
   }
 
@@ -371,7 +374,8 @@ class Coordinator {
     }
   }
 
-  #coordinate(hints: readonly string[], standFor: readonly string[]): void {
+  /** `durable`: fsynced before the reply (sync mode `one`); a stand-in's hint store keeps its own mode. */
+  #coordinate(hints: readonly string[], standFor: readonly string[], durable: true | undefined): void {
     const { deps } = this;
     const partition = this.#partition;
     const nodeId = deps.nodeId;
@@ -388,6 +392,7 @@ class Coordinator {
         context: req.context,
         value,
         reply,
+        durable,
         computed: (clock) => {
           nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply: hintLostLogger(deps.log, key, hints, nodeId) } satisfies HandoffMsg);
           this.send({ type: 'computed', clock });
@@ -395,7 +400,7 @@ class Coordinator {
       });
     }
     // Unnamed callbacks: a named closure per write costs a `__name` call under tsx (see isUpOf).
-    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, computed: (clock) => this.send({ type: 'computed', clock }) });
+    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, durable, computed: (clock) => this.send({ type: 'computed', clock }) });
     // This node stands in for unreachable owners: its hint store is its replica.
     nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock) => this.send({ type: 'computed', clock }), reply } satisfies HandoffMsg);
   }

@@ -89,7 +89,7 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
       case 'refuse':
         return void reply({ ok: false, error: route.error });
       case 'forward': {
-        const forwarded = { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
+        const forwarded = op.dur ? { op: 'replicate' as const, p: op.p, k: op.k, c: op.c, dur: true as const } : { op: 'replicate' as const, p: op.p, k: op.k, c: op.c };
         let pending = route.to.length;
         let answered = false;
         for (const to of route.to) {
@@ -114,7 +114,8 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
         }
         // The replica's answer is the one a quorum counts; a refused hint is only logged.
         if (route.hintFor.length > 0) nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.hintFor], clock: op.c, reply: hintLostLogger(log, op.k, [...route.hintFor], id) });
-        return { type: 'replicate', key: op.k, clock: op.c, reply };
+        // A copy kept as a hint above follows its store's mode: `dur` asks for this replica's copy.
+        return op.dur ? { type: 'replicate', key: op.k, clock: op.c, reply, durable: true } : { type: 'replicate', key: op.k, clock: op.c, reply };
     }
   };
 

@@ -65,7 +65,7 @@ export interface NodeStores {
   /** Hints live apart from the node's own replicas: their own environment, their own durability. */
   readonly hintStore: StorageEngine<StoredClock>;
   readonly sync: SyncMode;
-  /** The replica store when it fsyncs periodically: its fsync count is reported, and can be made to fail (faults). */
+  /** The replica store when it fsyncs periodically (`periodic`, `one`): its fsync count is reported, and can be made to fail (faults). */
   readonly periodicStore: LmdbStorage<StoredClock> | undefined;
   /** The identity this node's versions are written under (actors/identity.ts). */
   readonly actorId: string;
@@ -95,7 +95,7 @@ export function openStores(opts: NodeOptions, log: Logger): NodeStores {
   const actorId = storeIdentity(lmdb ? join(dataDir, 'store') : undefined, id);
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(dataDir, 'hints'), ...durability('hint') });
   const standIn = new StandInEpochs(lmdb ? join(dataDir, 'hints', IDENTITY_FILE) : undefined, id);
-  const periodicStore = storage instanceof LmdbStorage && storage.sync === 'periodic' ? storage : undefined;
+  const periodicStore = storage instanceof LmdbStorage && storage.buffered ? storage : undefined;
   return {
     storage,
     hintStore,

@@ -38,7 +38,7 @@ export function subscribeTestFaults(deps: {
         if (vnodeCrashes === undefined && coordinatorCrashes === undefined && syncFailures === undefined && replicaReadRefusals === undefined && replyEncodingFailures === undefined) {
           throw new DkvError('bad_request', 'say "vnodeCrashes", "coordinatorCrashes", "replicaReadRefusals", "replyEncodingFailures" or "syncFailures"');
         }
-        if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic');
+        if (syncFailures !== undefined && !periodicStore) throw new DkvError('bad_request', '"syncFailures" needs lmdb storage with --sync periodic or one');
         if (vnodeCrashes !== undefined) faults.vnodeCrashes = vnodeCrashes;
         if (coordinatorCrashes !== undefined) faults.coordinatorCrashes = coordinatorCrashes;
         if (replicaReadRefusals !== undefined) faults.replicaReadRefusals = replicaReadRefusals;

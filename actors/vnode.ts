@@ -43,10 +43,16 @@ export type VnodeOp =
       /** Gets the new version at once, so the coordinator can replicate it while it is committed here. */
       computed: (clock: StoredClock) => void;
       reply: Reply;
+      /** Stored with an fsync before the reply (sync mode `one`). */
+      durable?: boolean;
     }
-  | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply }
+  /** `durable`: stored with an fsync before the reply (sync mode `one`). */
+  | { type: 'replicate'; key: string; clock: StoredClock; reply: Reply; durable?: boolean }
   /** Deletes a tombstone that every replica holds, if it is still exactly `clock` here. */
   | { type: 'reap'; key: string; clock: StoredClock; reply: Reply };
+
+/** Made once: most writes pass no options. */
+const DURABLE = { durable: true } as const;
 
 /** Internal: the next slice of a Merkle tree rebuild, once the storage is flushed. */
 type BuildMsg = { type: 'build'; generation: number };
@@ -197,9 +203,9 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
     deps.log.debug({ event: 'merkle-built', partition, keys: holder.tree.keys, ms: deps.now() - b.startedMs }, `partition ${partition}: Merkle tree built`);
   };
   // A write is acknowledged without its clock: the coordinator already holds the version.
-  const persist = (key: string, before: StoredClock | undefined, clock: StoredClock, reply: Reply) => {
+  const persist = (key: string, before: StoredClock | undefined, clock: StoredClock, reply: Reply, durable: boolean | undefined) => {
     track(key, before, clock);
-    storage.put(partition, key, clock).then(
+    storage.put(partition, key, clock, durable ? DURABLE : undefined).then(
       () => reply({ ok: true, clock: null }),
       (err: unknown) => reply({ ok: false, error: `storage write failed: ${(err as Error).message}` }),
     );
@@ -221,14 +227,14 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         // before it is stored, so nothing is half-applied.
         const refusal = tooLargeToReplicate(next, deps.versionSetBytesMax?.());
         if (refusal !== undefined) return void msg.reply({ ok: false, error: refusal });
-        persist(msg.key, before, next, msg.reply);
+        persist(msg.key, before, next, msg.reply, msg.durable);
         msg.computed(next);
         break;
       }
       case 'replicate': {
         const before = storage.get(partition, msg.key);
         const next = mergeReplica(before, msg.clock);
-        persist(msg.key, before, next, msg.reply);
+        persist(msg.key, before, next, msg.reply, msg.durable);
         break;
       }
       case 'reap': {

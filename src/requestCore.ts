@@ -47,9 +47,10 @@ export type Timer = 'timeout' | 'repair' | 'retry';
 export type Effect =
   | { readonly type: 'read'; readonly node: string; readonly round: number; readonly digest: Hash | undefined; readonly deadlineMs: number }
   /** `hints`: the owners whose copy `node` keeps as a hint (for this node: the owners it stands in for). */
-  | { readonly type: 'replicate'; readonly node: string; readonly round: number; readonly clock: StoredClock; readonly hints: readonly string[]; readonly deadlineMs: number }
+  /** `durable`: this copy is fsynced before it is acknowledged (sync mode `one`, see writeCore). */
+  | { readonly type: 'replicate'; readonly node: string; readonly round: number; readonly clock: StoredClock; readonly hints: readonly string[]; readonly deadlineMs: number; readonly durable?: true }
   /** Make the new version on this node: its vnode, plus a hint for `hints`; with no vnode, its hint store for `standFor`. */
-  | { readonly type: 'coordinate'; readonly round: number; readonly hints: readonly string[]; readonly standFor: readonly string[] }
+  | { readonly type: 'coordinate'; readonly round: number; readonly hints: readonly string[]; readonly standFor: readonly string[]; readonly durable?: true }
   /** A write's copy for owners nobody else will keep (see writeCore's orphaned hints); answered with a log line only. */
   | { readonly type: 'keepHints'; readonly node: string; readonly owners: readonly string[]; readonly clock: StoredClock; readonly deadlineMs: number }
   /** Send the write to the first of `candidates` that takes it; the outcome comes back as `forwarded`. */

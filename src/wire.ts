@@ -161,8 +161,11 @@ export type ReplicaOp =
    * `own`: this replica's copy as it is, never read through to another (a read-through's own question).
    */
   | { op: 'read'; p: number; k: string; d?: readonly [number, number]; own?: true }
-  /** `h`: the unreachable owners the receiver keeps this copy for (hinted handoff). */
-  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[] }
+  /**
+   * `h`: the unreachable owners the receiver keeps this copy for (hinted handoff).
+   * `dur`: fsync this copy before acknowledging it (sync mode `one`, see src/storage/lmdb.ts).
+   */
+  | { op: 'replicate'; p: number; k: string; c: StoredClock; h?: string[]; dur?: true }
   /** Delete the tombstone `c` if it is still exactly that (anti-entropy's reaper). */
   | { op: 'reap'; p: number; k: string; c: StoredClock };
 
@@ -185,6 +188,7 @@ export function parseReplicaOp(x: unknown, limits: WireLimits): ReplicaOp | stri
   if (op !== 'replicate' && op !== 'reap') return 'malformed replica operation: op must be "read", "replicate" or "reap"';
   if (!isWireClock(x.c, limits)) return 'malformed replica operation: not a version set within the wire bounds';
   if (op === 'replicate' && x.h !== undefined && !isWireList(x.h, isNodeName, WIRE_HINT_OWNERS_MAX)) return 'malformed replica operation: hint owners must be node names';
+  if (op === 'replicate' && x.dur !== undefined && x.dur !== true) return 'malformed replica operation: "dur" is true or absent';
   return x as ReplicaOp;
 }
 

@@ -38,6 +38,8 @@ export interface WriteSetup {
   /** The client's context, for the put's reply context. */
   readonly context: VersionVector | undefined;
   readonly isUp: IsUp;
+  /** This node runs sync mode `one`: one replica of the write is stored durably (see `durable`). */
+  readonly durableOne?: boolean;
 }
 
 export type WriteEvent =
@@ -59,6 +61,17 @@ export interface WriteState {
   /** Forwarded, then found that every node it went to is gone: coordinated here after all. */
   coordinateAnyway: boolean;
   failedWith: Array<[string, string]>;
+  /**
+   * Sync mode `one` (Dynamo §6.1's "durable write"): the replica asked to fsync its copy before
+   * acknowledging, and whether it has. The coordinator itself when it holds a replica (no extra
+   * hop), else the first owner asked. The write is answered only once W acks include this one, so
+   * an acknowledged write is on one disk; the paper's coordinator does not wait for it (see
+   * docs/paper/README.md, Fig. 5). A retry asks the same node again with the mark. If that node
+   * fails for good, or is replaced by a stand-in (whose copy is a hint, kept as its hint store
+   * keeps them), the mark is dropped and W buffered acks make the write, as in `periodic`.
+   */
+  durable: string | undefined;
+  durableAcked: boolean;
   answered: boolean;
   done: boolean;
 }
@@ -72,6 +85,8 @@ export function startWrite(setup: WriteSetup, nowMs: number): { state: WriteStat
     written: undefined,
     coordinateAnyway: false,
     failedWith: [],
+    durable: undefined,
+    durableAcked: false,
     answered: false,
     done: false,
   };
@@ -106,9 +121,10 @@ function begin(s: WriteState, effects: Effect[]): void {
   // replacement, which would count one node twice and stop before a retried owner had its copy.
   if (!targets.includes(self)) targets.push(self);
   s.quorum = quorum(targets.length, setup.needed);
+  if (setup.durableOne) s.durable = owners.includes(self) ? self : targets.find((x) => owners.includes(x));
   // An owner that also keeps hints (fewer reachable nodes than N) writes to its vnode, the copy
   // the quorum counts, and to its hint store as well.
-  effects.push({ type: 'coordinate', round: 0, hints: fan.hintsFor.get(self) ?? [], standFor: coordinateStandFor(s) });
+  effects.push({ type: 'coordinate', round: 0, hints: fan.hintsFor.get(self) ?? [], standFor: coordinateStandFor(s), ...(s.durable === self ? DURABLE : {}) });
 }
 
 /** A stand-in coordinating (no owner reachable) keeps the copy for at least one owner. */
@@ -152,8 +168,10 @@ function replicateOf(s: WriteState, node: string, nowMs: number): Effect {
   // One attempt gets a slice of the deadline, so a silent replica can be retried, then replaced.
   const deadlineMs = Math.min(s.setup.deadlineMs, nowMs + REPLICA_ATTEMPT_MS);
   const hints = node === s.setup.self ? standsFor(s.fan, node) : (s.fan.hintsFor.get(node) ?? []);
-  return { type: 'replicate', node, round: 0, clock: s.written!, hints, deadlineMs };
+  return { type: 'replicate', node, round: 0, clock: s.written!, hints, deadlineMs, ...(node === s.durable ? DURABLE : {}) };
 }
+
+const DURABLE = { durable: true } as const;
 
 function onForwarded(s: WriteState, body: object, replan: boolean, nowMs: number, effects: Effect[]): void {
   const { setup } = s;
@@ -191,15 +209,20 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
       return;
     }
     if (next?.kind === 'replace') {
+      if (node === s.durable) s.durable = undefined;
       effects.push(COUNT.sloppy, replicateOf(s, next.node, nowMs));
       return;
     }
     keepOrphanedHints(s, node, nowMs, effects);
   }
+  if (node === s.durable) {
+    if (result.ok) s.durableAcked = true;
+    else s.durable = undefined;
+  }
   if (!result.ok) s.failedWith.push([node, result.error]);
   recordInPlace(s.quorum, result.ok);
   const v = verdict(s.quorum);
-  if (v === 'waiting') return;
+  if (v === 'waiting' || (v === 'met' && s.durable !== undefined && !s.durableAcked)) return;
   if (v === 'failed') {
     answer(s, quorumFailed(s.quorum, 'write', s.failedWith), effects);
   } else {

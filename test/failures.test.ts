@@ -90,6 +90,24 @@ test('failures - a periodic fsync that fails is logged as an error, the writes s
   t.regex(refused.error?.message, /needs lmdb storage with --sync periodic/);
 });
 
+test('failures - sync one: writes ask for fsyncs beyond the interval; a coordinator whose fsync fails still answers with W buffered copies', async (t) => {
+  // An hour-long interval: every fsync seen here is one a durable write asked for.
+  const cluster = await TestCluster.start({ nodes: 3, faults: true, extraArgs: ['--sync', 'one', '--sync-ms', '3600000'] });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  const syncs = async (): Promise<number[]> => (await c.status()).members.map((m: { syncs: number }) => m.syncs);
+  t.deepEqual((await c.status()).members.map((m: { sync: string }) => m.sync), ['one', 'one', 'one']);
+  for (let i = 0; i < 10; i++) t.true((await c.put(`one-${i}`, `v${i}`)).ok);
+  await waitFor('fsyncs reported after durable writes', async () => (await syncs()).reduce((a, b) => a + b, 0) >= 1, { timeoutMs: 10_000 });
+
+  // Every fsync fails from now on: each coordinator's own durable copy fails, the mark is dropped,
+  // and the two other replicas' committed copies make W = 2 (src/writeCore.ts, `durable`).
+  for (const n of cluster.nodes) t.deepEqual(await c.raw(`dkv.local.internal.${n.id}.fault`, { syncFailures: 1_000 }), { ok: true });
+  for (let i = 0; i < 10; i++) t.true((await c.put(`one-failing-${i}`, `f${i}`)).ok);
+  await waitFor('storage-sync-failed lines', () => cluster.nodes.some((n) => n.logs.some((l) => l.event === 'storage-sync-failed')), { timeoutMs: 10_000 });
+  for (let i = 0; i < 10; i++) t.deepEqual((await c.get(`one-failing-${i}`)).values, [`f${i}`]);
+});
+
 test('failures - a fast read whose replicas refuse is handed to the coordinator, which asks again and answers right', async (t) => {
   const cluster = await TestCluster.start({ nodes: 3, faults: true });
   t.teardown(() => cluster.stop());

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeInternal, encodeInternal } from '../src/codec.ts';
+import { coordinateWrite } from '../src/replica.ts';
 import { subjectsFor } from '../src/subjects.ts';
 import { TestCluster } from './harness/cluster.ts';
 
@@ -53,6 +54,14 @@ for (const [name, subject, data] of cases) {
 test.serial('internal input - a replica write with a malformed clock is refused, the stored value stays', async (t) => {
   const reply = decodeInternal<any>((await nc.request(subjects.replica('n1'), encodeInternal({ ops: [{ op: 'replicate', p: 0, k: 'kept', c: { e: 'bad' } }] }), { timeout: 2000 })).data);
   t.false(reply.results[0].ok);
+});
+
+test.serial('internal input - a replica write whose durable mark is not true is refused, the stored value stays', async (t) => {
+  // A valid clock that would add a sibling to 'kept': only the mark is wrong.
+  const clock = coordinateWrite(undefined, undefined, new TextEncoder().encode('intruder'), 'n9', 1);
+  const ops = [{ op: 'replicate', p: 0, k: 'kept', c: clock, dur: 'yes' }, { op: 'replicate', p: 0, k: 'kept', c: clock, dur: 1 }];
+  const reply = decodeInternal<any>((await nc.request(subjects.replica('n1'), encodeInternal({ ops }), { timeout: 2000 })).data);
+  t.deepEqual(reply.results.map((r: any) => [r.ok, /"dur" is true or absent/.test(r.error)]), [[false, true], [false, true]]);
 });
 
 test.serial('internal input - afterwards every node is up, the ring unchanged, the data intact', async (t) => {

@@ -322,3 +322,61 @@ test('writeCore - a write this node cannot make answers with its reason and asks
   const out = stepWrite(state, { type: 'replied', node: 'n1', round: 0, result: { ok: false, error: 'too_large: value of 9 bytes, at most 8' } }, START_MS + 1);
   t.deepEqual(out, [{ type: 'answer', body: { error: { code: 'too_large', message: 'value of 9 bytes, at most 8' } } }, { type: 'stop' }]);
 });
+
+test('writeCore - sync one: one replica is asked for a durable copy, this node when it is an owner; ok only with its ack or after it failed', (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(clusterArb, writeArb, fc.boolean(), (c, x, durableOne) => {
+        const self = c.preference[c.selfIndex]!;
+        const up = new Set(c.preference.filter((n, i) => c.upFlags[i] || n === self));
+        const attempts = new Map<string, number>();
+        let coordinated = false;
+        const reply = (e: Effect, nowMs: number): Pending[] => {
+          if (e.type === 'coordinate') {
+            coordinated = true;
+            return [{ ev: { type: 'computed', clock: coordinateWrite(undefined, undefined, bytes('w'), self, nowMs) }, atMs: nowMs }];
+          }
+          if (e.type === 'forward') return [{ ev: { type: 'forwarded', body: { ok: true }, replan: false }, atMs: nowMs + 1 }];
+          if (e.type !== 'replicate') return [];
+          const n = attempts.get(e.node) ?? 0;
+          attempts.set(e.node, n + 1);
+          const { result, atMs } = replicaReply(c.answers[c.preference.indexOf(e.node)]!, n, e.deadlineMs, nowMs);
+          return [{ ev: { type: 'replied', node: e.node, round: e.round, result: result.ok ? { ok: true, clock: null } : result }, atMs }];
+        };
+        const started = startWrite(
+          { self, kind: 'put', preference: c.preference, n: c.n, needed: x.w, deadlineMs: START_MS + 5_000, clientDeadlineMs: undefined, forwarded: x.forwarded, context: undefined, isUp: (n) => up.has(n), durableOne },
+          START_MS,
+        );
+        // What the replies said before the answer: the answer must follow the durable replica's.
+        const acked = new Set<string>();
+        const failed = new Set<string>();
+        let atAnswer: { acked: Set<string>; failed: Set<string> } | undefined;
+        // The first asks, this node's own and those sent once it made the version: the mark is
+        // chosen among them (a replacement asked later never gets it).
+        const firstAsked = new Set<string>([self]);
+        const step = (ev: WriteEvent, now: number) => {
+          if (ev.type === 'replied') (ev.result.ok ? acked : failed).add(ev.node);
+          const out = stepWrite(started.state, ev, now);
+          if (ev.type === 'computed') for (const e of out) if (e.type === 'replicate') firstAsked.add(e.node);
+          if (out.some((e) => e.type === 'answer')) atAnswer ??= { acked: new Set(acked), failed: new Set(failed) };
+          return out;
+        };
+        const stored = (ev: WriteEvent, nowMs: number): Pending[] => (ev.type === 'computed' ? [{ ev: { type: 'replied', node: self, round: 0, result: { ok: true, clock: null } }, atMs: nowMs + 1 }] : []);
+        const run = drive<WriteEvent>(started.effects, step, reply, c.choices, stored);
+        const marked = new Set<string>();
+        for (const { effect } of run.effects) {
+          if (effect.type === 'coordinate' && effect.durable) marked.add(self);
+          if (effect.type === 'replicate' && effect.durable) marked.add(effect.node);
+        }
+        if (!durableOne || !coordinated) return assert.equal(marked.size, 0, `no durable copy asked: ${[...marked]}`);
+        const ownersAsked = owners(c).filter((o) => firstAsked.has(o));
+        assert.equal(marked.size, ownersAsked.length > 0 ? 1 : 0, `one durable copy among owners first asked ${ownersAsked}: ${[...marked]}`);
+        if (owners(c).includes(self)) assert.deepEqual([...marked], [self]);
+        const body = (answers(run.effects)[0]!.effect as Extract<Effect, { type: 'answer' }>).body as any;
+        const [m] = marked;
+        if (body.ok && m !== undefined) assert.ok(atAnswer!.acked.has(m) || atAnswer!.failed.has(m), `ok before ${m}, the durable replica, answered`);
+      }),
+      { numRuns: 1_000, includeErrorInReport: true },
+    ),
+  );
+});

@@ -75,6 +75,13 @@ test('wire - every clock the store makes passes; unsafe counters, extensions, ov
   t.regex(parseReplicaOp({ op: 'drop', p: 1, k: 'k' }, limits) as string, /op must be/);
 });
 
+test('wire - a replica write may ask for a durable copy with "dur": true; any other value is malformed', (t) => {
+  const clock = coordinateWrite(undefined, undefined, enc.encode('v'), 'n1', 1);
+  const durable = { op: 'replicate', p: 1, k: 'k', c: clock, dur: true };
+  t.deepEqual(same(parseReplicaOp(decodeInternal(encodeInternal(durable)), limits)), same(durable));
+  for (const dur of [false, 1, 'true', null, [true], {}]) t.regex(parseReplicaOp({ ...durable, dur }, limits) as string, /"dur" is true or absent/, JSON.stringify(dur));
+});
+
 test('wire - replies: a malformed result fails that operation only; a short reply fails the rest', (t) => {
   const clock = coordinateWrite(undefined, undefined, enc.encode('v'), 'n1.abcdefg', 1);
   const results = parseReplicaResults(encodeInternal({ results: [{ ok: true, clock }, { ok: true, clock: { e: 'nope' } }] }), 3, limits);

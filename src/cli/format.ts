@@ -19,7 +19,7 @@ interface StatusMember {
   nats?: { disconnects?: number; reconnects?: number; lastDisconnectAt?: string | number; lastReconnectAt?: string | number; inMsgs?: number; outMsgs?: number; inBytes?: number; outBytes?: number };
   storage?: string;
   sync?: string;
-  /** `periodic` only: fsyncs of the replica store since start. */
+  /** `periodic` and `one` only: fsyncs of the replica store since start. */
   syncs?: number;
 }
 

@@ -20,7 +20,7 @@ const quorumArg = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? N
 const natsOption = () => new Option('--nats <url>', 'NATS server URL').env('DKV_NATS_URL').default('nats://127.0.0.1:4222');
 const clusterOption = () => new Option('--cluster <name>', 'cluster name').env('DKV_CLUSTER').default('local');
 const syncOption = () =>
-  new Option('--sync <mode>', 'lmdb: a write is durable once fsynced (always) or once committed, fsynced within --sync-ms (periodic)')
+  new Option('--sync <mode>', 'lmdb: a write is durable once fsynced (always), once committed, fsynced within --sync-ms (periodic), or as periodic with one replica of each write fsynced before it is acknowledged (one)')
     .choices(SYNC_MODES)
     .env('DKV_SYNC')
     .default('always');
