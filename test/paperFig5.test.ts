@@ -1,0 +1,55 @@
+/**
+ * `npm run paper -- fig5 --quick` end to end into a temporary directory: three real 3-node
+ * clusters in turn, one per sync mode. Not timed: the smoke test checks the output's shape (a
+ * series per mode, each a point per window with finite latencies), never the latencies themselves.
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fig5 } from '../bench/paper/fig5.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+interface Fig5Json {
+  seed: number;
+  summary: string[];
+  series: Array<{ name: string; points: Array<{ x: number; y: number; mode: string; average: number; count: number; errors: number; shed: number }> }>;
+}
+
+test('paper fig5 - npm run paper -- fig5 --quick writes the figure and data with a series per sync mode', async (t) => {
+  t.timeout(240_000);
+  const out = mkdtempSync(join(tmpdir(), 'dkv-paper-fig5-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'bench/paper/run.ts', 'fig5', '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 230_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }),
+    );
+  });
+  t.is(run.code, 0, run.stderr + run.stdout);
+  t.regex(run.stdout, new RegExp(`seed ${fig5.defaultSeed} \\(quick\\)`));
+  t.regex(run.stdout, /load average before the run \(1, 5, 15 min\): [\d.]+ [\d.]+ [\d.]+/);
+  t.regex(run.stdout, /p99\.9 ratio always\/periodic: median window [\d.]+, peak window [\d.]+ \(paper: about 5 at peak\)/);
+  t.regex(run.stderr, /fig5: 100%/, 'progress, as plain lines off a terminal');
+  for (const ext of ['svg', 'csv', 'json']) t.true(existsSync(join(out, `fig5.${ext}`)), `fig5.${ext}`);
+  const svg = readFileSync(join(out, 'fig5.svg'), 'utf8');
+  t.true(svg.startsWith('<svg'));
+  for (const label of ['always', 'one', 'periodic']) t.true(svg.includes(label), `figure has ${label}`);
+
+  const data = JSON.parse(readFileSync(join(out, 'fig5.json'), 'utf8')) as Fig5Json;
+  t.is(data.seed, fig5.defaultSeed);
+  t.deepEqual(data.series.map((s) => s.name), ['always', 'one', 'periodic']);
+  for (const s of data.series) {
+    t.deepEqual(s.points.map((p) => p.x), [1, 2, 3], `${s.name}: one point per 1 s window`);
+    for (const p of s.points) {
+      t.is(p.mode, s.name);
+      t.true(p.count > 0, `${s.name} at ${p.x} s: writes measured`);
+      t.true(Number.isFinite(p.y) && p.y > 0 && Number.isFinite(p.average) && p.average > 0, `${s.name} at ${p.x} s: p99.9 ${p.y}, average ${p.average}`);
+      t.true(p.y >= p.average, `${s.name} at ${p.x} s: p99.9 ${p.y} >= average ${p.average}`);
+      t.is(p.errors, 0, `${s.name} at ${p.x} s: errors`);
+    }
+  }
+  t.is(readFileSync(join(out, 'fig5.csv'), 'utf8').split('\n')[0], 'series,x,y,mode,average,p50,max,count,errors,shed');
+});
