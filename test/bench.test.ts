@@ -262,6 +262,7 @@ test('report - dkv against both peers, one replica and three, each named, with e
   t.regex(periodic[1]!, /^durability: peer \(jetstream\) file store, replicas 1: .*nats-server v2\.9\.10 default sync \(no fsync per write; .*every 2 min by default\)/);
   t.regex(periodic[2]!, /^durability: peer R3 \(jetstream-r3\) file store, replicas 3: .*2 of 3 servers.*nats-server v2\.9\.10 default sync/);
   t.regex(durabilityLines({ storage: 'lmdb', sync: 'always', w: 2, n: 3 }, ['dkv-client', 'jetstream-r3'])[0]!, /--sync always: .*W=2 of N=3 replicas fsynced it/);
+  t.regex(durabilityLines({ storage: 'lmdb', sync: 'one', w: 2, n: 3 }, ['dkv-client'])[0]!, /--sync one: .*W=2 of N=3 replicas committed it, one of them fsynced/);
   t.deepEqual(durabilityLines({ storage: 'lmdb', sync: 'periodic', w: 2, n: 3 }, ['dkv-client@base', 'jetstream']).map((l) => l.split(' ').slice(0, 3).join(' ')), ['durability: dkv lmdb', 'durability: peer (jetstream)']);
   t.deepEqual(durabilityLines({ storage: 'memory', sync: 'periodic', w: 2, n: 3 }, ['echo']), []);
 });
