@@ -67,7 +67,7 @@ interface ModeRun {
   readonly capacityPerS: number;
   readonly points: Point[];
   readonly all: Histogram;
-  readonly errors: number;
+  readonly errors: string;
   readonly shed: number;
 }
 
@@ -106,7 +106,7 @@ export async function runFig5(params: Fig5Params, seed: number, progress: Progre
         const s = summarise(win.latency);
         return { x: ((i + 1) * windowMs) / 1000, y: ms(s.p999Ms), mode, average: ms(s.meanMs), p50: ms(s.p50Ms), max: ms(s.maxMs), count: s.count, errors: win.errors, shed: win.shed };
       });
-      runs.set(mode, { capacityPerS, points, all: run.all, errors: run.windows.reduce((a, x) => a + x.errors, 0), shed: run.windows.reduce((a, x) => a + x.shed, 0) });
+      runs.set(mode, { capacityPerS, points, all: run.all, errors: Object.entries(run.errorCodes).map(([code, k]) => `${code} ${k}`).join(', ') || 'none', shed: run.windows.reduce((a, x) => a + x.shed, 0) });
     } finally {
       await target.stop();
       rmSync(dataDir, { recursive: true, force: true });

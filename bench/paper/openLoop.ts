@@ -31,10 +31,12 @@ export interface WindowResult {
   readonly shed: number;
 }
 
-export async function runOpenLoop(o: OpenLoopOptions): Promise<{ windows: WindowResult[]; all: Histogram; elapsedMs: number }> {
+/** `errorCodes`: failed writes by the target's outcome code (over all windows). */
+export async function runOpenLoop(o: OpenLoopOptions): Promise<{ windows: WindowResult[]; all: Histogram; errorCodes: Record<string, number>; elapsedMs: number }> {
   if (!(o.ratePerS > 0) || !(o.windowMs > 0) || !(o.windows >= 1) || !(o.inFlightMax >= 1)) throw new RangeError(`open loop: rate, window, windows and in-flight bound must be positive, got ${JSON.stringify({ ...o, random: undefined, exec: undefined })}`);
   const windows = Array.from({ length: o.windows }, () => ({ latency: newHistogram(), errors: 0, shed: 0 }));
   const all = newHistogram();
+  const errorCodes: Record<string, number> = {};
   const durationMs = o.windowMs * o.windows;
   const inFlight = new Set<Promise<void>>();
   const startMs = performance.now();
@@ -58,7 +60,10 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<{ windows: Window
       const micros = Math.min(LATENCY_MICROS_MAX, Math.max(1, Math.round((performance.now() - dueAt) * 1000)));
       w.latency.recordValue(micros);
       all.recordValue(micros);
-      if (outcome !== undefined) w.errors++;
+      if (outcome !== undefined) {
+        w.errors++;
+        errorCodes[outcome] = (errorCodes[outcome] ?? 0) + 1;
+      }
       inFlight.delete(request);
     };
     // A target reports failures as outcomes; a throw is one more failure, never an unhandled rejection.
@@ -67,5 +72,5 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<{ windows: Window
   }
   while (windowsDone < o.windows) o.onWindow?.(windowsDone++);
   await Promise.all(inFlight);
-  return { windows, all, elapsedMs: performance.now() - startMs };
+  return { windows, all, errorCodes, elapsedMs: performance.now() - startMs };
 }
