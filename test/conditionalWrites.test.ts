@@ -115,6 +115,11 @@ test('conditions - on the two sides of a partition both pass, and meet as siblin
   for (const [key, side] of [[created!, 'created'], [updated!, 'updated']] as const) {
     const expected = JSON.stringify([`${side} on A`, `${side} on B`]);
     await waitFor(`${key}: both conditional writes as siblings`, async () => JSON.stringify([...(await a.get(key, { r: 3 })).values].sort()) === expected, { timeoutMs: 60_000, intervalMs: 250 });
+    // On every owner, so that whichever W replicas the next conditional write hears hold both.
+    await waitFor(`${key}: every owner holding both`, async () => {
+      for (const o of owners(key)) if (JSON.stringify([...(await a.peek(o, key)).values].sort()) !== expected) return false;
+      return true;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
     // Now every replica is heard: a further "absent" is refused, a "current" over both passes.
     t.regex(await codeOf(a.put(key, 'third', { if: 'absent' })), /^conflict: .* 2 current values/);
     const both = await b.get(key, { r: 3 });
