@@ -12,7 +12,7 @@
 import { decodeContext } from './context.ts';
 import { DkvError, errorReply } from './errors.ts';
 import type { WriteCondition } from './protocol.ts';
-import type { VersionVector } from './versionVector.ts';
+import { descends, type VersionVector } from './versionVector.ts';
 
 /** What the read answered, as far as the condition needs it: a get reply or an error reply. */
 export interface ReadAnswer {
@@ -28,17 +28,6 @@ export type ConditionVerdict =
   /** It does not (`conflict`), or the read failed (its error reply, passed on as is). */
   | { readonly ok: false; readonly reply: object };
 
-/** `covered` holds every dot of `read`: writing with it leaves none of those versions beside the new one. */
-export function covers(covered: VersionVector, read: VersionVector): boolean {
-  let i = 0;
-  for (const [id, n] of read) {
-    while (i < covered.length && covered[i]![0] < id) i++;
-    const c = covered[i];
-    if (c === undefined || c[0] !== id || c[1] < n) return false;
-  }
-  return true;
-}
-
 export function checkCondition(condition: WriteCondition, clientContext: VersionVector | undefined, read: ReadAnswer): ConditionVerdict {
   if (read.error !== undefined) return { ok: false, reply: read };
   const values = Array.isArray(read.values) ? read.values.length : 0;
@@ -48,7 +37,7 @@ export function checkCondition(condition: WriteCondition, clientContext: Version
     // Written over what the read saw (tombstones, expired versions), so none of it stays a sibling.
     return { ok: true, context: readContext };
   }
-  if (clientContext === undefined || !covers(clientContext, readContext)) {
+  if (clientContext === undefined || !descends(clientContext, readContext)) {
     return conflict(`"if": "current", but the key changed since that context was read: it has ${values} current ${values === 1 ? 'value' : 'values'}; read it again`);
   }
   return { ok: true, context: clientContext };

@@ -3,7 +3,8 @@
  * validation, expiring values in version sets and on the wire, and `--ttl` durations.
  */
 import test from 'ava';
-import { checkCondition, covers } from '../src/conditions.ts';
+import { checkCondition } from '../src/conditions.ts';
+import { descends } from '../src/versionVector.ts';
 import { encodeContext } from '../src/context.ts';
 import { parseDelete, parsePut, TTL_MS_MAX } from '../src/protocol.ts';
 import { coordinateWrite, deadSinceMs, isStoredValue, isTombstoneAt, liveValuesAt, valueToStore, type StoredClock } from '../src/replica.ts';
@@ -25,13 +26,13 @@ const codeOf = (f: () => unknown) => {
   return 'accepted';
 };
 
-test('covers - every dot of the read within the context', (t) => {
-  t.true(covers([], []));
-  t.true(covers([['a', 2], ['b', 1]], [['a', 2]]));
-  t.true(covers([['a', 3]], [['a', 2]]));
-  t.false(covers([['a', 1]], [['a', 2]]));
-  t.false(covers([['a', 2]], [['a', 2], ['b', 1]]));
-  t.false(covers([], [['a', 1]]));
+test('descends - every dot of the read within the context (what "current" asks)', (t) => {
+  t.true(descends([], []));
+  t.true(descends([['a', 2], ['b', 1]], [['a', 2]]));
+  t.true(descends([['a', 3]], [['a', 2]]));
+  t.false(descends([['a', 1]], [['a', 2]]));
+  t.false(descends([['a', 2]], [['a', 2], ['b', 1]]));
+  t.false(descends([], [['a', 1]]));
 });
 
 test('checkCondition - absent passes only when nothing live was read, and writes over what was read', (t) => {
