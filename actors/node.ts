@@ -34,6 +34,8 @@ import { subscribeTestFaults } from './testFaults.ts';
 import { noRingYet } from './viewChanges.ts';
 import type { Faults } from './vnode.ts';
 import { WireRejections } from './wireRejections.ts';
+import { keyListing } from './keyListing.ts';
+import { keyScan, serveKeyScan } from './keyScan.ts';
 
 export type { NodeHandle, NodeOptions } from './nodeOptions.ts';
 export type { NodeEnvironment } from './environment.ts';
@@ -152,7 +154,10 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     log,
     opsMax: opts.replicaOpsMax ?? REPLICA_OPS_IN_PROGRESS_MAX,
   });
-  const served = clientSubjects({ id, clock, subjects, subscribe: subscriptions.subscribe, gateway, log, hasRing: () => placement.ring !== undefined });
+  const scanner = keyScan({ id, storage: stores.storage, table: () => partitions.table, now: () => clock.now() });
+  serveKeyScan({ id, subjects, subscribe: subscriptions.subscribe, outbox, wireLimits, rejected, scanner });
+  const listing = keyListing({ id, n: settings.n, clock, limits: { n: settings.n, keyBytesMax: settings.keyBytesMax, valueBytesMax: settings.valueBytesMax }, wireLimits, subjects, nc, outbox, scanner, log, ring: () => placement.ring, isUp: (node) => health.isUp(node) });
+  const served = clientSubjects({ id, clock, subjects, subscribe: subscriptions.subscribe, gateway, log, hasRing: () => placement.ring !== undefined, keys: listing });
   const figures = ownFigures({
     id,
     clock,

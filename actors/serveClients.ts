@@ -8,7 +8,8 @@ import type { Subjects } from '../src/subjects.ts';
 import { clientDeadline, type ClientKind, type Gateway } from './gateway.ts';
 import type { Logger } from 'pino';
 import type { Subscribe } from './subscriptions.ts';
-import { newTally, tallyError, type MicroEndpoint } from '../src/microService.ts';
+import { newTally, tallyError, type EndpointTally, type MicroEndpoint } from '../src/microService.ts';
+import type { TransportMsg as Msg } from './transport.ts';
 
 export interface ClientSubjects {
   /** Subscribes the client subjects, once, when the node has a ring; a no-op otherwise. */
@@ -29,12 +30,14 @@ export function clientSubjects(deps: {
   readonly gateway: Gateway;
   readonly log: Logger;
   hasRing(): boolean;
+  /** Key listing (actors/keyListing.ts): answered apart from the gateway, which only spawns get/put coordinators. */
+  readonly keys?: { handle(msg: Msg, tally: EndpointTally): void };
 }): ClientSubjects {
   const { id, subjects, subscribe, gateway, log } = deps;
   let expired = 0;
   let serving = false;
   const endpoints: MicroEndpoint[] = [];
-  const client = (subject: string, kind: ClientKind, queue: boolean, name: string = kind) => {
+  const client = (subject: string, kind: ClientKind | 'keys', queue: boolean, name: string = kind, handle?: (msg: Msg, tally: EndpointTally) => void) => {
     const tally = newTally();
     endpoints.push({ name, subject, queueGroup: queue ? subjects.queue : '', tally });
     subscribe(subject, {
@@ -47,7 +50,8 @@ export function clientSubjects(deps: {
           tallyError(tally, EXPIRED_ERROR);
           return; // the client gave up on this attempt (this node was stalled); it has retried
         }
-        gateway.handle({ type: 'client', kind, msg, tally });
+        if (handle) handle(msg, tally);
+        else gateway.handle({ type: 'client', kind: kind as ClientKind, msg, tally });
       },
     });
   };
@@ -65,6 +69,7 @@ export function clientSubjects(deps: {
       client(subjects.nodeBatch(id), 'batch', false, 'node-batch');
       client(subjects.ring, 'ring', true);
       client(subjects.status, 'status', true);
+      if (deps.keys) client(subjects.keys, 'keys', true, 'keys', deps.keys.handle);
       client(subjects.adminJoin, 'join', true, 'admin-join');
       client(subjects.adminLeave, 'leave', true, 'admin-leave');
       client(subjects.peek(id), 'peek', false);

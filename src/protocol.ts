@@ -55,7 +55,7 @@ export function requestBytesMax(limits: Limits): number {
   return Math.ceil((limits.valueBytesMax * 4) / 3) + 4 * limits.keyBytesMax + 16 * 1024;
 }
 
-function parseBody(data: Uint8Array, limits: Limits): Map<string, unknown> {
+export function parseBody(data: Uint8Array, limits: Limits): Map<string, unknown> {
   if (data.length > requestBytesMax(limits)) {
     throw new DkvError('too_large', `request of ${data.length} bytes exceeds ${requestBytesMax(limits)} bytes`);
   }

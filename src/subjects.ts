@@ -32,6 +32,8 @@ export interface Subjects {
   /** The ring as the nodes see it, for clients that send each request to a node that holds its key. */
   readonly ring: string;
   readonly status: string;
+  /** Key listing, a page at a time (src/keyListing.ts). */
+  readonly keys: string;
   readonly adminJoin: string;
   readonly adminLeave: string;
   /** The change feed: every subject of it, for a subscriber. */
@@ -61,6 +63,8 @@ export interface Subjects {
   membership(node: string): string;
   /** Partition transfers: pages of a partition's keys, and "is your copy complete?". */
   transfer(node: string): string;
+  /** A key listing's scan of some partitions this node holds (actors/keyScan.ts). */
+  keysScan(node: string): string;
   /** Anti-entropy: Merkle tree hashes, the keys of some buckets, version sets of some keys. */
   antiEntropy(node: string): string;
 }
@@ -76,6 +80,7 @@ export function subjectsFor(cluster: string): Subjects {
     batch: `${root}.batch`,
     ring: `${root}.ring`,
     status: `${root}.status`,
+    keys: `${root}.keys`,
     adminJoin: `${root}.admin.join`,
     adminLeave: `${root}.admin.leave`,
     queue: `dkv-${cluster}`,
@@ -93,5 +98,6 @@ export function subjectsFor(cluster: string): Subjects {
     membership: (node) => `${internal}.${node}.membership`,
     transfer: (node) => `${internal}.${node}.transfer`,
     antiEntropy: (node) => `${internal}.${node}.ae`,
+    keysScan: (node) => `${internal}.${node}.keys`,
   };
 }
