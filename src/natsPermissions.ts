@@ -30,7 +30,7 @@ export interface ClusterRoles {
 
 export function clientPublishSubjects(cluster: string): string[] {
   const root = `dkv.${cluster}`;
-  return [`${root}.get`, `${root}.put`, `${root}.delete`, `${root}.batch`, `${root}.status`, `${root}.ring`, `${root}.node.*.batch`, `${root}.node.*.peek`, `${root}.node.*.metrics`];
+  return [`${root}.get`, `${root}.put`, `${root}.delete`, `${root}.batch`, `${root}.status`, `${root}.ring`, `${root}.keys`, `${root}.node.*.batch`, `${root}.node.*.peek`, `${root}.node.*.metrics`];
 }
 
 export interface RolePermissions {

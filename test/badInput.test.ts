@@ -29,9 +29,10 @@ const S = {
   peek: 'dkv.local.node.n1.peek',
   join: 'dkv.local.admin.join',
   leave: 'dkv.local.admin.leave',
+  keys: 'dkv.local.keys',
 } as const;
 type Op = keyof typeof S;
-const ALL: Op[] = ['get', 'put', 'delete', 'status', 'ring', 'peek', 'join', 'leave'];
+const ALL: Op[] = ['get', 'put', 'delete', 'status', 'ring', 'peek', 'join', 'leave', 'keys'];
 const BODIED: Op[] = ['get', 'put', 'delete', 'peek', 'join', 'leave'];
 const KEYED: Op[] = ['get', 'put', 'delete', 'peek'];
 const WRITES: Op[] = ['put', 'delete'];
@@ -158,6 +159,18 @@ const table: Row[] = [
     // The whole request.
     ...rowsFor(`a request of ${HUGE_BYTES} bytes`, ALL, { pad: 'p'.repeat(HUGE_BYTES) }, 'too_large'),
     ...rawRows(`a non-JSON request of ${HUGE_BYTES} bytes`, ALL, new Uint8Array(HUGE_BYTES).fill(0x7b), 'too_large'),
+    // Key listing.
+    ...rowsFor('limit = 1001', ['keys'], { limit: 1001 }),
+    ...rowsFor('limit = 0', ['keys'], { limit: 0 }),
+    ...rowsFor('limit = 2.5', ['keys'], { limit: 2.5 }),
+    ...rowsFor('limit = "10"', ['keys'], { limit: '10' }),
+    ...rowsFor('a prefix that is a number', ['keys'], { prefix: 1 }),
+    ...rowsFor('a prefix that is null', ['keys'], { prefix: null }),
+    ...rowsFor('a prefix of 1025 bytes', ['keys'], { prefix: 'k'.repeat(1025) }),
+    ...rowsFor('a prefix with a lone surrogate', ['keys'], { prefix: 'bad\ud800' }),
+    ...rowsFor('an after that is an array', ['keys'], { after: [PLAIN] }),
+    ...rowsFor('an empty after', ['keys'], { after: '' }),
+    ...rowsFor('an after of 257 emoji (1028 bytes)', ['keys'], { after: '🔑'.repeat(257) }),
     // Admin bodies.
     ...rawRows('a missing node', ['join', 'leave'], {}),
     ...rawRows('a node that is a number', ['join', 'leave'], { node: 3 }),
@@ -295,6 +308,16 @@ test.serial('bad input - status accepts an empty payload, {} and unknown fields'
     const reply = await cluster.client.raw(S.status, body);
     t.is(reply.error, undefined, JSON.stringify(reply).slice(0, 200));
     t.is(reply.members.length, 3);
+  }
+});
+
+test.serial('bad input - keys accepts an empty payload, {} and unknown fields, and lists no deleted key', async (t) => {
+  for (const body of [new Uint8Array(0), {}, { prefix: 'bad-input ', colour: 'blue', constructor: 'x' }]) {
+    const reply = await cluster.client.raw(S.keys, body);
+    t.is(reply.error, undefined, JSON.stringify(reply).slice(0, 200));
+    for (const key of [PLAIN, SIBLINGS, BINARY]) t.true(reply.keys.includes(key), key);
+    t.false(reply.keys.includes(DELETED));
+    t.is(reply.next, null);
   }
 });
 

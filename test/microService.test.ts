@@ -72,7 +72,7 @@ test.serial('micro - INFO lists the public endpoints with the queue group of DES
     t.is(info.type, 'io.nats.micro.v1.info_response');
     t.regex(info.description, new RegExp(`node ${id} of cluster local`));
     const endpoints = new Map<string, any>(info.endpoints.map((e: any) => [e.name, e]));
-    t.deepEqual([...endpoints.keys()].sort(), ['admin-join', 'admin-leave', 'batch', 'delete', 'get', 'node-batch', 'peek', 'put', 'ring', 'status']);
+    t.deepEqual([...endpoints.keys()].sort(), ['admin-join', 'admin-leave', 'batch', 'delete', 'get', 'keys', 'node-batch', 'peek', 'put', 'ring', 'status']);
     t.like(endpoints.get('get'), { subject: 'dkv.local.get', queue_group: 'dkv-local' });
     t.like(endpoints.get('put'), { subject: 'dkv.local.put', queue_group: 'dkv-local' });
     t.like(endpoints.get('peek'), { subject: `dkv.local.node.${id}.peek`, queue_group: '' });

@@ -90,6 +90,10 @@ test.serial('security - nodes serve under the node role; the library and the CLI
   const inUrl = await dkv(['get', 'secured', '--json', '--nats', url.replace('tls://', `tls://dkv-client:${encodeURIComponent(passwords.client)}@`), '--tls-ca', certs.ca, '--tls-cert', certs.clientCert, '--tls-key', certs.clientKey]);
   t.is(inUrl.code, 0, inUrl.stderr);
   t.deepEqual(JSON.parse(inUrl.stdout).values, ['v1']);
+  t.deepEqual((await client.keys({ prefix: 'secured' })).keys, ['secured', 'secured-cli']);
+  const keys = await dkv(['keys', '--prefix', 'secured'], clientEnv());
+  t.is(keys.code, 0, keys.stderr);
+  t.is(keys.stdout, 'secured\nsecured-cli\n');
   const status = await dkv(['status', '--json'], clientEnv());
   t.is(status.code, 0, status.stderr);
   t.deepEqual(JSON.parse(status.stdout).members.map((m: any) => m.state), ['up', 'up', 'up']);
@@ -99,7 +103,7 @@ test.serial('security - the client role is refused on internal and admin subject
   const client = await DkvClient.connect({ servers: url, auth: { user: 'dkv-client', pass: passwords.client, ...clientTls() } });
   t.teardown(() => client.close());
   // The change feed is the nodes' to publish: a client cannot forge an event.
-  for (const subject of ['dkv.local.internal.n1.replica', 'dkv.local.internal.n1.membership', 'dkv.local.admin.leave', 'dkv.local.admin.join', 'dkv.local.changes.0']) {
+  for (const subject of ['dkv.local.internal.n1.replica', 'dkv.local.internal.n1.membership', 'dkv.local.internal.n1.keys', 'dkv.local.admin.leave', 'dkv.local.admin.join', 'dkv.local.changes.0']) {
     const err = await client.raw(subject, { node: 'n3' }, Date.now() + 2_000).then(
       () => undefined,
       (e: Error) => e,

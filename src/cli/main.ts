@@ -76,6 +76,32 @@ async function clientReply(opts: { nats: string; cluster: string; json?: boolean
   if (reply?.error) process.exitCode = 1;
 }
 
+/**
+ * `dkv keys`: pages through the listing. A key is printed as it is, one a line, unless a line
+ * could not carry it plainly (a control character, or a leading `"`): then as a JSON string, so
+ * every line that starts with `"` is JSON. `--json` prints each page's protocol reply, a line each.
+ */
+async function listKeys(c: DkvClient, body: { prefix?: string; limit?: number | string }, json: boolean): Promise<void> {
+  let after: string | undefined;
+  for (;;) {
+    const reply = await c.rawRetrying(c.subjects.keys, { ...body, ...(after !== undefined ? { after } : {}) });
+    if (json) process.stdout.write(JSON.stringify(reply) + '\n');
+    if (reply?.error) {
+      if (!json) process.stderr.write(`error (${reply.error.code}): ${reply.error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    if (!json && reply.keys.length > 0) process.stdout.write(reply.keys.map(keyLine).join('\n') + '\n');
+    if (reply.next === null) return;
+    after = reply.next;
+  }
+}
+
+/** A key as one line of `dkv keys` (see listKeys). */
+export function keyLine(key: string): string {
+  return /[\u0000-\u001f\u007f\u2028\u2029]/.test(key) || key.startsWith('"') ? JSON.stringify(key) : key;
+}
+
 /** What the CLI is handed by the executable (actors/bin.mjs): the command that starts a node's actors. */
 export interface Commands {
   runNode(options: Record<string, any>): Promise<void>;
@@ -195,6 +221,13 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
   client('status', 'show the cluster view').action(async (o) => {
     await clientCommand(o, (c) => c.subjects.status, {}, formatStatus);
   });
+
+  client('keys', 'list every live key in key order (keys with control characters, or starting with ", print as JSON strings)')
+    .option('--prefix <p>', 'only keys that start with this')
+    .option('--limit <n>', 'keys per page (1..1000)', quorumArg)
+    .action(async (o) => {
+      await withClient(o, (c) => listKeys(c, { ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) }, Boolean(o.json)));
+    });
 
   const waitOption = '--wait';
   const waitHelp = 'wait until the ring has changed and every partition has moved, showing the progress';

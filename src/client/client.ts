@@ -482,6 +482,27 @@ export class DkvClient {
     return this.call(this.subjects.adminLeave, { node });
   }
 
+  /**
+   * One page of the key listing (`dkv.<cluster>.keys`): live keys in key order (Unicode code
+   * point order), after `after`, with `prefix`, at most `limit` (1..1000). `next` null: the
+   * listing is done; else ask again with `after: next`. A page may hold fewer than `limit` keys,
+   * even none, while `next` is not null (a node bounds what one page scans).
+   */
+  keys(opts: { prefix?: string; after?: string; limit?: number } = {}): Promise<{ keys: string[]; next: string | null }> {
+    return this.call(this.subjects.keys, opts);
+  }
+
+  /** Every live key with `prefix`, in key order, a page at a time (see `keys`). */
+  async *allKeys(opts: { prefix?: string; limit?: number } = {}): AsyncGenerator<string> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.keys({ ...opts, ...(after !== undefined ? { after } : {}) });
+      yield* page.keys;
+      if (page.next === null) return;
+      after = page.next;
+    }
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#ringTimer);
     if (this.ownsConnection) await this.nc.close();
