@@ -3,19 +3,23 @@
  * (src/keyListing.ts). Served to coordinators on `dkv.<cluster>.internal.<ID>.keys`, and called
  * directly by this node's own coordinator.
  *
+ * The partitions are merged as they are read (a k-way merge over one small read-ahead buffer
+ * each), so a page of `limit` keys reads about `limit` entries plus the buffers, not `limit` of
+ * every partition: keys hash evenly over the partitions, and scanning each on its own for the
+ * first `limit` would read up to partitions x limit entries to answer `limit`.
+ *
  * Pacing, so that a listing never starves foreground work:
- * - storage is read in slices of SCAN_SLICE_ENTRIES, with the event loop let go between slices
- *   (each slice opens a fresh iterator after the last key read, so no read transaction is held
- *   across turns);
- * - a request scans at most SCAN_ENTRIES_PER_REQUEST_MAX entries, split evenly among its
- *   partitions; a partition cut short answers the last key it read as `next`, so a prefix that
- *   matches nothing still gets through in bounded steps;
+ * - the event loop is let go every SCAN_SLICE_ENTRIES entries, and each buffer refill opens a
+ *   fresh iterator after the last key read, so no read transaction is held across turns;
+ * - a request reads at most SCAN_ENTRIES_PER_REQUEST_MAX entries; cut short, it answers the last
+ *   key it merged as `next` (every partition has been read up to it), so a prefix that matches
+ *   nothing, or a run of tombstones, still gets through in bounded steps;
  * - at most SCANS_IN_PROGRESS_MAX scans run at once on a node; past that it answers overloaded
  *   and the coordinator asks another replica.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { encodeInternal } from '../src/codec.ts';
-import { isListed, mergePages, pastPrefix, scanStart, type KeysPage } from '../src/keyListing.ts';
+import { compareCodePoints, isListed, pastPrefix, scanStart, type KeysPage } from '../src/keyListing.ts';
 import { parseNodeKeysRequest, type NodeKeysReply, type NodeKeysRequest } from '../src/keysProtocol.ts';
 import { entryOf, type PartitionTable } from '../src/partitionTable.ts';
 import type { StoredClock } from '../src/replica.ts';
@@ -32,6 +36,8 @@ export const SCAN_SLICE_ENTRIES = 500;
 export const SCAN_ENTRIES_PER_REQUEST_MAX = 20_000;
 /** Scans running at once on this node (its own coordinators' and its peers'). */
 export const SCANS_IN_PROGRESS_MAX = 4;
+/** Largest read-ahead of one partition in the merge, in entries. */
+const READ_AHEAD_ENTRIES_MAX = 256;
 
 export class ScanOverloaded extends Error {
   override readonly name = 'ScanOverloaded';
@@ -54,43 +60,18 @@ export function keyScan(deps: KeyScanDeps): KeyScan {
   const figures = { scans: 0, entriesScanned: 0, overloaded: 0 };
   let inProgress = 0;
 
-  const scanPartition = async (p: number, req: NodeKeysRequest, budget: number, nowMs: number): Promise<KeysPage> => {
-    const keys: string[] = [];
-    const { from, includeFrom } = scanStart(req);
-    let read = 0;
-    if (includeFrom && from !== undefined) {
-      read++;
-      const clock = deps.storage.get(p, from);
-      if (clock !== undefined && isListed(clock, nowMs)) keys.push(from);
-    }
-    let cursor = from;
-    for (;;) {
-      let sliceRead = 0;
-      let lastRead: string | undefined;
-      let page: KeysPage | undefined;
-      for (const [key, clock] of deps.storage.entries(p, cursor)) {
-        if (pastPrefix(key, req.prefix)) {
-          page = { keys, next: null };
-          break;
-        }
-        read++;
-        sliceRead++;
-        lastRead = key;
-        if (isListed(clock, nowMs)) keys.push(key);
-        // Full, or out of budget: every key of the partition up to this one has been seen.
-        if (keys.length >= req.limit || read >= budget) {
-          page = { keys, next: key };
-          break;
-        }
-        if (sliceRead >= SCAN_SLICE_ENTRIES) break;
-      }
-      figures.entriesScanned += sliceRead;
-      if (page) return page;
-      if (lastRead === undefined || sliceRead < SCAN_SLICE_ENTRIES) return { keys, next: null };
-      cursor = lastRead;
-      await nextTurn();
-    }
-  };
+  /** One partition's place in the merge. Invariant: `buf[pos]` is its smallest key not yet merged, if any. */
+  interface Cursor {
+    readonly p: number;
+    buf: Array<[string, StoredClock]>;
+    pos: number;
+    /** The last key read into `buf`: the next refill starts after it. */
+    last: string | undefined;
+    /** No key with the prefix is left after `buf`. */
+    done: boolean;
+    /** Entries the next refill reads: doubles with each refill, so a partition the merge keeps drawing on (a run of tombstones) is read in fewer, larger steps. */
+    chunk: number;
+  }
 
   const scan = async (req: NodeKeysRequest): Promise<NodeKeysReply> => {
     if (inProgress >= SCANS_IN_PROGRESS_MAX) {
@@ -103,18 +84,76 @@ export function keyScan(deps: KeyScanDeps): KeyScan {
       // entries() lists committed writes only (lmdb): the staged ones belong in the page too.
       await deps.storage.flush();
       const table = deps.table();
-      const nowMs = deps.now();
       const refused = req.ps.filter((p) => entryOf(table, p)?.state !== 'complete');
       const ps = req.ps.filter((p) => !refused.includes(p));
-      const budget = Math.max(1, Math.floor(SCAN_ENTRIES_PER_REQUEST_MAX / Math.max(1, ps.length)));
-      const pages: KeysPage[] = [];
-      for (const p of ps) {
-        pages.push(await scanPartition(p, req, budget, nowMs));
-        await nextTurn();
-      }
-      return { ...mergePages(pages, req.limit), refused };
+      return { ...(await merged(req, ps, deps.now())), refused };
     } finally {
       inProgress--;
+    }
+  };
+
+  const merged = async (req: NodeKeysRequest, ps: readonly number[], nowMs: number): Promise<KeysPage> => {
+    const keys: string[] = [];
+    const { from, includeFrom } = scanStart(req);
+    // The first read of each partition: about twice its share of the page, within what the budget allows for all.
+    const chunk = Math.max(2, Math.min(64, Math.ceil((2 * req.limit) / Math.max(1, ps.length)), Math.floor(SCAN_ENTRIES_PER_REQUEST_MAX / (4 * Math.max(1, ps.length)))));
+    let read = 0;
+    let sinceYield = 0;
+    const refill = (c: Cursor) => {
+      c.buf = [];
+      c.pos = 0;
+      for (const entry of deps.storage.entries(c.p, c.last)) {
+        if (pastPrefix(entry[0], req.prefix)) {
+          c.done = true;
+          break;
+        }
+        c.buf.push(entry);
+        if (c.buf.length >= c.chunk) break;
+      }
+      if (c.buf.length < c.chunk) c.done = true;
+      c.chunk = Math.min(READ_AHEAD_ENTRIES_MAX, c.chunk * 2);
+      if (c.buf.length > 0) c.last = c.buf[c.buf.length - 1]![0];
+      read += c.buf.length;
+      sinceYield += c.buf.length;
+    };
+    const pace = async () => {
+      if (sinceYield < SCAN_SLICE_ENTRIES) return;
+      sinceYield = 0;
+      await nextTurn();
+    };
+    try {
+      // The key equal to the prefix: entries() starts after `from`.
+      if (includeFrom && from !== undefined) {
+        for (const p of ps) {
+          const clock = deps.storage.get(p, from);
+          if (clock !== undefined && isListed(clock, nowMs)) keys.push(from);
+        }
+        if (keys.length >= req.limit) return { keys: keys.slice(0, req.limit), next: from };
+      }
+      const cursors: Cursor[] = [];
+      for (const p of ps) {
+        const c: Cursor = { p, buf: [], pos: 0, last: from, done: false, chunk };
+        refill(c);
+        cursors.push(c);
+        await pace();
+      }
+      for (;;) {
+        let best: Cursor | undefined;
+        for (const c of cursors) {
+          const head = c.buf[c.pos];
+          if (head !== undefined && (best === undefined || compareCodePoints(head[0], best.buf[best.pos]![0]) < 0)) best = c;
+        }
+        if (best === undefined) return { keys, next: null };
+        const [key, clock] = best.buf[best.pos++]!;
+        sinceYield++;
+        if (isListed(clock, nowMs)) keys.push(key);
+        if (best.pos >= best.buf.length && !best.done) refill(best);
+        // Every partition's head is past `key`: all keys up to it have been seen.
+        if (keys.length >= req.limit || read >= SCAN_ENTRIES_PER_REQUEST_MAX) return { keys, next: key };
+        await pace();
+      }
+    } finally {
+      figures.entriesScanned += read;
     }
   };
 

@@ -143,6 +143,11 @@ test('keys - one node scan: live keys in order, prefix and after, tombstones lef
   t.deepEqual((await listAll(scanner, ring, { prefix: 'zz', limit: 2 })).keys, []);
   const page = await scanner.scan({ prefix: '', after: 'k.00010', limit: 2, ps: [0, 1, 2, 3, 4, 5, 6, 7] });
   t.deepEqual(page.keys, expected.filter((k) => compareCodePoints(k, 'k.00010') > 0).slice(0, 2));
+  // Merged as read: a page of 100 reads far fewer than 100 of each of the 8 partitions.
+  const readBefore = scanner.figures.entriesScanned;
+  t.is((await scanner.scan({ prefix: '', limit: 100, ps: [0, 1, 2, 3, 4, 5, 6, 7] })).keys.length, 100);
+  const read = scanner.figures.entriesScanned - readBefore;
+  t.true(read < 8 * 100 / 2, `${read} entries read for a page of 100`);
 
   // Tombstones past the budget: a prefix matching only deleted keys takes several pages of none.
   const many = Array.from({ length: SCAN_ENTRIES_PER_REQUEST_MAX + 5000 }, (_, i) => `gone.${i}`);
