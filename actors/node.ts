@@ -179,6 +179,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     antiEntropy,
     rejected,
     decisions,
+    keyListing: () => ({ ...listing.figures, ...scanner.figures }),
   });
   serveInternal({ id, subjects, subscriptions, liveness, outbox, wireLimits, rejected, membership, transfer, antiEntropy, ping, figures });
   // Discoverable with `nats micro ls` (docs/operations.md "Service discovery").

@@ -99,6 +99,8 @@ export interface OwnFiguresDeps {
   readonly rejected: WireRejections;
   /** The node's latest supervision decisions (actors/supervision.ts). */
   readonly decisions: RecentDecisions;
+  /** Key listings coordinated here and scans served (actors/keyListing.ts, actors/keyScan.ts). */
+  keyListing?(): object;
 }
 
 /** This node's figures, as its `stats` subject answers them. */
@@ -127,6 +129,7 @@ export function ownFigures(deps: OwnFiguresDeps): () => object {
       antiEntropy: deps.antiEntropy.figures,
       actorId: stores.actorId,
       wireRejected: deps.rejected.counts,
+      ...(deps.keyListing ? { keyListing: deps.keyListing() } : {}),
       decisions: deps.decisions.list(),
       transfers: table.filter((h) => h.state !== 'complete').map((h) => ({ partition: h.partition, state: h.state, moved: h.moved, source: h.sources[0], ...(h.rebuild ? { rebuild: true } : {}) })),
     };

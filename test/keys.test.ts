@@ -56,6 +56,10 @@ test('keys - 10,000 keys listed exactly once each, in order, deleted ones left o
   t.is(listed.length, expected.length);
   t.deepEqual(listed, expected);
   t.is(new Set(listed).size, listed.length, 'each once');
+  // Coordinators asked their peers for the partitions they do not hold: scans ran on several nodes.
+  const figures = (await c.status()).members.map((m: any) => m.keyListing).filter(Boolean);
+  t.true(figures.reduce((sum: number, f: any) => sum + f.listings, 0) >= Math.ceil(expected.length / 1000));
+  t.true(figures.filter((f: any) => f.scans > 0).length >= 2, JSON.stringify(figures));
 
   // A prefix with wildcards and dots in it, through the CLI.
   const prefix = 'a.b.*.>';
