@@ -5,14 +5,16 @@
  * With four nodes and N = 3 each coordinator holds three quarters of the partitions and must ask
  * its peers for the rest, the killed one among them.
  *
- * A replica that is up but silent is left to test/keyListing.test.ts (a stand-in transport): a
- * stopped process here stays in the client queue group too, and would time out the client's
- * own requests, whatever the listing does.
+ * A replica that is up but silent is played by the test itself: n4 is killed and the test
+ * answers n4's heartbeats, so the other nodes count it up, but never its scans (or answers them
+ * with junk). A stopped process (SIGSTOP) would not do: it stays in the client queue group and
+ * would time out the client's own requests, whatever the listing does.
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { compareCodePoints } from '../src/keyListing.ts';
+import { encodeInternal } from '../src/wire.ts';
 import { TestCluster } from './harness/cluster.ts';
 
 const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
@@ -69,6 +71,25 @@ test('keys - 10,000 keys listed exactly once each, in order, deleted ones left o
   const astral = [];
   for await (const k of c.allKeys({ prefix: '\u{1F600}', limit: 333 })) astral.push(k);
   t.deepEqual(astral, expected.filter((k) => k.startsWith('\u{1F600}')));
+});
+
+for (const mode of ['silent', 'junk'] as const) test(`keys - a replica the failure detector counts up but whose scans are ${mode} has its partitions asked of another owner`, async (t) => {
+  const cluster = await TestCluster.start({ nodes: 4, storage: 'memory' });
+  t.teardown(() => cluster.stop());
+  const c = cluster.client;
+  const keys = Array.from({ length: 2000 }, (_, i) => keyOf(i));
+  for (let i = 0; i < keys.length; i += 1000) await Promise.all(keys.slice(i, i + 1000).map((k) => c.put(k, 'v', { w: 3 })));
+  await cluster.node('n4').kill('SIGKILL');
+  // The impostor: heartbeats answered, scans not (or with a reply no scan would give).
+  c.nc.subscribe('dkv.local.internal.n4.ping', { callback: (_err, msg) => void msg.respond(new Uint8Array(0)) });
+  c.nc.subscribe('dkv.local.internal.n4.keys', { callback: (_err, msg) => void (mode === 'junk' && msg.respond(encodeInternal({ keys: ['zzz', 'aaa'], next: null, refused: [] }))) });
+  await c.nc.flush();
+
+  const listed: string[] = [];
+  for await (const k of c.allKeys({ limit: 500 })) listed.push(k);
+  t.deepEqual(listed, [...keys].sort(compareCodePoints));
+  const figures = (await c.status()).members.map((m: any) => m.keyListing).filter(Boolean);
+  t.true(figures.reduce((sum: number, f: any) => sum + f.fallbacks, 0) > 0, JSON.stringify(figures));
 });
 
 test('keys - bad requests are bad_request and change nothing; the CLI prints awkward keys as JSON', async (t) => {
