@@ -31,7 +31,7 @@ function dkv(args: string[], natsUrl: string): Promise<{ code: number | null; st
   });
 }
 
-test('keys - 10,000 keys listed exactly once each, in order, deleted ones left out, with one node killed', async (t) => {
+test.serial('keys - 10,000 keys listed exactly once each, in order, deleted ones left out, with one node killed', async (t) => {
   const cluster = await TestCluster.start({ nodes: 4 });
   t.teardown(() => cluster.stop());
   const c = cluster.client;
@@ -73,7 +73,7 @@ test('keys - 10,000 keys listed exactly once each, in order, deleted ones left o
   t.deepEqual(astral, expected.filter((k) => k.startsWith('\u{1F600}')));
 });
 
-for (const mode of ['silent', 'junk'] as const) test(`keys - a replica the failure detector counts up but whose scans are ${mode} has its partitions asked of another owner`, async (t) => {
+for (const mode of ['silent', 'junk'] as const) test.serial(`keys - a replica the failure detector counts up but whose scans are ${mode} has its partitions asked of another owner`, async (t) => {
   const cluster = await TestCluster.start({ nodes: 4, storage: 'memory' });
   t.teardown(() => cluster.stop());
   const c = cluster.client;
@@ -92,7 +92,7 @@ for (const mode of ['silent', 'junk'] as const) test(`keys - a replica the failu
   t.true(figures.reduce((sum: number, f: any) => sum + f.fallbacks, 0) > 0, JSON.stringify(figures));
 });
 
-test('keys - bad requests are bad_request and change nothing; the CLI prints awkward keys as JSON', async (t) => {
+test.serial('keys - bad requests are bad_request and change nothing; the CLI prints awkward keys as JSON', async (t) => {
   const cluster = await TestCluster.start({ nodes: 3, storage: 'memory' });
   t.teardown(() => cluster.stop());
   const c = cluster.client;
