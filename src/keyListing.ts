@@ -14,7 +14,7 @@
  * Keys are compared in Unicode code point order (compareCodePoints), the order both storage
  * engines list them in; JavaScript's `<` compares UTF-16 units and differs past U+FFFF.
  */
-import type { StoredClock } from './replica.ts';
+import { isLiveAt, type StoredClock } from './replica.ts';
 import type { Ring } from './ring.ts';
 import { compareCodePoints } from './storage/memory.ts';
 
@@ -36,13 +36,12 @@ export interface KeysPage {
 }
 
 /**
- * Whether a key with this stored version set is listed: some version of it is not a delete.
- * `nowMs` is for expiry: once put's `ttl_ms` is stored, an expired version stops counting here,
- * and this is the one place to say so.
+ * Whether a key with this stored version set is listed: some version of it reads as present at
+ * `nowMs`, neither a delete nor expired (`ttl_ms`), as a get would answer it.
  */
-export function isListed(clock: StoredClock, _nowMs: number): boolean {
-  if (clock.a.some((v) => v !== null)) return true;
-  return clock.e.some((e) => e[2].some((v) => v !== null));
+export function isListed(clock: StoredClock, nowMs: number): boolean {
+  if (clock.a.some((v) => isLiveAt(v, nowMs))) return true;
+  return clock.e.some((e) => e[2].some((v) => isLiveAt(v, nowMs)));
 }
 
 /** Whether `key` starts with `prefix` (an empty prefix matches everything). */

@@ -40,6 +40,9 @@ test('keys - live: some version is not a delete', (t) => {
   t.false(isListed(tombstone(), 0));
   t.true(isListed({ e: [['a', 2, [null], 1], ['b', 1, [new Uint8Array(1)], 1]], a: [] }, 0), 'a sibling of a delete is live');
   t.true(isListed({ e: [['a', 2, [null], 1]], a: [new Uint8Array(0)] }, 0), 'an empty value is a value');
+  const expiring = { e: [['a', 1, [{ v: new Uint8Array(1), x: 500 }], 1]], a: [] } as StoredClock;
+  t.true(isListed(expiring, 499), 'listed until it expires');
+  t.false(isListed(expiring, 500), 'not once expired');
 });
 
 test('keys - merge: complete up to the smallest next, cut at the limit', (t) => {

@@ -42,6 +42,7 @@ test.serial('ttl - found until it expires, then not found, with a replica down d
   t.false(read.found);
   t.deepEqual(read.values, []);
   t.deepEqual((await c.peek('n3', 'ttl-a')).values, []);
+  t.deepEqual((await c.keys({ prefix: 'ttl-a' })).keys, [], 'an expired key is not listed');
 });
 
 test.serial('ttl - siblings expire on their own', async (t) => {
@@ -51,6 +52,8 @@ test.serial('ttl - siblings expire on their own', async (t) => {
   t.deepEqual([...(await c.get('ttl-siblings')).values].sort(), ['fleeting', 'lasting']);
   await waitFor('the fleeting sibling to expire', async () => (await c.get('ttl-siblings')).values.length === 1, { timeoutMs: 15_000, intervalMs: 100 });
   t.deepEqual((await c.get('ttl-siblings', { r: 3 })).values, ['lasting']);
+  // Key listing counts a key while any version of it is live.
+  t.deepEqual((await c.keys({ prefix: 'ttl-siblings' })).keys, ['ttl-siblings']);
   // A put over a fresh value with a TTL makes that key expire; one without makes it last again.
   const got = await c.get('ttl-siblings');
   await c.put('ttl-siblings', 'lasting, renewed', { context: got.context });
