@@ -5,11 +5,9 @@
  * 3 balances better than strategy 1 with as much metadata), which a wrong measure would break.
  */
 import test from 'ava';
+import { runPaperQuick } from './harness/paper.ts';
 import fc from 'fast-check';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { partitionOf } from '../src/ring.ts';
 import {
@@ -97,24 +95,15 @@ interface Fig8Json {
 }
 
 test('paper - npm run paper -- fig8 --quick writes the figure and data with the three strategies', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'dkv-paper-'));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'bench/paper/run.ts', 'fig8', '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-  t.is(run.code, 0, run.stderr + run.stdout);
+  const run = await runPaperQuick(t, 'fig8', 120_000);
   t.regex(run.stdout, new RegExp(`seed ${fig8.defaultSeed} \\(quick\\)`));
   t.regex(run.stdout, /params \{"nodes":30,"replicas":3,/);
-  t.regex(run.stderr, /fig8: 100%/, 'progress, as plain lines off a terminal');
-  for (const ext of ['svg', 'csv', 'json']) t.true(existsSync(join(out, `fig8.${ext}`)), `fig8.${ext}`);
 
-  const svg = readFileSync(join(out, 'fig8.svg'), 'utf8');
+  const svg = run.read('svg');
   t.true(svg.startsWith('<svg'));
   for (const name of ['strategy 1', 'strategy 2', 'strategy 3']) t.true(svg.includes(name), `legend has ${name}`);
 
-  const data = JSON.parse(readFileSync(join(out, 'fig8.json'), 'utf8')) as Fig8Json;
+  const data = JSON.parse(run.read('json')) as Fig8Json;
   t.is(data.seed, fig8.defaultSeed);
   t.deepEqual(data.series.map((s) => s.name), ['strategy 1', 'strategy 2', 'strategy 3']);
   for (const s of data.series) {
@@ -130,7 +119,7 @@ test('paper - npm run paper -- fig8 --quick writes the figure and data with the 
   const comparable = s1!.points.filter((p) => p.x <= 2 * smallest3.x);
   t.true(comparable.length > 0);
   for (const p of comparable) t.true(smallest3.y > p.y, `strategy 3 ${smallest3.y} at ${smallest3.x} vs strategy 1 ${p.y} at ${p.x}`);
-  t.is(readFileSync(join(out, 'fig8.csv'), 'utf8').split('\n')[0], 'series,x,y,yMin,yMax,expected,tokensPerNode,partitionsPerNode');
+  t.is(run.read('csv').split('\n')[0], 'series,x,y,yMin,yMax,expected,tokensPerNode,partitionsPerNode');
 });
 
 test('paper - an unknown experiment is refused with the list', async (t) => {

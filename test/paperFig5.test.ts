@@ -4,14 +4,9 @@
  * series per mode, each a point per window with finite latencies), never the latencies themselves.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runPaperQuick } from './harness/paper.ts';
 import { fig5 } from '../bench/paper/fig5.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 interface Fig5Json {
   seed: number;
@@ -20,25 +15,15 @@ interface Fig5Json {
 }
 
 test('paper fig5 - npm run paper -- fig5 --quick writes the figure and data with a series per sync mode', async (t) => {
-  t.timeout(240_000);
-  const out = mkdtempSync(join(tmpdir(), 'dkv-paper-fig5-'));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'bench/paper/run.ts', 'fig5', '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 230_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-  t.is(run.code, 0, run.stderr + run.stdout);
+  const run = await runPaperQuick(t, 'fig5', 230_000);
   t.regex(run.stdout, new RegExp(`seed ${fig5.defaultSeed} \\(quick\\)`));
   t.regex(run.stdout, /load average before the run \(1, 5, 15 min\): [\d.]+ [\d.]+ [\d.]+/);
   t.regex(run.stdout, /p99\.9 ratio always\/periodic: median window [\d.]+, peak window [\d.]+ \(paper: about 5 at peak\)/);
-  t.regex(run.stderr, /fig5: 100%/, 'progress, as plain lines off a terminal');
-  for (const ext of ['svg', 'csv', 'json']) t.true(existsSync(join(out, `fig5.${ext}`)), `fig5.${ext}`);
-  const svg = readFileSync(join(out, 'fig5.svg'), 'utf8');
+  const svg = run.read('svg');
   t.true(svg.startsWith('<svg'));
   for (const label of ['always', 'one', 'periodic']) t.true(svg.includes(label), `figure has ${label}`);
 
-  const data = JSON.parse(readFileSync(join(out, 'fig5.json'), 'utf8')) as Fig5Json;
+  const data = JSON.parse(run.read('json')) as Fig5Json;
   t.is(data.seed, fig5.defaultSeed);
   t.deepEqual(data.series.map((s) => s.name), ['always', 'one', 'periodic']);
   for (const s of data.series) {
@@ -53,5 +38,5 @@ test('paper fig5 - npm run paper -- fig5 --quick writes the figure and data with
     }
     t.true(s.points.some((p) => p.count > p.errors), `${s.name}: some writes succeeded`);
   }
-  t.is(readFileSync(join(out, 'fig5.csv'), 'utf8').split('\n')[0], 'series,x,y,mode,average,p50,max,count,errors,shed');
+  t.is(run.read('csv').split('\n')[0], 'series,x,y,mode,average,p50,max,count,errors,shed');
 });

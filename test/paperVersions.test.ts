@@ -5,15 +5,10 @@
  * one-version reads as the largest share.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runPaperQuick } from './harness/paper.ts';
 import { BUCKETS, mergeCart, pickCart, summarise, versions } from '../bench/paper/versions.ts';
 import { stream } from '../bench/paper/fig8.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 test('paper versions - siblings merge by union, a value that is not a cart adds nothing', (t) => {
   t.deepEqual(mergeCart(['["b","a"]', '["a","c"]']), ['a', 'b', 'c']);
@@ -47,22 +42,13 @@ interface VersionsJson {
 }
 
 test('paper versions - npm run paper -- versions --quick on a real cluster writes the four series', async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'dkv-paper-'));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'bench/paper/run.ts', 'versions', '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 150_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }),
-    );
-  });
-  t.is(run.code, 0, run.stderr + run.stdout);
+  const run = await runPaperQuick(t, 'versions', 150_000);
   t.regex(run.stdout, new RegExp(`seed ${versions.defaultSeed} \\(quick\\)`));
   t.regex(run.stdout, /params \{"nodes":3,"carts":50,/);
-  t.regex(run.stderr, /versions: 100%/);
-  for (const ext of ['svg', 'csv', 'json']) t.true(existsSync(join(out, `versions.${ext}`)), `versions.${ext}`);
-  t.true(readFileSync(join(out, 'versions.svg'), 'utf8').startsWith('<svg'));
-  t.is(readFileSync(join(out, 'versions.csv'), 'utf8').split('\n')[0], 'series,x,y,reads,paper');
+  t.true(run.read('svg').startsWith('<svg'));
+  t.is(run.read('csv').split('\n')[0], 'series,x,y,reads,paper');
 
-  const data = JSON.parse(readFileSync(join(out, 'versions.json'), 'utf8')) as VersionsJson;
+  const data = JSON.parse(run.read('json')) as VersionsJson;
   t.is(data.seed, versions.defaultSeed);
   t.deepEqual(data.series.map((s) => s.name), [...BUCKETS]);
   const shares = data.series.map((s) => s.points[0]!.y);
