@@ -71,20 +71,39 @@ test.serial('coordinator hint - a get names an owner that is up, and the put wit
   }
 });
 
-test.serial('coordinator hint - writes of one turn are batched by the node named; a delete follows its hint too', async (t) => {
+test.serial('coordinator hint - with the ring known and more nodes than N, writes of one turn are batched by the node named; a delete follows its hint too', async (t) => {
+  const routed = await DkvClient.connect({ servers: cluster.nats.url, timeoutMs: CLIENT_TIMEOUT_MS, routing: true });
+  t.teardown(() => routed.close());
   const keys = Array.from({ length: 8 }, (_, i) => `turn ${i}`);
-  await Promise.all(keys.map((k) => client.put(k, 'a')));
-  const reads = await Promise.all(keys.map((k) => client.get(k)));
+  await Promise.all(keys.map((k) => routed.put(k, 'a')));
+  const reads = await Promise.all(keys.map((k) => routed.get(k)));
   const named = reads.map((r) => contextCoordinator(r.context)!);
   const before = await figures();
   // One turn: puts for half, deletes for the other half, each with its read's context.
-  await Promise.all(keys.map((k, i) => (i % 2 === 0 ? client.put(k, 'b', { context: reads[i]!.context }) : client.delete(k, { context: reads[i]!.context }))));
+  await Promise.all(keys.map((k, i) => (i % 2 === 0 ? routed.put(k, 'b', { context: reads[i]!.context }) : routed.delete(k, { context: reads[i]!.context }))));
   const moved = delta(before, await figures());
   for (const id of NODES) {
     t.is(moved[id]!.writes, named.filter((x) => x === id).length, `${id} coordinated the writes that named it (${JSON.stringify(moved)})`);
     t.is(moved[id]!.forwardedWrites, 0);
   }
   for (const [i, k] of keys.entries()) t.deepEqual((await client.get(k, { r: 3 })).values, i % 2 === 0 ? ['b'] : []);
+});
+
+test.serial('coordinator hint - without the ring, a turn of writes naming several nodes stays one batch, to the node most of them name', async (t) => {
+  const keys = Array.from({ length: 12 }, (_, i) => `one batch ${i}`);
+  await Promise.all(keys.map((k) => client.put(k, 'a')));
+  const reads = await Promise.all(keys.map((k) => client.get(k)));
+  const named = reads.map((r) => contextCoordinator(r.context)!);
+  const counts = new Map<string, number>();
+  for (const x of named) counts.set(x, (counts.get(x) ?? 0) + 1);
+  const top = [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+  t.true(counts.size > 1, `the reads named several nodes: ${JSON.stringify([...counts])}`);
+  const before = await figures();
+  await Promise.all(keys.map((k, i) => client.put(k, 'b', { context: reads[i]!.context })));
+  const moved = delta(before, await figures());
+  // The node most named took all of them: it coordinated those it owns and sent the rest on.
+  t.is(moved[top]!.writes + moved[top]!.forwardedWrites, keys.length, `${top} took the batch (${JSON.stringify(moved)})`);
+  for (const k of keys) t.deepEqual((await client.get(k, { r: 3 })).values, ['b']);
 });
 
 test.serial('coordinator hint - dkv put and delete --context C go to the node C names', async (t) => {
