@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { decodeContext } from '../src/context.ts';
+import { withVector } from './harness/replies.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -39,12 +40,6 @@ const KEYED: Op[] = ['get', 'put', 'delete', 'peek'];
 const WRITES: Op[] = ['put', 'delete'];
 
 const recordedGets = new Map<string, any>();
-/**
- * A reply with its context as the version vector it carries: a get's context also names the
- * replica that answered first (the next write's coordinator, src/context.ts), which may differ
- * from read to read while the data stays the same.
- */
-const stored = (reply: any) => (reply && typeof reply.context === 'string' ? { ...reply, context: decodeContext(reply.context) } : reply);
 /** node id -> key -> peek reply */
 const recordedPeeks = new Map<string, Map<string, any>>();
 let validContext = '';
@@ -237,7 +232,7 @@ for (const row of elementRows) {
     t.deepEqual(Object.keys(reply.results[0]), ['error'], shown);
     t.is(reply.results[0].error.code, row.code, shown);
     t.true(reply.results[0].error.message.length > 0, shown);
-    t.deepEqual(stored(reply.results[1]), stored(recordedGets.get(PLAIN)));
+    t.deepEqual(withVector(reply.results[1]), withVector(recordedGets.get(PLAIN)));
   });
 }
 
@@ -296,14 +291,14 @@ test.serial('bad input - keys named __proto__ and constructor work like any key'
     const put = await cluster.client.raw(S.put, { key, value: `value of ${key}`, w: 3 });
     t.true(put.ok, `${key}: ${JSON.stringify(put)}`);
     const got = await cluster.client.raw(S.get, { key });
-    t.deepEqual(stored(got), stored({ key, found: true, values: [`value of ${key}`], context: put.context }));
+    t.deepEqual(withVector(got), withVector({ key, found: true, values: [`value of ${key}`], context: put.context }));
     const peek = await cluster.client.raw(S.peek, { key });
-    t.deepEqual(stored(peek), stored({ node: 'n1', values: [`value of ${key}`], context: put.context }));
+    t.deepEqual(withVector(peek), withVector({ node: 'n1', values: [`value of ${key}`], context: put.context }));
   }
 });
 
 test.serial('bad input - unknown fields are ignored', async (t) => {
-  t.deepEqual(stored(await cluster.client.raw(S.get, { key: PLAIN, extra: [1, 2, 3], constructor: 'x' })), stored(recordedGets.get(PLAIN)));
+  t.deepEqual(withVector(await cluster.client.raw(S.get, { key: PLAIN, extra: [1, 2, 3], constructor: 'x' })), withVector(recordedGets.get(PLAIN)));
   t.deepEqual(await cluster.client.raw(S.peek, { key: SIBLINGS, colour: 'blue' }), recordedPeeks.get('n1')!.get(SIBLINGS));
   const put = await cluster.client.raw(S.put, { key: 'bad-input extra', value: 'v', note: { deep: true } });
   t.true(put.ok);
@@ -341,7 +336,7 @@ test.serial('bad input - afterwards every recorded get and peek reply is unchang
   for (const key of RECORDED) {
     const before = recordedGets.get(key);
     const after = await getRaw(key);
-    t.deepEqual(stored({ ...after, values: [...after.values].sort() }), stored({ ...before, values: [...before.values].sort() }), `get ${key}`);
+    t.deepEqual(withVector({ ...after, values: [...after.values].sort() }), withVector({ ...before, values: [...before.values].sort() }), `get ${key}`);
   }
   for (const n of cluster.nodes) {
     for (const key of RECORDED) {
