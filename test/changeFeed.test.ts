@@ -63,6 +63,28 @@ test.serial('changes - every acknowledged write of 1,000 from four clients appea
   await w.close();
 });
 
+test.serial('changes - with a node down, the writes the others coordinate still appear', async (t) => {
+  const w = await watcher('down-');
+  const n2 = cluster.node('n2');
+  await n2.kill('SIGKILL');
+  const acked: Array<[string, string]> = [];
+  try {
+    await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        await cluster.client.put(`down-${i}`, `v${i}`);
+        acked.push([`down-${i}`, `v${i}`]);
+      }),
+    );
+  } finally {
+    await n2.start();
+    await cluster.settled();
+  }
+  t.is(acked.length, 200);
+  const missing = () => acked.filter(([k, v]) => !(w.seen.get(k) ?? []).some((e) => e.values.includes(v)));
+  await waitFor('every acknowledged write on the feed', () => missing().length === 0, { timeoutMs: 15_000, intervalMs: 50 }).catch(() => t.fail(`${missing().length} acknowledged writes not seen`));
+  await w.close();
+});
+
 test.serial('changes - siblings as siblings, a delete as deleted, base64 as base64; a prefix filters', async (t) => {
   const w = await watcher('sib-');
   const other = await watcher();

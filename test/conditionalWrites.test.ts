@@ -69,6 +69,29 @@ test('if current - applies over exactly what was read; a stale context answers c
   t.false((await c.get('cw-current', { r: 3 })).found);
 });
 
+// Serial, so it runs first, alone: it stops a node that the other tests of this file share.
+test.serial('conditions - with a node down, they hold against the replicas that answer', async (t) => {
+  const c = cluster.client;
+  await c.put('cw-down-present', 'here', { w: 3 });
+  const read = await c.get('cw-down-present', { r: 3 });
+  const n3 = cluster.node('n3');
+  await n3.kill('SIGKILL');
+  try {
+    await c.put('cw-down-new', 'created', { if: 'absent' });
+    t.deepEqual((await c.get('cw-down-new')).values, ['created']);
+    t.regex(await codeOf(c.put('cw-down-present', 'again', { if: 'absent' })), /^conflict: .* 1 current value$/);
+    await c.put('cw-down-present', 'updated', { if: 'current', context: read.context });
+    t.regex(await codeOf(c.put('cw-down-present', 'stale', { if: 'current', context: read.context })), /^conflict: /);
+    t.deepEqual((await c.get('cw-down-present')).values, ['updated']);
+  } finally {
+    await n3.start();
+    await cluster.settled();
+  }
+  // Back, n3 gets what it missed (hints, repair) and a read of all three shows no sibling.
+  await waitFor('n3 to hold the conditional writes', async () => (await c.peek('n3', 'cw-down-present')).values[0] === 'updated' && (await c.peek('n3', 'cw-down-new')).values[0] === 'created', { timeoutMs: 30_000, intervalMs: 200 });
+  t.deepEqual((await c.get('cw-down-present', { r: 3 })).values, ['updated']);
+});
+
 test('conditions - bad ones are bad_request and change nothing', async (t) => {
   const c = cluster.client;
   await c.put('cw-bad', 'kept');
