@@ -16,7 +16,7 @@ import type { Subjects } from '../src/subjects.ts';
 import type { WireLimits } from '../src/wire.ts';
 import { adminHandler } from './admin.ts';
 import { spawnAntiEntropy, type AntiEntropy } from './antiEntropy.ts';
-import type { CoordinatorCounters } from './coordinator.ts';
+import type { CoordinatorCounters } from './coordinatorCounters.ts';
 import type { Foreground } from './foreground.ts';
 import type { RequestMetrics } from './metrics.ts';
 import { spawnGateway, type Gateway } from './gateway.ts';

@@ -40,6 +40,7 @@ import { logDecision } from './supervision.ts';
 import { NOT_HELD, type Faults, type Reply, type ReplicaResult } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 import type { RequestMetrics } from './metrics.ts';
+import type { CoordinatorCounters } from './coordinatorCounters.ts';
 
 const encoder = new TextEncoder();
 
@@ -71,30 +72,6 @@ export interface CoordinatorDeps {
   readonly metrics?: Pick<RequestMetrics, 'failed' | 'read'>;
   /** The node runs sync mode `one`: each write it coordinates asks one replica for an fsync. */
   readonly durableOne?: boolean;
-}
-
-/** Per-node request figures, reported by `status`. */
-export interface CoordinatorCounters extends Record<Counter, number> {
-  gets: number;
-  writes: number;
-  /** Writes this node received but does not replicate, sent on to a preference-list node. */
-  forwardedWrites: number;
-  /** Requests that went to a stand-in because an owner was unreachable. */
-  sloppy: number;
-  retries: number;
-  failures: number;
-  /** Replicas a read found stale and sent the reconciled version to. */
-  readRepairs: number;
-  /** Replica reads answered "same as your copy" instead of with a version set. */
-  sameReads: number;
-  /** Batch requests (the client library's pipeline) and the get/put/delete requests they held. */
-  batches: number;
-  batchedOps: number;
-  /** Reads that took the fast start (src/getCore.ts), and those that left it after a replica failed. */
-  fastReads: number;
-  fastReadHandovers: number;
-  /** Gets answered with more than one value (concurrent versions the client must reconcile). */
-  siblingReads: number;
 }
 
 /** `clientDeadlineMs`: when the client stops waiting; the request never outlives it. */

@@ -19,7 +19,7 @@ import type { Admission } from '../src/admission.ts';
 import { actorKind, quorumFailureReason, REQUEST_DURATION_BUCKETS_SECONDS, REQUEST_OPS, REQUEST_OUTCOMES, outcomeIndex, type RequestOp } from '../src/metricLabels.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import type { AntiEntropy } from './antiEntropy.ts';
-import type { CoordinatorCounters } from './coordinator.ts';
+import type { CoordinatorCounters } from './coordinatorCounters.ts';
 import type { Foreground } from './foreground.ts';
 import type { HandoffFigures } from './handoff.ts';
 import type { Health } from './health.ts';

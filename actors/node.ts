@@ -15,7 +15,7 @@ import { subjectsFor } from '../src/subjects.ts';
 import type { WireLimits } from '../src/wire.ts';
 import { firstPlanMode } from '../src/viewRules.ts';
 import { CHILDREN, Spawned, type NodeParts } from './children.ts';
-import type { CoordinatorCounters } from './coordinator.ts';
+import type { CoordinatorCounters } from './coordinatorCounters.ts';
 import { startForeground } from './foreground.ts';
 import { Health } from './health.ts';
 import { createLogger } from './log.ts';

@@ -15,7 +15,7 @@ import { DkvError } from '../src/errors.ts';
 import { memberOf } from '../src/membership.ts';
 import type { Subjects } from '../src/subjects.ts';
 import type { AntiEntropy } from './antiEntropy.ts';
-import type { CoordinatorCounters } from './coordinator.ts';
+import type { CoordinatorCounters } from './coordinatorCounters.ts';
 import { gatherFigures } from './figures.ts';
 import type { Foreground } from './foreground.ts';
 import type { HandoffFigures } from './handoff.ts';
