@@ -341,17 +341,17 @@ export class DkvClient {
   }
 
   /**
-   * Writes whose context names a node: one batch per node named. The others as `#route` says,
-   * joining those batches where the node is one of their key's owners: fewer, fuller batches.
+   * Writes whose context names a node. With a ring of more nodes than N: one batch per node
+   * named, the others as `#route` says, joining those batches where the node is one of their
+   * key's owners (fewer, fuller batches). Otherwise one batch, to the node most of them name.
    */
   #routeWrites(writes: Queued[]): void {
     if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
-    const known = this.#ring;
-    if (known === undefined || known.ring.members().length <= known.n) {
+    if (this.#spreadRing() === undefined) {
       // Every node holds every key (or the ring is not known): a hint saves no hop, and one
-      // batch per node named would cost a message each, measured at 0.92x against 0.85x of the
-      // throughput before hints on workload A (docs/performance.md). One batch, to the node most
-      // of the turn's writes name: a lone write, as the CLI's, always goes where it names.
+      // batch per node named costs a message each: 0.85x of the throughput before hints on
+      // workload A, against 1.00x with one batch (docs/performance.md). A lone write, as the
+      // CLI's, still goes where it names.
       return this.#chunk(writes, mostNamed(writes));
     }
     const byNode = new Map<string, Queued[]>();
@@ -368,19 +368,21 @@ export class DkvClient {
     this.#route(rest, byNode);
   }
 
+  /** The ring, when one is known with more nodes than N: only then does where a batch goes save a hop. */
+  #spreadRing(): KnownRing | undefined {
+    const known = this.#ring;
+    return known !== undefined && known.ring.members().length > known.n ? known : undefined;
+  }
+
   /**
    * Without a ring, or with N nodes or fewer, one batch for the queue group. Otherwise each call
    * joins the largest batch already bound for one of its key's owners (`byNode`: those bound so
    * far), or starts one at a random owner.
    */
   #route(queue: Queued[], byNode = new Map<string, Queued[]>()): void {
-    const known = this.#ring;
+    const known = this.#spreadRing();
     // No ring, or every node holds every key: any node will do, as the queue group picks.
-    if (known === undefined || known.ring.members().length <= known.n) {
-      for (const [node, batch] of byNode) this.#chunk(batch, node);
-      if (queue.length > 0) this.#chunk(queue, undefined);
-      return;
-    }
+    if (known === undefined) return this.#chunk(queue, undefined);
     for (const q of queue) {
       const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
       let best: Queued[] | undefined;
