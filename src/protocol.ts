@@ -39,6 +39,11 @@ export const WRITE_CONDITIONS: readonly WriteCondition[] = ['absent', 'current']
 /** The longest `ttl_ms` accepted: about 100 years, so that its expiry time stays a safe integer. */
 export const TTL_MS_MAX = 100 * 365 * 24 * 60 * 60 * 1000;
 
+/** A TTL this store accepts, from a client or a peer: a positive safe integer of ms, at most TTL_MS_MAX. */
+export function isTtlMs(t: unknown): t is number {
+  return typeof t === 'number' && Number.isSafeInteger(t) && t >= 1 && t <= TTL_MS_MAX;
+}
+
 export interface KeyRequest {
   readonly key: string;
 }
@@ -132,7 +137,7 @@ function conditionField(body: Map<string, unknown>, context: VersionVector | und
 function ttlField(body: Map<string, unknown>): number | undefined {
   const t = body.get('ttl_ms');
   if (t === undefined) return undefined;
-  if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 1 || t > TTL_MS_MAX) {
+  if (!isTtlMs(t)) {
     throw bad(`"ttl_ms" must be a positive integer of milliseconds, at most ${TTL_MS_MAX}, got ${JSON.stringify(t)}`);
   }
   return t;

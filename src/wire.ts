@@ -10,7 +10,7 @@
  */
 import { Packr } from 'msgpackr';
 import { bytesOf, isStoredValue, type StoredClock, type StoredValue } from './replica.ts';
-import { TTL_MS_MAX } from './protocol.ts';
+import { isTtlMs, TTL_MS_MAX } from './protocol.ts';
 
 /** Entries of one clock on the wire; a stored clock holds a few (src/clockBounds.ts). */
 export const WIRE_CLOCK_ENTRIES_MAX = 512;
@@ -260,7 +260,7 @@ export function parseForwardedWrite(bytes: Uint8Array, limits: WireLimits & { re
   if (context !== undefined && !isWireVersionVector(context)) throw new WireError('forwarded write: context must be a version vector');
   if (w !== undefined && (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > limits.n)) throw new WireError(`forwarded write: w must be an integer in 1..${limits.n}`);
   if (encoding !== 'utf8' && encoding !== 'base64') throw new WireError('forwarded write: encoding must be "utf8" or "base64"');
-  if (ttlMs !== undefined && (x.kind !== 'put' || typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > TTL_MS_MAX)) throw new WireError(`forwarded write: ttlMs must be an integer in 1..${TTL_MS_MAX} on a put`);
+  if (ttlMs !== undefined && (x.kind !== 'put' || !isTtlMs(ttlMs))) throw new WireError(`forwarded write: ttlMs must be an integer in 1..${TTL_MS_MAX} on a put`);
   if (x.clientDeadlineMs !== undefined && !isNonNegativeInt(x.clientDeadlineMs)) throw new WireError('forwarded write: clientDeadlineMs must be a time in ms');
   const req: WireWrite = { key, value: value as Uint8Array | null, encoding, ...(context !== undefined ? { context } : {}), ...(w !== undefined ? { w } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) };
   return { op: 'coordinate', kind: x.kind, req, ...(x.clientDeadlineMs !== undefined ? { clientDeadlineMs: x.clientDeadlineMs } : {}) };
