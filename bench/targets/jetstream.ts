@@ -11,8 +11,8 @@ import { StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import type { WatchedProcess } from '../cpu.ts';
-import { KvOperations } from './kvOperations.ts';
-import { loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+import { JetStreamKvTarget } from './kvOperations.ts';
+import { loadGeneratorConnection, natsServerDeath, type Target, type TargetSettings } from './target.ts';
 
 const BUCKET = 'bench';
 
@@ -20,7 +20,7 @@ export interface JetStreamOptions extends TargetSettings {
   readonly dataDir: string;
 }
 
-export class JetStreamTarget implements Target {
+export class JetStreamTarget extends JetStreamKvTarget implements Target {
   readonly name = 'jetstream';
   readonly description = 'NATS JetStream KV, 1 replica, file storage, @nats-io/kv client';
   readonly processes: WatchedProcess[];
@@ -29,9 +29,9 @@ export class JetStreamTarget implements Target {
     private readonly opts: JetStreamOptions,
     private readonly nats: NatsServerHandle,
     private readonly nc: NatsConnection,
-    private readonly kv: KV,
+    kv: KV,
   ) {
-    this.#ops = new KvOperations(kv, opts.valueBytes);
+    super(kv, opts.valueBytes);
     this.processes = [{ role: 'nats-server-js', pid: nats.process.pid!, holdsData: true }];
   }
 
@@ -48,26 +48,8 @@ export class JetStreamTarget implements Target {
     }
   }
 
-  readonly #ops: KvOperations;
-
-  markPreloaded(count: number): void {
-    this.#ops.markPreloaded(count);
-  }
-
-  read(keyIndex: number): Promise<OpOutcome> {
-    return this.#ops.read(keyIndex);
-  }
-
-  update(keyIndex: number, version: number): Promise<OpOutcome> {
-    return this.#ops.update(keyIndex, version);
-  }
-
   health(): string[] {
     return natsServerDeath('nats-server of JetStream', this.nats.process);
-  }
-
-  takeCounters(): Record<string, number> {
-    return {};
   }
 
   async stop(): Promise<void> {

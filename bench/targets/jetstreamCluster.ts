@@ -18,8 +18,8 @@ import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { freePort, startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.ts';
 import type { WatchedProcess } from '../cpu.ts';
-import { KvOperations } from './kvOperations.ts';
-import { loadGeneratorConnection, natsServerDeath, type OpOutcome, type Target, type TargetSettings } from './target.ts';
+import { JetStreamKvTarget } from './kvOperations.ts';
+import { loadGeneratorConnection, natsServerDeath, type Target, type TargetSettings } from './target.ts';
 
 const BUCKET = 'bench';
 const STREAM = `KV_${BUCKET}`;
@@ -34,7 +34,7 @@ export interface JetStreamClusterOptions extends TargetSettings {
   readonly readyTimeoutMs?: number;
 }
 
-export class JetStreamClusterTarget implements Target {
+export class JetStreamClusterTarget extends JetStreamKvTarget implements Target {
   readonly name = 'jetstream-r3';
   readonly description: string;
   readonly processes: WatchedProcess[];
@@ -43,10 +43,10 @@ export class JetStreamClusterTarget implements Target {
     private readonly opts: JetStreamClusterOptions,
     private readonly servers: readonly NatsServerHandle[],
     private readonly nc: NatsConnection,
-    private readonly kv: KV,
+    kv: KV,
     where: { connectedTo: string; leader: string },
   ) {
-    this.#ops = new KvOperations(kv, opts.valueBytes);
+    super(kv, opts.valueBytes);
     // All three hold the data; their CPU is summed under one role.
     this.processes = servers.map((s) => ({ role: 'nats-server-js-r3', pid: s.process.pid!, holdsData: true }));
     this.description = `NATS JetStream KV, 3 replicas, file storage, 3 nats-servers in one JetStream cluster, @nats-io/kv client given all 3 URLs (connected to ${where.connectedTo}, stream leader ${where.leader})`;
@@ -104,26 +104,8 @@ export class JetStreamClusterTarget implements Target {
     return this.servers.map((s) => s.url);
   }
 
-  readonly #ops: KvOperations;
-
-  markPreloaded(count: number): void {
-    this.#ops.markPreloaded(count);
-  }
-
-  read(keyIndex: number): Promise<OpOutcome> {
-    return this.#ops.read(keyIndex);
-  }
-
-  update(keyIndex: number, version: number): Promise<OpOutcome> {
-    return this.#ops.update(keyIndex, version);
-  }
-
   health(): string[] {
     return this.servers.flatMap((s, i) => natsServerDeath(`nats-server js${i + 1} of the JetStream cluster`, s.process));
-  }
-
-  takeCounters(): Record<string, number> {
-    return {};
   }
 
   async stop(): Promise<void> {

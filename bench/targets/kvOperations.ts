@@ -1,13 +1,14 @@
 /**
- * A benchmark operation on a JetStream KV bucket, the same whether the bucket has one replica
+ * What a JetStream KV target does per operation, the same whether the bucket has one replica
  * (jetstream.ts) or three (jetstreamCluster.ts): a read checks the value it finds, an update is a
- * plain put (last writer wins: JetStream KV has no siblings to manage).
+ * plain put (last writer wins: JetStream KV has no siblings to manage). Each target extends it
+ * with how it starts, watches and stops its servers.
  */
 import type { KV } from '@nats-io/kv';
 import { isValueOf, keyName, valueFor } from '../workload.ts';
 import { clientErrorCode, type OpOutcome } from './target.ts';
 
-export class KvOperations {
+export abstract class JetStreamKvTarget {
   /** Keys below this were written by the preload: a read that misses one is `not_found`. */
   #preloadedKeys = 0;
 
@@ -15,6 +16,11 @@ export class KvOperations {
     private readonly kv: KV,
     private readonly valueBytes: number,
   ) {}
+
+  /** JetStream KV has nothing like dkv's sanity counters. */
+  takeCounters(): Record<string, number> {
+    return {};
+  }
 
   markPreloaded(count: number): void {
     this.#preloadedKeys = count;
