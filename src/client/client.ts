@@ -137,6 +137,8 @@ export class DkvClient {
   #ringAsked: Promise<void> | undefined;
   /** Requests sent again after an `overloaded` answer, since this client was made. */
   overloadedRetries = 0;
+  /** Routing only: this client's batched operations in flight, per node they were sent to. */
+  readonly #inFlight = new Map<string, number>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -375,14 +377,15 @@ export class DkvClient {
   }
 
   /**
-   * Without a ring, or with N nodes or fewer, one batch for the queue group. Otherwise each call
+   * Without a ring, one batch for the queue group; with N nodes or fewer, one batch for the
+   * least loaded node (`#leastLoaded`). Otherwise each call
    * joins the largest batch already bound for one of its key's owners (`byNode`: those bound so
    * far), or starts one at a random owner.
    */
   #route(queue: Queued[], byNode = new Map<string, Queued[]>()): void {
     const known = this.#spreadRing();
-    // No ring, or every node holds every key: any node will do, as the queue group picks.
-    if (known === undefined) return this.#chunk(queue, undefined);
+    // No ring, or every node holds every key: any node will do.
+    if (known === undefined) return this.#chunk(queue, this.#leastLoaded());
     for (const q of queue) {
       const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
       let best: Queued[] | undefined;
@@ -394,6 +397,33 @@ export class DkvClient {
       best.push(q);
     }
     for (const [node, batch] of byNode) this.#chunk(batch, node);
+  }
+
+  /**
+   * The member with the fewest of this client's operations in flight (a random one of those
+   * tied), when a ring is known; else undefined, for the queue group. The queue group picks at
+   * random, so a client's batches piled up on one node past its admission bound (`overloaded`,
+   * then a backoff) while another idled: 1.05x the throughput on workload B with this instead
+   * (docs/performance.md). A turn's batch is not split over the nodes: each batch costs every
+   * node a round of messages, which cost more than the parallel coordinators saved.
+   */
+  #leastLoaded(): string | undefined {
+    const members = this.#ring?.ring.members();
+    if (members === undefined) return undefined;
+    let best: string | undefined;
+    let bestLoad = Infinity;
+    let tied = 0;
+    for (const m of members) {
+      const load = this.#inFlight.get(m) ?? 0;
+      if (load < bestLoad) {
+        best = m;
+        bestLoad = load;
+        tied = 1;
+      } else if (load === bestLoad && Math.random() * ++tied < 1) {
+        best = m;
+      }
+    }
+    return best;
   }
 
   #chunk(queue: Queued[], node: string | undefined): void {
@@ -431,6 +461,7 @@ export class DkvClient {
 
   async #send(batch: Queued[], node: string | undefined): Promise<void> {
     let reply: any;
+    if (node !== undefined) this.#inFlight.set(node, (this.#inFlight.get(node) ?? 0) + batch.length);
     try {
       reply = await this.#sendTo(node, encoder.encode(`{"ops":[${batch.map((q) => q.json).join(',')}]}`));
       if (reply?.error) replyOrThrow(reply);
@@ -438,6 +469,8 @@ export class DkvClient {
     } catch (err) {
       for (const q of batch) q.reject(err);
       return;
+    } finally {
+      if (node !== undefined) this.#inFlight.set(node, this.#inFlight.get(node)! - batch.length);
     }
     batch.forEach((q, i) => {
       try {
