@@ -1,5 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import {
   DEFAULT_Q,
   Q_MAX,
@@ -308,4 +309,14 @@ test('property - replicaPartitions and Ring agree with preferenceList', (t) => {
     }),
     { numRuns: 100 },
   );
+});
+
+test('ring - a key partition is the top bits of its MD5, asked once or again, past the cache of recent keys', (t) => {
+  const ring = new Ring(Array.from({ length: 64 }, (_, i) => `n${(i % 3) + 1}`));
+  const keys = Array.from({ length: 40_000 }, (_, i) => `key ${i} ${'é'.repeat(i % 3)}`);
+  let wrong = 0;
+  for (let round = 0; round < 2; round++) {
+    for (const key of keys) if (ring.partitionOf(key) !== createHash('md5').update(key, 'utf8').digest().readUInt16BE(0) >>> 10) wrong++;
+  }
+  t.is(wrong, 0);
 });
