@@ -229,8 +229,15 @@ export class DkvTarget implements Target {
     return [...natsServerDeath('nats-server of dkv', this.nats.process), ...this.nodes.map((c) => c.death()).filter((d): d is string => d !== undefined)];
   }
 
+  /** The client library's own `overloaded` retries (it backs off inside), counted up to the last take. */
+  private clientRetriesTaken = 0;
+
   takeCounters(): Record<string, number> {
     const c = { ...this.counters, nodeWarnings: this.warnings.count, peerDown: this.warnings.peerDown };
+    if (this.client) {
+      c.overloadedRetries += this.client.overloadedRetries - this.clientRetriesTaken;
+      this.clientRetriesTaken = this.client.overloadedRetries;
+    }
     this.counters = { readsWithSiblings: 0, siblingsMax: 0, nodeWarnings: 0, peerDown: 0, overloadedRetries: 0 };
     this.warnings.count = 0;
     this.warnings.peerDown = 0;

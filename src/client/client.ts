@@ -310,17 +310,25 @@ export class DkvClient {
 
   /** A get/put/delete: into this turn's batch, or on its own subject; `overloaded` backs off and retries. */
   private op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>): Promise<any> {
-    return this.#backingOff(() => this.#op(op, subject, body));
+    // A write retried after `overloaded` no longer follows its context's hint: the node named is
+    // the one that refused it, and asking it again backed some writes off for half a second on
+    // workload B (a busy node stays busy for a few backoffs).
+    let hinted = true;
+    return this.#backingOff(() => {
+      const attempt = this.#op(op, subject, body, hinted);
+      hinted = false;
+      return attempt;
+    });
   }
 
   /** One attempt of `op` (its caller backs off): `#once` on its own subject, not `call`, whose loop would nest in this one. */
-  #op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>): Promise<any> {
+  #op(op: 'get' | 'put' | 'delete', subject: string, body: Record<string, unknown>, hinted: boolean): Promise<any> {
     if (!this.pipeline) return this.#once(subject, body);
     const json = JSON.stringify({ op, ...body });
     // Too big to share a batch: alone, exactly as the single request.
     if (json.length > BATCH_CHARS_MAX) return this.#once(subject, body);
     const read = op === 'get';
-    const coordinator = !read && this.coordinatorHints ? contextCoordinator(body.context) : undefined;
+    const coordinator = !read && hinted && this.coordinatorHints ? contextCoordinator(body.context) : undefined;
     return new Promise((resolve, reject) => {
       this.#queue.push({ read, key: body.key as string, coordinator, json, resolve, reject });
       if (this.#scheduled) return;
@@ -345,15 +353,20 @@ export class DkvClient {
   /**
    * Writes whose context names a node. With a ring of more nodes than N: one batch per node
    * named, the others as `#route` says, joining those batches where the node is one of their
-   * key's owners (fewer, fuller batches). Otherwise one batch, to the node most of them name.
+   * key's owners (fewer, fuller batches). With a known ring of N nodes or fewer, as reads go
+   * (`#route`). Without a ring, one batch, to the node most of them name.
    */
   #routeWrites(writes: Queued[]): void {
     if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
     if (this.#spreadRing() === undefined) {
-      // Every node holds every key (or the ring is not known): a hint saves no hop, and one
-      // batch per node named costs a message each: 0.85x of the throughput before hints on
-      // workload A, against 1.00x with one batch (docs/performance.md). A lone write, as the
-      // CLI's, still goes where it names.
+      // Every node holds every key, so a hint saves no hop. Followed, it sent a routing client's
+      // writes to the node that coordinated their last write, ever more of them to one node:
+      // on workload B, 1,485 of 3,000 writes were refused there `overloaded` and backed off
+      // while the other nodes idled.
+      if (this.#ring !== undefined) return this.#route(writes);
+      // No ring: one batch per node named would cost a message each (0.85x of the throughput
+      // before hints on workload A, against 1.00x with one batch, docs/performance.md). A lone
+      // write, as the CLI's, still goes where it names.
       return this.#chunk(writes, mostNamed(writes));
     }
     const byNode = new Map<string, Queued[]>();
