@@ -172,9 +172,13 @@ export class Outbox {
     this.#scheduled = false;
     this.stats.flushes++;
     this.#sendReplies();
-    const batches = [...this.#batches.values()];
-    this.#batches.clear();
-    for (const b of batches) this.#send(b);
+    const batches = this.#batches;
+    // A new Map, not clear(): V8 keeps a cleared Map's old table, entries and all, linked to its
+    // new one (for iterators), so a Map that outlives a scavenge and is cleared every turn kept
+    // every turn's batches, and the coordinators their callbacks hold, alive until a full GC:
+    // about 2 MB promoted per scavenge on workload C, scavenges of 5-10 ms instead of about 1.
+    this.#batches = new Map();
+    for (const b of batches.values()) this.#send(b);
   }
 
   #sendReplies(): void {

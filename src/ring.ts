@@ -53,7 +53,8 @@ function partitionOf(key: string, q: number): number {
   if (top16 === undefined) {
     // One-shot hash: no Hash object per key (half the cost of createHash on the request path).
     top16 = hash('md5', key, 'buffer').readUInt16BE(0);
-    if (top16ByKey.size >= TOP16_CACHE_KEYS_MAX) top16ByKey.clear();
+    // A new Map rather than clear(), which keeps the old table's keys until a full GC (actors/outbox.ts).
+    if (top16ByKey.size >= TOP16_CACHE_KEYS_MAX) top16ByKey = new Map();
     top16ByKey.set(key, top16);
   }
   return top16 >>> (16 - bits);
@@ -65,7 +66,7 @@ function partitionOf(key: string, q: number): number {
  * full, which costs a burst of misses rather than bookkeeping on every hit.
  */
 const TOP16_CACHE_KEYS_MAX = 16_384;
-const top16ByKey = new Map<string, number>();
+let top16ByKey = new Map<string, number>();
 
 /** Distinct owners in order of first appearance. */
 function members(assignment: Assignment): string[] {
