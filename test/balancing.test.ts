@@ -20,9 +20,13 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
+/** Each node's count of batches it took; asked again until every node has answered with its own. */
 async function batchesByNode(): Promise<Map<string, number>> {
-  const members: Array<{ node: string; requests?: Record<string, number> }> = (await cluster.client.status()).members;
-  return new Map(members.map((m) => [m.node, m.requests?.batches ?? 0]));
+  for (let attempt = 0; ; attempt++) {
+    const members: Array<{ node: string; requests?: Record<string, number> }> = (await cluster.client.status()).members;
+    const counts = members.filter((m) => typeof m.requests?.batches === 'number').map((m) => [m.node, m.requests!.batches!] as const);
+    if (counts.length === 3 || attempt >= 20) return new Map(counts);
+  }
 }
 
 test.serial('balancing - three turns in flight at once land one on each node, every time', async (t) => {
@@ -72,4 +76,20 @@ test.serial('balancing - writes whose contexts all name one node are balanced to
     t.deepEqual([...after].map(([node, n]) => [node, n - (before.get(node) ?? 0)]).sort(), [['n1', 1], ['n2', 1], ['n3', 1]], `round ${round}`);
   }
   for (const k of keys) t.deepEqual((await client.get(k, { r: 3 })).values, ['r2']);
+});
+
+test.serial('balancing - a turn of reads and writes travels as one batch to one node', async (t) => {
+  const client = await DkvClient.connect({ servers: cluster.nats.url, routing: true });
+  t.teardown(() => client.close());
+  const keys = Array.from({ length: 20 }, (_, i) => `mixed-${i}`);
+  await Promise.all(keys.map((k) => client.put(k, 'a')));
+  for (let round = 0; round < 3; round++) {
+    const before = await batchesByNode();
+    const replies = await Promise.all(keys.map((k, i) => (i % 2 === 0 ? client.get(k) : client.put(k, `r${round}`))));
+    t.is(replies.length, keys.length);
+    const moved = [...(await batchesByNode())].map(([node, n]) => n - (before.get(node) ?? 0));
+    t.deepEqual(moved.sort(), [0, 0, 1], `round ${round}: one batch in all`);
+  }
+  // The puts carry no context, so the odd keys hold every round's value as siblings.
+  for (const [i, k] of keys.entries()) t.deepEqual((await client.get(k, { r: 3 })).values.sort(), i % 2 === 0 ? ['a'] : ['a', 'r0', 'r1', 'r2']);
 });

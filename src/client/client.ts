@@ -342,8 +342,16 @@ export class DkvClient {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    // Reads and writes travel apart: a batch is answered once all of it is done, and a read
-    // should not wait for the writes' disk commits.
+    // A known ring whose every node holds every key: the whole turn is one batch, reads and
+    // writes together, to the least loaded node. A hint saves no hop there; followed, hints
+    // piled a client's writes on the node that coordinated their last write (on workload B,
+    // 1,485 of 3,000 writes refused `overloaded` there while the other nodes idled). And every
+    // batch costs each node a round of messages: on workload B one batch measured 0.90x the peer's
+    // throughput against 0.85x with reads and writes apart (medians of 5 runs), at 0.9x against
+    // 1.3x its CPU per operation, and the same with --sync always (docs/performance.md).
+    if (this.#ring !== undefined && this.#spreadRing() === undefined) return this.#chunk(queue, this.#leastLoaded());
+    // Otherwise reads and writes travel apart: writes follow their hints, and a read should not
+    // wait for the writes' disk commits in a batch answered once all of it is done.
     const reads = queue.filter((q) => q.read);
     if (reads.length === queue.length) return this.#route(queue);
     if (reads.length > 0) this.#route(reads);
@@ -353,17 +361,12 @@ export class DkvClient {
   /**
    * Writes whose context names a node. With a ring of more nodes than N: one batch per node
    * named, the others as `#route` says, joining those batches where the node is one of their
-   * key's owners (fewer, fuller batches). With a known ring of N nodes or fewer, as reads go
-   * (`#route`). Without a ring, one batch, to the node most of them name.
+   * key's owners (fewer, fuller batches). Without a ring, one batch, to the node most of them
+   * name. (With a known ring of N nodes or fewer, `#flush` sends the turn as one batch.)
    */
   #routeWrites(writes: Queued[]): void {
     if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
     if (this.#spreadRing() === undefined) {
-      // Every node holds every key, so a hint saves no hop. Followed, it sent a routing client's
-      // writes to the node that coordinated their last write, ever more of them to one node:
-      // on workload B, 1,485 of 3,000 writes were refused there `overloaded` and backed off
-      // while the other nodes idled.
-      if (this.#ring !== undefined) return this.#route(writes);
       // No ring: one batch per node named would cost a message each (0.85x of the throughput
       // before hints on workload A, against 1.00x with one batch, docs/performance.md). A lone
       // write, as the CLI's, still goes where it names.
