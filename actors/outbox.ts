@@ -64,8 +64,13 @@ export class Outbox {
   #replies: Array<{ msg: Msg; data: Uint8Array }> = [];
   #batches = new Map<string, PendingBatch>();
   #scheduled = false;
-  /** Sent batches awaiting their reply, by number. Invariant: each is answered or failed once. */
-  #inFlight = new Map<number, PendingBatch>();
+  /**
+   * Sent batches awaiting their reply, by number. Invariant: each is answered or failed once.
+   * An object with integer keys, not a Map: a Map that outlives a scavenge keeps, in each table
+   * it outgrows, the entries it held then, so a Map with a set and a delete per batch kept a
+   * share of all batches (and their coordinators) until a full GC (test/outboxMemory.test.ts).
+   */
+  #inFlight: Record<number, PendingBatch> = Object.create(null);
   /** Operations queued or in flight, by destination subject. Invariant: each <= REPLICA_CALLS_PENDING_PER_PEER_MAX. */
   readonly #pending = new Map<string, number>();
   #sequence = 0;
@@ -102,8 +107,9 @@ export class Outbox {
   close(): void {
     this.clock.clearInterval(this.#sweep);
     this.#inbox.unsubscribe();
-    for (const [id, b] of this.#inFlight) {
-      this.#inFlight.delete(id);
+    for (const id in this.#inFlight) {
+      const b = this.#inFlight[id]!;
+      delete this.#inFlight[id];
       this.#fail(b, 'node is stopping');
     }
   }
@@ -197,20 +203,20 @@ export class Outbox {
     const id = ++this.#sequence;
     this.stats.batches++;
     this.stats.ops += b.ops.length;
-    this.#inFlight.set(id, b);
+    this.#inFlight[id] = b;
     try {
       this.nc.publish(b.subject, encodeInternal({ ops: b.ops, ...this.header() } satisfies ReplicaBatch), { reply: `${this.inboxPrefix}.${id}` });
     } catch (err) {
-      this.#inFlight.delete(id);
+      delete this.#inFlight[id];
       this.#fail(b, (err as Error).message);
     }
   }
 
   #onReply(msg: Msg): void {
     const id = Number(msg.subject.slice(this.inboxPrefix.length + 1));
-    const b = this.#inFlight.get(id);
-    if (!b) return; // late: already failed by the sweep
-    this.#inFlight.delete(id);
+    const b = this.#inFlight[id];
+    if (!b) return; // late: already failed by the sweep (or not a number we sent)
+    delete this.#inFlight[id];
     if (msg.headers?.code === 503) return this.#fail(b, `no responders on ${b.subject}`, 'no-responders');
     let results: ReplicaResult[];
     try {
@@ -225,9 +231,10 @@ export class Outbox {
   }
 
   #expire(nowMs: number): void {
-    for (const [id, b] of this.#inFlight) {
+    for (const id in this.#inFlight) {
+      const b = this.#inFlight[id]!;
       if (b.deadlineMs > nowMs) continue;
-      this.#inFlight.delete(id);
+      delete this.#inFlight[id];
       this.#fail(b, `timeout: no reply from ${b.subject}`, 'timeout');
     }
   }
