@@ -33,9 +33,9 @@ import { connect, errors as natsErrors, headers, type NatsConnection } from '@na
 import { describeConnectError, natsConnectionOptions, type NatsAuth } from '../nats/connectOptions.ts';
 import { DEADLINE_HEADER } from '../subjects.ts';
 import { contextCoordinator } from '../context.ts';
-import { DkvError, isErrorCode, isNoResponders } from '../errors.ts';
-import { BATCH_OPS_MAX } from '../protocol.ts';
+import { DkvError, isNoResponders } from '../errors.ts';
 import { Ring } from '../ring.ts';
+import { BATCH_CHARS_MAX, Batcher, replyOrThrow, type KnownRing } from './batcher.ts';
 import { parseChangeEvent, type ChangeEvent } from '../changeFeed.ts';
 import { isValidName, subjectsFor, type Subjects } from '../subjects.ts';
 
@@ -77,19 +77,6 @@ export interface ClientOptions {
   readonly coordinatorHints?: boolean;
 }
 
-interface Queued {
-  readonly read: boolean;
-  readonly key: string;
-  /** Writes only: the node the context names to coordinate it (coordinator hints), if any. */
-  readonly coordinator: string | undefined;
-  /** The single request's JSON body plus "op", ready to be joined into the batch. */
-  readonly json: string;
-  readonly resolve: (reply: any) => void;
-  readonly reject: (err: unknown) => void;
-}
-
-/** A batch stays well under NATS's max_payload (1 MiB by default): JSON characters, up to 3 UTF-8 bytes each. */
-const BATCH_CHARS_MAX = 256 * 1024;
 /** How often a routing client asks for the ring again; a change in between only costs hops. */
 const RING_REFRESH_MS = 5_000;
 const RING_REQUEST_TIMEOUT_MS = 2_000;
@@ -113,13 +100,6 @@ export function defaultAttemptTimeoutMs(timeoutMs: number): number {
   return Math.min(timeoutMs, Math.max(500, Math.floor(timeoutMs / 2)));
 }
 
-/** The ring as a routing client keeps it: a key's owners are the first N of its preference list. */
-interface KnownRing {
-  readonly version: number;
-  readonly n: number;
-  readonly ring: Ring;
-}
-
 export interface GetResult {
   key: string;
   found: boolean;
@@ -128,8 +108,8 @@ export interface GetResult {
 }
 
 export class DkvClient {
-  #queue: Queued[] = [];
-  #scheduled = false;
+  /** Pipelining: this turn's calls, and where their batches go (src/client/batcher.ts). */
+  readonly #batcher: Batcher;
   /** Routing only: the newest ring heard of, undefined until one is (or while none answers). */
   #ring: KnownRing | undefined;
   #ringTimer: NodeJS.Timeout | undefined;
@@ -137,8 +117,6 @@ export class DkvClient {
   #ringAsked: Promise<void> | undefined;
   /** Requests sent again after an `overloaded` answer, since this client was made. */
   overloadedRetries = 0;
-  /** Routing only: this client's batched operations in flight, per node they were sent to. */
-  readonly #inFlight = new Map<string, number>();
 
   private constructor(
     readonly nc: NatsConnection,
@@ -150,6 +128,10 @@ export class DkvClient {
     routing = false,
     private readonly coordinatorHints = true,
   ) {
+    this.#batcher = new Batcher(
+      () => this.#ring,
+      (node, data) => this.#sendTo(node, data),
+    );
     if (routing && pipeline) {
       this.#ringTimer = setInterval(() => void this.refreshRing(), RING_REFRESH_MS).unref();
       void this.refreshRing();
@@ -329,131 +311,7 @@ export class DkvClient {
     if (json.length > BATCH_CHARS_MAX) return this.#once(subject, body);
     const read = op === 'get';
     const coordinator = !read && hinted && this.coordinatorHints ? contextCoordinator(body.context) : undefined;
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ read, key: body.key as string, coordinator, json, resolve, reject });
-      if (this.#scheduled) return;
-      this.#scheduled = true;
-      // After this turn's other calls (and the microtasks they set off) have queued theirs.
-      setImmediate(() => this.#flush());
-    });
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    const queue = this.#queue;
-    this.#queue = [];
-    // A known ring whose every node holds every key: the whole turn is one batch, reads and
-    // writes together, to the least loaded node. A hint saves no hop there; followed, hints
-    // piled a client's writes on the node that coordinated their last write (on workload B,
-    // 1,485 of 3,000 writes refused `overloaded` there while the other nodes idled). And every
-    // batch costs each node a round of messages: on workload B one batch measured 0.90x the peer's
-    // throughput against 0.85x with reads and writes apart (medians of 5 runs), at 0.9x against
-    // 1.3x its CPU per operation, and the same with --sync always (docs/performance.md).
-    if (this.#ring !== undefined && this.#spreadRing() === undefined) return this.#chunk(queue, this.#leastLoaded());
-    // Otherwise reads and writes travel apart: writes follow their hints, and a read should not
-    // wait for the writes' disk commits in a batch answered once all of it is done.
-    const reads = queue.filter((q) => q.read);
-    if (reads.length === queue.length) return this.#route(queue);
-    if (reads.length > 0) this.#route(reads);
-    this.#routeWrites(reads.length === 0 ? queue : queue.filter((q) => !q.read));
-  }
-
-  /**
-   * Writes whose context names a node. With a ring of more nodes than N: one batch per node
-   * named, the others as `#route` says, joining those batches where the node is one of their
-   * key's owners (fewer, fuller batches). Without a ring, one batch, to the node most of them
-   * name. (With a known ring of N nodes or fewer, `#flush` sends the turn as one batch.)
-   */
-  #routeWrites(writes: Queued[]): void {
-    if (writes.every((q) => q.coordinator === undefined)) return this.#route(writes);
-    if (this.#spreadRing() === undefined) {
-      // No ring: one batch per node named would cost a message each (0.85x of the throughput
-      // before hints on workload A, against 1.00x with one batch, docs/performance.md). A lone
-      // write, as the CLI's, still goes where it names.
-      return this.#chunk(writes, mostNamed(writes));
-    }
-    const byNode = new Map<string, Queued[]>();
-    const rest: Queued[] = [];
-    for (const q of writes) {
-      if (q.coordinator === undefined) {
-        rest.push(q);
-        continue;
-      }
-      const batch = byNode.get(q.coordinator);
-      if (batch === undefined) byNode.set(q.coordinator, [q]);
-      else batch.push(q);
-    }
-    this.#route(rest, byNode);
-  }
-
-  /** The ring, when one is known with more nodes than N: only then does where a batch goes save a hop. */
-  #spreadRing(): KnownRing | undefined {
-    const known = this.#ring;
-    return known !== undefined && known.ring.members().length > known.n ? known : undefined;
-  }
-
-  /**
-   * Without a ring, one batch for the queue group; with N nodes or fewer, one batch for the
-   * least loaded node (`#leastLoaded`). Otherwise each call
-   * joins the largest batch already bound for one of its key's owners (`byNode`: those bound so
-   * far), or starts one at a random owner.
-   */
-  #route(queue: Queued[], byNode = new Map<string, Queued[]>()): void {
-    const known = this.#spreadRing();
-    // No ring, or every node holds every key: any node will do.
-    if (known === undefined) return this.#chunk(queue, this.#leastLoaded());
-    for (const q of queue) {
-      const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
-      let best: Queued[] | undefined;
-      for (const o of owners) {
-        const batch = byNode.get(o);
-        if (batch && (best === undefined || batch.length > best.length)) best = batch;
-      }
-      if (best === undefined) byNode.set(owners[Math.floor(Math.random() * owners.length)]!, (best = []));
-      best.push(q);
-    }
-    for (const [node, batch] of byNode) this.#chunk(batch, node);
-  }
-
-  /**
-   * The member with the fewest of this client's operations in flight (a random one of those
-   * tied), when a ring is known; else undefined, for the queue group. The queue group picks at
-   * random, so a client's batches piled up on one node past its admission bound (`overloaded`,
-   * then a backoff) while another idled: 1.05x the throughput on workload B with this instead
-   * (docs/performance.md). A turn's batch is not split over the nodes: each batch costs every
-   * node a round of messages, which cost more than the parallel coordinators saved.
-   */
-  #leastLoaded(): string | undefined {
-    const members = this.#ring?.ring.members();
-    if (members === undefined) return undefined;
-    let best: string | undefined;
-    let bestLoad = Infinity;
-    let tied = 0;
-    for (const m of members) {
-      const load = this.#inFlight.get(m) ?? 0;
-      if (load < bestLoad) {
-        best = m;
-        bestLoad = load;
-        tied = 1;
-      } else if (load === bestLoad && Math.random() * ++tied < 1) {
-        best = m;
-      }
-    }
-    return best;
-  }
-
-  #chunk(queue: Queued[], node: string | undefined): void {
-    let start = 0;
-    let chars = 0;
-    queue.forEach((q, i) => {
-      if (i > start && (i - start >= BATCH_OPS_MAX || chars + q.json.length > BATCH_CHARS_MAX)) {
-        void this.#send(queue.slice(start, i), node);
-        start = i;
-        chars = 0;
-      }
-      chars += q.json.length + 1;
-    });
-    if (start < queue.length) void this.#send(queue.slice(start), node);
+    return new Promise((resolve, reject) => this.#batcher.add({ read, key: body.key as string, coordinator, json, resolve, reject }));
   }
 
   /**
@@ -473,28 +331,6 @@ export class DkvClient {
       if (this.#ringTimer !== undefined) void this.refreshRing();
       return this.raw(this.subjects.batch, data, deadlineMs);
     }
-  }
-
-  async #send(batch: Queued[], node: string | undefined): Promise<void> {
-    let reply: any;
-    if (node !== undefined) this.#inFlight.set(node, (this.#inFlight.get(node) ?? 0) + batch.length);
-    try {
-      reply = await this.#sendTo(node, encoder.encode(`{"ops":[${batch.map((q) => q.json).join(',')}]}`));
-      if (reply?.error) replyOrThrow(reply);
-      if (!Array.isArray(reply?.results) || reply.results.length !== batch.length) throw new DkvError('internal', `batch reply holds ${reply?.results?.length} results for ${batch.length} requests`);
-    } catch (err) {
-      for (const q of batch) q.reject(err);
-      return;
-    } finally {
-      if (node !== undefined) this.#inFlight.set(node, this.#inFlight.get(node)! - batch.length);
-    }
-    batch.forEach((q, i) => {
-      try {
-        q.resolve(replyOrThrow(reply.results[i]));
-      } catch (err) {
-        q.reject(err);
-      }
-    });
   }
 
   get(key: string, opts: { r?: number; encoding?: 'base64' } = {}): Promise<GetResult> {
@@ -572,28 +408,3 @@ export class DkvClient {
 
 const encoder = new TextEncoder();
 
-/** The node most writes name (the first to reach that count on a tie); undefined when none names one. */
-function mostNamed(writes: readonly Queued[]): string | undefined {
-  const counts = new Map<string, number>();
-  let best: string | undefined;
-  let bestCount = 0;
-  for (const q of writes) {
-    if (q.coordinator === undefined) continue;
-    const n = (counts.get(q.coordinator) ?? 0) + 1;
-    counts.set(q.coordinator, n);
-    if (n > bestCount) {
-      best = q.coordinator;
-      bestCount = n;
-    }
-  }
-  return best;
-}
-
-/** A protocol reply, or the DkvError its error stands for. */
-function replyOrThrow(reply: any): any {
-  if (reply && typeof reply === 'object' && reply.error) {
-    const code = isErrorCode(reply.error.code) ? reply.error.code : 'internal';
-    throw new DkvError(code, String(reply.error.message));
-  }
-  return reply;
-}
