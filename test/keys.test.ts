@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { compareCodePoints } from '../src/keyListing.ts';
 import { encodeInternal } from '../src/wire.ts';
 import { TestCluster } from './harness/cluster.ts';
+import { waitFor } from './harness/wait.ts';
 
 const BIN = fileURLToPath(new URL('../actors/bin.mjs', import.meta.url));
 const KEYS = 10_000;
@@ -84,6 +85,12 @@ for (const mode of ['silent', 'junk'] as const) test.serial(`keys - a replica th
   c.nc.subscribe('dkv.local.internal.n4.ping', { callback: (_err, msg) => void msg.respond(new Uint8Array(0)) });
   c.nc.subscribe('dkv.local.internal.n4.keys', { callback: (_err, msg) => void (mode === 'junk' && msg.respond(encodeInternal({ keys: ['zzz', 'aaa'], next: null, refused: [] }))) });
   await c.nc.flush();
+  // A heartbeat sent between the kill and the impostor's subscription marks n4 down at once (no
+  // responders); the listing asks it only once the nodes count it up again.
+  await waitFor('every live node counting the impostor up', async () => {
+    const views = ((await c.status()).members as Array<{ node: string; view?: Array<{ node: string; status: string }> }>).filter((m) => m.node !== 'n4' && Array.isArray(m.view));
+    return views.length === 3 && views.every((m) => m.view!.find((v) => v.node === 'n4')?.status === 'up');
+  });
 
   const listed: string[] = [];
   for await (const k of c.allKeys({ limit: 500 })) listed.push(k);
