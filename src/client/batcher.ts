@@ -108,15 +108,14 @@ export class Batcher {
   }
 
   /**
-   * Without a ring, one batch for the queue group; with N nodes or fewer, one batch for the
-   * least loaded node (`#leastLoaded`). Otherwise each call
+   * Without a ring, one batch for the queue group. With a ring of more nodes than N, each call
    * joins the largest batch already bound for one of its key's owners (`byNode`: those bound so
-   * far), or starts one at a random owner.
+   * far), or starts one at a random owner. (A known ring of N nodes or fewer never gets here:
+   * `#flush` sends the turn as one batch.)
    */
   #route(queue: Queued[], byNode = new Map<string, Queued[]>()): void {
     const known = this.#spreadRing();
-    // No ring, or every node holds every key: any node will do.
-    if (known === undefined) return this.#chunk(queue, this.#leastLoaded());
+    if (known === undefined) return this.#chunk(queue, undefined);
     for (const q of queue) {
       const owners = known.ring.replicas(known.ring.partitionOf(q.key), known.n);
       let best: Queued[] | undefined;
@@ -192,7 +191,6 @@ export class Batcher {
       }
     });
   }
-
 }
 
 const encoder = new TextEncoder();

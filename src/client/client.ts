@@ -6,9 +6,11 @@
  * request on `dkv.<cluster>.batch` (each element is the body of the single request plus "op";
  * the reply holds each single reply, in order). A node then decodes one message for all of them
  * and answers once, and the bus carries one message each way instead of one per call: measured
- * in docs/performance.md. Gets and writes go in separate batches, so that reads are not held up by
- * the writes' disk commits. A lone call costs the same as before; `pipeline: false` sends every
- * call on its own subject.
+ * in docs/performance.md. Where the batches go is src/client/batcher.ts's: with a known ring of N
+ * nodes or fewer, a turn's calls are one batch to the node with the fewest of this client's
+ * operations in flight; otherwise gets and writes go in separate batches, so that reads are not
+ * held up by the writes' disk commits. A lone call costs the same as before; `pipeline: false`
+ * sends every call on its own subject.
  *
  * Ring-aware routing (`routing: true`, off by default): the client keeps the ring (`dkv.<cluster>.ring`,
  * refreshed every few seconds) and sends each batch to a node that holds its keys
@@ -23,9 +25,10 @@
  * coordinates it (Dynamo §6.4): it holds the version the context was read from, so the write
  * needs no forwarding hop and a read there next sees it. With the ring known and more nodes than
  * N, writes of one turn are batched by the node named; writes naming none are routed as above,
- * joining those batches where the ring says the node holds their key. Otherwise every node holds
- * every key and no hop is saved: the turn's writes stay one batch, sent to the node most of them
- * name. Only a hint, with the ring's fallback: a
+ * joining those batches where the ring says the node holds their key. With a known ring of N
+ * nodes or fewer every node holds every key and no hop is saved: hints are not followed there.
+ * Without a ring, the turn's writes stay one batch, sent to the node most of them name. A write
+ * retried after `overloaded` does not follow its hint. Only a hint, with the ring's fallback: a
  * node named that is gone or silent gets the batch sent on to the queue group; nodes never read
  * it, and a damaged one is no hint.
  */
