@@ -17,7 +17,7 @@ export const TARGET_THROUGHPUT_RATIO_MIN = 0.7;
 export const TARGET_P999_RATIO_MAX = 3;
 
 /** Row order in tables: the subject, then the peers (one replica, three), then the floor. */
-const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor'];
+const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol'];
 
 /** The peers: JetStream KV with one replica (the floor one server sets) and with three (like for like). */
 export const PEERS = ['jetstream', 'jetstream-r3'];
@@ -153,7 +153,7 @@ const REFERENCES = [...PEERS, 'echo'];
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const out: Ratios[] = [];
   for (const s of summaries) {
-    const isFloor = s.target === 'replication-floor';
+    const isFloor = s.target === 'replication-floor' || s.target === 'replication-floor-protocol';
     if (!DKV_TARGETS.includes(s.target) && !isFloor) continue;
     for (const other of summaries) {
       if (other.workload !== s.workload || DKV_TARGETS.includes(other.target)) continue;
@@ -232,7 +232,7 @@ export function baselineLines(ms: readonly Measurement[]): string[] {
 }
 
 export function ratioLines(rs: readonly Ratios[]): string[] {
-  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', 'jetstream-r3': 'peer R3 (JetStream KV, 3 replicas)', echo: 'floor (echo)', 'replication-floor': 'replication floor' };
+  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', 'jetstream-r3': 'peer R3 (JetStream KV, 3 replicas)', echo: 'floor (echo)', 'replication-floor': 'replication floor', 'replication-floor-protocol': 'replication floor (protocol)' };
   return rs.map((r) => `workload ${r.workload}: ${r.subject} / ${names[r.against] ?? r.against}: throughput ${fmt(r.throughput, 2)}x, p99.9 ${fmt(r.p999, 2)}x, CPU per op ${fmt(r.cpuPerOp, 2)}x`);
 }
 

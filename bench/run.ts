@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     // Each dkv target next to its baseline, so the rotation keeps them in every round.
     const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
-    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || t === 'replication-floor');
+    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || t.startsWith('replication-floor'));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     const natsAuth = o.natsToken ? { token: o.natsToken } : o.natsUser ? { user: o.natsUser, pass: o.natsPass ?? '' } : undefined;

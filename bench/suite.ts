@@ -22,9 +22,11 @@ import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 
-export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'dkv@base', 'dkv-client@base'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol', 'dkv@base', 'dkv-client@base'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const FLOOR = 'replication-floor' satisfies TargetName;
+const FLOOR_PROTOCOL = 'replication-floor-protocol' satisfies TargetName;
+const isFloor = (name: string): boolean => name === FLOOR || name === FLOOR_PROTOCOL;
 
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
@@ -114,15 +116,17 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         ...(cfg.natsAuth ? { natsAuth: cfg.natsAuth } : {}),
       });
     }
-    case FLOOR: {
+    case FLOOR:
+    case FLOOR_PROTOCOL: {
       const features = cfg.floorFeatures ?? [];
+      const via = name === FLOOR ? 'client' : 'protocol';
       return DkvTarget.start({
         ...settings,
         name,
         bin: FLOOR_BIN,
         // The floor's nodes serve the data protocol only: no status to settle on.
         settle: false,
-        via: 'client',
+        via,
         nodes: 3,
         n: 3,
         r: 2,
@@ -132,7 +136,7 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         dataDir: join(dir, name),
         env: { FLOOR_FEATURES: features.join(',') },
         ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
-        description: `replication floor: 3 bare nodes, N=3 R=2 W=2, raw lmdb, client library; ${features.length ? `with dkv's ${features.join(', ')}` : 'last writer wins, none of dkv'} (bench/floor/node.ts)`,
+        description: `replication floor: 3 bare nodes, N=3 R=2 W=2, raw lmdb, ${via === 'client' ? 'client library' : 'JSON request/reply'}; ${features.length ? `with dkv's ${features.join(', ')}` : 'last writer wins, none of dkv'} (bench/floor/node.ts)`,
       });
     }
     case 'jetstream':
@@ -214,7 +218,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
           if (DKV_TARGETS.includes(t.name)) dkvWindows.push({ startMicros, endMicros: nowMicros() });
-          if (t.name === FLOOR) floorWindows.push({ startMicros, endMicros: nowMicros() });
+          if (isFloor(t.name)) floorWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);
@@ -272,8 +276,9 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
   if (cfg.cpuProfDir) {
     const files = (readdirSync(cfg.cpuProfDir, { recursive: true }) as string[]).filter(isMainThreadProfile);
     // The floor's node n1 is profiled apart from dkv's, each within its own measured windows.
-    const dkvFiles = files.filter((f) => !f.startsWith(`${FLOOR}/`)).map((f) => join(cfg.cpuProfDir!, f));
-    const floorFiles = files.filter((f) => f.startsWith(`${FLOOR}/`)).map((f) => join(cfg.cpuProfDir!, f));
+    const onFloor = (f: string) => f.startsWith(`${FLOOR}/`) || f.startsWith(`${FLOOR_PROTOCOL}/`);
+    const dkvFiles = files.filter((f) => !onFloor(f)).map((f) => join(cfg.cpuProfDir!, f));
+    const floorFiles = files.filter(onFloor).map((f) => join(cfg.cpuProfDir!, f));
     if (dkvFiles.length > 0) {
       profile = summariseProfiles(dkvFiles.map(readProfile), 30, dkvWindows);
       profileText = formatProfileSummary(profile, 30);

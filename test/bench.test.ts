@@ -231,6 +231,16 @@ test('report - the replication floor is measured against the peer and the echo, 
   t.is(targetLine(rs, summaries, [], 'replication-floor'), undefined);
 });
 
+test('report - the protocol floor is measured against the peers, and dkv against it', (t) => {
+  const summaries = [row('dkv', 'A', 6_000, 30), row('jetstream-r3', 'A', 12_000, 12), row('replication-floor-protocol', 'A', 8_000, 20)];
+  const rs = ratios(summaries);
+  t.deepEqual(rs.map((r) => `${r.subject}/${r.against}`).sort(), ['dkv/jetstream-r3', 'dkv/replication-floor-protocol', 'replication-floor-protocol/jetstream-r3']);
+  const lines = ratioLines(rs);
+  t.true(lines.includes('workload A: dkv / replication floor (protocol): throughput 0.75x, p99.9 1.50x, CPU per op 1.33x'), lines.join('\n'));
+  t.true(lines.includes('workload A: replication-floor-protocol / peer R3 (JetStream KV, 3 replicas): throughput 0.67x, p99.9 1.67x, CPU per op 1.50x'), lines.join('\n'));
+  t.is(targetLine(rs, summaries, [], 'replication-floor-protocol'), undefined);
+});
+
 test('report - dkv against both peers, one replica and three, each named, with each side\'s durability', (t) => {
   const summaries = [row('dkv', 'A', 8_000, 30), row('dkv-client', 'A', 20_000, 15), row('jetstream', 'A', 40_000, 10), row('jetstream-r3', 'A', 16_000, 12), row('echo', 'A', 50_000, 8), row('replication-floor', 'A', 24_000, 12)];
   const rs = ratios(summaries);

@@ -52,22 +52,24 @@ test('bench - a quick run with a baseline: every reply checked, sync mode as sta
   t.notRegex(worktrees, /dkv-baseline-/);
 });
 
-test('bench - the replication floor answers every operation right, bare and with all of dkv\'s parts', async (t) => {
+test('bench - the replication floor answers every operation right, bare and with all of dkv\'s parts, through the client library and the protocol', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'dkv-bench-floor-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   for (const features of ['', 'dvv,parse,merkle,engine']) {
-    const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', 'replication-floor', '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(features ? ['--floor-features', features] : [])];
+    const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', 'replication-floor,replication-floor-protocol', '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(features ? ['--floor-features', features] : [])];
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }));
     });
     t.is(run.code, 0, run.stderr + run.stdout);
     // The harness checks each reply (values, contexts, misses of preloaded keys): no error counted.
-    const row = run.stdout.split('\n').find((l) => /^A\s+replication-floor\s+\d+\s/.test(l));
-    t.truthy(row, `a row for the floor (${features || 'bare'})`);
-    t.regex(row ?? '', /\s0\s+\d+%/, `no errors (${features || 'bare'})`);
+    for (const target of ['replication-floor', 'replication-floor-protocol']) {
+      const row = run.stdout.split('\n').find((l) => new RegExp(`^A\\s+${target}\\s+\\d+\\s`).test(l));
+      t.truthy(row, `a row for ${target} (${features || 'bare'})`);
+      t.regex(row ?? '', /\s0\s+\d+%/, `no errors for ${target} (${features || 'bare'})`);
+    }
     t.notRegex(run.stdout, /ERROR REPLIES|BROKE/);
   }
-  const described = readdirSync(out).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(out, f), 'utf8')).suites[0].targets[0].description as string);
-  t.true(described.some((d) => /last writer wins/.test(d)), described.join('\n'));
-  t.true(described.some((d) => /with dkv's dvv, parse, merkle, engine/.test(d)), described.join('\n'));
+  const described = readdirSync(out).filter((f) => f.endsWith('.json')).flatMap((f) => JSON.parse(readFileSync(join(out, f), 'utf8')).suites[0].targets.map((x: { description: string }) => x.description as string));
+  t.true(described.some((d) => /client library; last writer wins/.test(d)), described.join('\n'));
+  t.true(described.some((d) => /JSON request\/reply; with dkv's dvv, parse, merkle, engine/.test(d)), described.join('\n'));
 });

@@ -13,10 +13,14 @@
  * its digest, and answers at the first peer's reply. Replica traffic is batched per peer and turn,
  * and writes are committed in one lmdb transaction per turn, as dkv does with `--sync periodic`.
  *
+ * It also serves the public protocol's single requests (`get`, `put`, `delete`, one operation per
+ * request, on the same queue group), so that the `replication-floor-protocol` target can say the
+ * same of dkv reached one request per operation.
+ *
  * FLOOR_FEATURES switches dkv's own parts in, one at a time, on top of that skeleton:
  * - (none): last writer wins by a version vector, no siblings: the cheapest correct-looking store;
  * - `dvv`: dkv's version sets (src/replica.ts, src/dvvset.ts): contexts, siblings, digests;
- * - `parse`: dkv's validation of the client's batch (src/protocol.ts) instead of JSON.parse;
+ * - `parse`: dkv's validation of the client's batch or request (src/protocol.ts) instead of JSON.parse;
  * - `merkle`: a Merkle tree per partition updated by every write (src/merkle.ts);
  * - `engine`: dkv's lmdb engine (src/storage/lmdb.ts, staging and cache) instead of raw lmdb.
  */
@@ -27,7 +31,7 @@ import { decodeInternal, encodeInternal } from '../../src/codec.ts';
 import { decodeContext, encodeContext } from '../../src/context.ts';
 import { join, liveValues } from '../../src/dvvset.ts';
 import { bucketOf, keyHash, MerkleTree } from '../../src/merkle.ts';
-import { getReply, parseBatch } from '../../src/protocol.ts';
+import { getReply, parseBatch, parseDelete, parseGet, parsePut } from '../../src/protocol.ts';
 import { coordinateWrite, mergeReplica, putReplyContext, readDigest, reconcile, sameDigest, type StoredClock } from '../../src/replica.ts';
 import { LmdbStorage } from '../../src/storage/lmdb.ts';
 import type { VersionVector } from '../../src/versionVector.ts';
@@ -271,6 +275,33 @@ nc.subscribe(`dkv.${cluster}.batch`, {
     );
   },
 });
+
+/** One operation of a single request (DESIGN.md §3), as clientOps reads one of a batch. */
+function singleOp(kind: ClientOp['op'], data: Uint8Array): ClientOp {
+  if (features.has('parse')) {
+    if (kind === 'get') return { op: 'get', key: parseGet(data, LIMITS).key };
+    const req = kind === 'put' ? parsePut(data, LIMITS) : parseDelete(data, LIMITS);
+    return { op: kind, key: req.key, value: req.value, context: req.context };
+  }
+  const o = JSON.parse(decoder.decode(data)) as { key: string; value?: string; context?: string };
+  if (!DVV) return { op: kind, key: o.key, value: o.value ?? null };
+  return { op: kind, key: o.key, value: kind === 'delete' ? null : encoder.encode(o.value ?? ''), context: o.context ? decodeContext(o.context) : undefined };
+}
+
+for (const kind of ['get', 'put', 'delete'] as const) {
+  nc.subscribe(`dkv.${cluster}.${kind}`, {
+    queue: `dkv-${cluster}`,
+    callback: (_err, msg) => {
+      let op: ClientOp;
+      try {
+        op = singleOp(kind, msg.data);
+      } catch (err) {
+        return respond(msg, encoder.encode(JSON.stringify({ error: { code: 'bad_request', message: (err as Error).message } })));
+      }
+      coordinate(op, (body) => respond(msg, encoder.encode(JSON.stringify(body))));
+    },
+  });
+}
 
 process.stdout.write(`${JSON.stringify({ event: 'node-started', node: id, floor: [...features] })}\n`);
 const stop = async (): Promise<void> => {
