@@ -345,7 +345,7 @@ class Coordinator {
     const req = this.job.req as WriteRequest;
     try {
       const data = encoder.encode(JSON.stringify(changeEvent(req.key, clock, deps.clock.now(), req.encoding)));
-      deps.nc.publish(deps.subjects.changes(this.#partition), data);
+      deps.outbox.publish(deps.subjects.changes(this.#partition), data);
     } catch (err) {
       deps.log.warn({ event: 'change-not-published', err: (err as Error).message }, 'a change could not be published on the feed');
     }

@@ -6,6 +6,9 @@
  * sends them together: nats.js writes everything published in one synchronous run as one
  * buffer, and a destination receives one batch request for all its operations of that turn.
  *
+ * Publishes without a reply (the change feed) wait for the same flush: published at once, each
+ * would cost a socket write of its own after the turn that made it.
+ *
  * Reads and writes travel in separate lanes so a read never waits for a batch's disk commit.
  *
  * Batches are requests on the node's own inbox subscription, not nats.js `request()`: that call
@@ -42,7 +45,7 @@ export const BATCH_OPS_MAX = 256;
  * plus a transfer's and anti-entropy's share).
  */
 export const REPLICA_CALLS_PENDING_PER_PEER_MAX = 4096;
-/** Replies held for this turn's flush; past it the turn's replies go out at once. */
+/** Replies and publishes held for this turn's flush; past it the turn's go out at once. */
 export const OUTBOX_REPLIES_MAX = 4096;
 /** How often batches past their deadline are failed; a coordinator's own deadline is exact. */
 const SWEEP_INTERVAL_MS = 50;
@@ -62,6 +65,8 @@ const MAX_PAYLOAD_BYTES_DEFAULT = 1024 * 1024;
 
 export class Outbox {
   #replies: Array<{ msg: Msg; data: Uint8Array }> = [];
+  /** Held like replies; each is a subject and its message. */
+  #publishes: Array<[string, Uint8Array]> = [];
   #batches = new Map<string, PendingBatch>();
   #scheduled = false;
   /**
@@ -118,7 +123,14 @@ export class Outbox {
     if (!msg.reply) return;
     this.#replies.push({ msg, data });
     this.stats.replies++;
-    if (this.#replies.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
+    if (this.#replies.length + this.#publishes.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
+    else this.#schedule();
+  }
+
+  /** Publishes `data` on `subject` with this turn's flush; nothing answers it. */
+  publish(subject: string, data: Uint8Array): void {
+    this.#publishes.push([subject, data]);
+    if (this.#replies.length + this.#publishes.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
     else this.#schedule();
   }
 
@@ -195,6 +207,16 @@ export class Outbox {
         msg.respond(data);
       } catch {
         // The connection is closing; the requester's own deadline answers for us.
+      }
+    }
+    if (this.#publishes.length === 0) return;
+    const publishes = this.#publishes;
+    this.#publishes = [];
+    for (const [subject, data] of publishes) {
+      try {
+        this.nc.publish(subject, data);
+      } catch {
+        // As above: at most once, like every core NATS publish.
       }
     }
   }
