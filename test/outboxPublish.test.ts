@@ -15,7 +15,7 @@ test('outbox - publishes wait for the turn\'s flush, then all go out in order', 
   const watcher = await connect({ servers: nats.url });
   t.teardown(() => Promise.all([sender.close(), watcher.close()]).then(() => undefined));
   const seen: string[] = [];
-  watcher.subscribe('feed.>', { callback: (_err, msg) => seen.push(`${msg.subject}=${new TextDecoder().decode(msg.data)}`) });
+  watcher.subscribe('feed.>', { callback: (_err, msg) => void seen.push(`${msg.subject}=${new TextDecoder().decode(msg.data)}`) });
   await watcher.flush();
   const outbox = new Outbox(sender, '_test.publish');
   t.teardown(() => outbox.close());
@@ -41,7 +41,7 @@ test('outbox - a turn past the bound on held messages sends them at once', async
   const watcher = await connect({ servers: nats.url });
   t.teardown(() => Promise.all([sender.close(), watcher.close()]).then(() => undefined));
   let count = 0;
-  watcher.subscribe('feed.x', { callback: () => count++ });
+  watcher.subscribe('feed.x', { callback: () => void count++ });
   await watcher.flush();
   const outbox = new Outbox(sender, '_test.bound');
   t.teardown(() => outbox.close());
