@@ -370,16 +370,16 @@ class Coordinator {
         value,
         reply,
         durable,
-        computed: (clock) => {
+        computed: (clock, actor) => {
           nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply: hintLostLogger(deps.log, key, hints, nodeId) } satisfies HandoffMsg);
-          this.send({ type: 'computed', clock });
+          this.send({ type: 'computed', clock, actor });
         },
       });
     }
     // Unnamed callbacks: a named closure per write costs a `__name` call under tsx (see isUpOf).
-    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, durable, computed: (clock) => this.send({ type: 'computed', clock }) });
+    if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, durable, computed: (clock, actor) => this.send({ type: 'computed', clock, actor }) });
     // This node stands in for unreachable owners: its hint store is its replica.
-    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock) => this.send({ type: 'computed', clock }), reply } satisfies HandoffMsg);
+    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock, actor) => this.send({ type: 'computed', clock, actor }), reply } satisfies HandoffMsg);
   }
 
   #keepHints(keeper: string, owners: readonly string[], clock: StoredClock, deadlineMs: number): void {

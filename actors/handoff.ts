@@ -34,7 +34,7 @@ export type HandoffMsg =
       owners: readonly string[];
       context: VersionVector | undefined;
       value: StoredValue;
-      computed: (clock: StoredClock) => void;
+      computed: (clock: StoredClock, actor: string) => void;
       reply: Reply;
     }
   | { type: 'read'; partition: number; key: string; owners: readonly string[]; reply: Reply }
@@ -239,7 +239,8 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
             msg.reply({ ok: false, error: next });
             break;
           }
-          msg.computed(next);
+          // The id `coordinate` versioned it under (a new epoch may have begun in it).
+          msg.computed(next, deps.standIn.actorId);
           answer(stage(msg.partition, msg.key, msg.owners, next), msg.reply);
           break;
         }

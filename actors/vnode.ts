@@ -41,7 +41,8 @@ export type VnodeOp =
       context: VersionVector | undefined;
       value: StoredValue;
       /** Gets the new version at once, so the coordinator can replicate it while it is committed here. */
-      computed: (clock: StoredClock) => void;
+      /** `actor`: the id the write was versioned under (src/replica.ts putReplyContext). */
+      computed: (clock: StoredClock, actor: string) => void;
       reply: Reply;
       /** Stored with an fsync before the reply (sync mode `one`). */
       durable?: boolean;
@@ -228,7 +229,7 @@ export function spawnVnode(parent: any, partition: number, deps: VnodeDeps): any
         const refusal = tooLargeToReplicate(next, deps.versionSetBytesMax?.());
         if (refusal !== undefined) return void msg.reply({ ok: false, error: refusal });
         persist(msg.key, before, next, msg.reply, msg.durable);
-        msg.computed(next);
+        msg.computed(next, deps.nodeId);
         break;
       }
       case 'replicate': {

@@ -3,10 +3,10 @@
  * the coordinating replica's event (dvvset update) and every other replica's merge (dvvset sync).
  */
 import { emptyClock, equal, newClock, prune, sync, update, values, MAX_CLOCK_ENTRIES, type Clock } from './dvvset.ts';
-import type { VersionVector } from './versionVector.ts';
+import { merge as mergeVersions, type VersionVector } from './versionVector.ts';
 import { keyHash, sameHash, type Hash } from './merkle.ts';
 import { boundClock, contextOf } from './clockBounds.ts';
-import { encodeContext } from './context.ts';
+import { CONTEXT_ENTRIES_MAX, encodeContext, isContextId } from './context.ts';
 
 /**
  * Dynamo §4.4 truncates clocks; an entry is only dropped after it has been idle this long, and
@@ -96,14 +96,24 @@ export function coordinateWrite(
 }
 
 /**
- * The context a put reply carries. A context is a version vector, so it cannot name the new dot
- * alone: covering it covers every earlier dot of the same coordinator too. When the write left
- * a single version, the whole written history is what the client now knows; when it left
- * siblings the client has not seen, the reply covers only what the client had read, so reusing
- * it can never discard a version nobody read (it makes a sibling instead).
+ * The context a put reply carries: what the client had read, and the version it just wrote, so
+ * that a put with it supersedes the client's own last write. When the write left a single
+ * version, that is the whole written history. When it left siblings, the client's context plus
+ * the new dot: a context is a version vector, so covering the new dot `(actor, n)` covers every
+ * earlier dot of `actor` too, which is safe exactly when `actor`'s entry holds the new version
+ * alone: each earlier dot of `actor` was then superseded here, by a write whose context had seen
+ * it. Otherwise (another write through the same actor that the client has not read) the reply
+ * covers only what the client had read, so reusing it can never discard a version nobody read
+ * (it makes a sibling instead). `actor`: the id the write was versioned under.
  */
-export function putReplyContext(written: StoredClock, clientContext: VersionVector | undefined): VersionVector {
-  return values(written).length === 1 ? contextOf(written) : (clientContext ?? []);
+export function putReplyContext(written: StoredClock, clientContext: VersionVector | undefined, actor?: string): VersionVector {
+  if (values(written).length === 1) return contextOf(written);
+  const client = clientContext ?? [];
+  if (actor === undefined || !isContextId(actor)) return client;
+  const own = written.e.find((e) => e[0] === actor);
+  if (own === undefined || own[2].length !== 1) return client;
+  const withOwn = mergeVersions(client, [[actor, own[1]]]);
+  return withOwn.length <= CONTEXT_ENTRIES_MAX ? withOwn : client;
 }
 
 /**

@@ -43,7 +43,7 @@ export interface WriteSetup {
 }
 
 export type WriteEvent =
-  | { readonly type: 'computed'; readonly clock: StoredClock }
+  | { readonly type: 'computed'; readonly clock: StoredClock; readonly actor?: string | undefined }
   | { readonly type: 'replied'; readonly node: string; readonly round: number; readonly result: ReplicaResult }
   /** `replan`: every node it was forwarded to is gone (no responders). */
   | { readonly type: 'forwarded'; readonly body: object; readonly replan: boolean }
@@ -58,6 +58,8 @@ export interface WriteState {
   quorum: { total: number; needed: number; ok: number; failed: number } | undefined;
   /** The coordinated version, once this node's replica has made it. */
   written: StoredClock | undefined;
+  /** The actor id `written`'s new version carries (its coordinating replica's), once computed. */
+  writtenBy: string | undefined;
   /** Forwarded, then found that every node it went to is gone: coordinated here after all. */
   coordinateAnyway: boolean;
   failedWith: Array<[string, string]>;
@@ -83,6 +85,7 @@ export function startWrite(setup: WriteSetup, nowMs: number): { state: WriteStat
     fan: fanout(setup.preference, setup.n, setup.isUp),
     quorum: undefined,
     written: undefined,
+    writtenBy: undefined,
     coordinateAnyway: false,
     failedWith: [],
     durable: undefined,
@@ -140,6 +143,7 @@ export function stepWrite(s: WriteState, ev: WriteEvent, nowMs: number): Effect[
     case 'computed':
       // Replicated now, while it is committed locally.
       s.written = ev.clock;
+      s.writtenBy = ev.actor;
       for (const node of s.fan.asked) if (node !== s.setup.self) effects.push(replicateOf(s, node, nowMs));
       return effects;
     case 'retry':
@@ -232,7 +236,7 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
       // Names this node for the next write when it is an owner (Dynamo §6.4; src/context.ts): it
       // holds what it just wrote. A stand-in names none: owners version with their own counters.
       const coordinator = s.fan.owners.includes(s.setup.self) ? s.setup.self : undefined;
-      answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context), coordinator) }, effects);
+      answer(s, { ok: true, context: encodeContext(putReplyContext(s.written!, s.setup.context, s.writtenBy), coordinator) }, effects);
     }
   }
   // Goes on after its answer until every replica asked has settled (see the header).

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
+import { waitFor } from './harness/wait.ts';
 import { DkvClient } from '../src/client/client.ts';
 
 let cluster: TestCluster;
@@ -41,6 +42,19 @@ test.serial('cluster - two puts without context become siblings; the merged cont
   await cluster.client.put('sib', 'c', { context: got.context });
   const after = await cluster.client.get('sib');
   t.deepEqual(after.values, ['c']);
+});
+
+test.serial('cluster - beside a sibling, a put with the previous put\'s reply context supersedes that put', async (t) => {
+  await cluster.client.put('chain', 'theirs-1');
+  await cluster.client.put('chain', 'theirs-2');
+  const first = await cluster.client.put('chain', 'mine-1');
+  // Every replica has it: the next put's coordinator, whichever it is, has seen what it supersedes.
+  await waitFor('mine-1 on every replica', async () => {
+    for (const n of ['n1', 'n2', 'n3']) if (!(await cluster.client.peek(n, 'chain')).values.includes('mine-1')) return false;
+    return true;
+  }, { timeoutMs: 10_000 });
+  await cluster.client.put('chain', 'mine-2', { context: first.context });
+  t.deepEqual([...(await cluster.client.get('chain')).values].sort(), ['mine-2', 'theirs-1', 'theirs-2']);
 });
 
 test.serial('cluster - delete with context, then get is not found; a put after delete is visible', async (t) => {

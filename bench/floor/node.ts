@@ -239,7 +239,7 @@ function coordinate(o: ClientOp, answer: (body: object) => void): void {
   if (DVV) {
     const written = coordinateWrite(current as StoredClock | undefined, o.context, (o.value as Uint8Array | null) ?? null, id, Date.now());
     next = written;
-    context = encodeContext(putReplyContext(written, o.context));
+    context = encodeContext(putReplyContext(written, o.context, id));
   } else {
     const c: Array<[string, number]> = current ? (current as Lww).c.map(([n, k]) => [n, k]) : [];
     const own = c.find((e) => e[0] === id);
