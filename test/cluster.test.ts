@@ -2,6 +2,7 @@ import test from 'ava';
 import { DkvError } from '../src/errors.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/wait.ts';
+import { subjectsFor } from '../src/subjects.ts';
 import { DkvClient } from '../src/client/client.ts';
 
 let cluster: TestCluster;
@@ -45,16 +46,25 @@ test.serial('cluster - two puts without context become siblings; the merged cont
 });
 
 test.serial('cluster - beside a sibling, a put with the previous put\'s reply context supersedes that put', async (t) => {
-  await cluster.client.put('chain', 'theirs-1');
-  await cluster.client.put('chain', 'theirs-2');
-  const first = await cluster.client.put('chain', 'mine-1');
-  // Every replica has it: the next put's coordinator, whichever it is, has seen what it supersedes.
-  await waitFor('mine-1 on every replica', async () => {
-    for (const n of ['n1', 'n2', 'n3']) if (!(await cluster.client.peek(n, 'chain')).values.includes('mine-1')) return false;
-    return true;
-  }, { timeoutMs: 10_000 });
-  await cluster.client.put('chain', 'mine-2', { context: first.context });
-  t.deepEqual([...(await cluster.client.get('chain')).values].sort(), ['mine-2', 'theirs-1', 'theirs-2']);
+  // Each put coordinated by a node of its choosing (its node batch subject): "theirs" by n1,
+  // "mine-1" by n2, so n2's entry holds mine-1 alone and its reply can name it.
+  const putOn = async (node: string, value: string, context?: string) => {
+    const reply = await cluster.client.raw(subjectsFor('local').nodeBatch(node), { ops: [{ op: 'put', key: 'chain', value, ...(context ? { context } : {}) }] });
+    t.true(reply.results?.[0]?.ok, JSON.stringify(reply));
+    return reply.results[0].context as string;
+  };
+  const onEveryReplica = (value: string) =>
+    waitFor(`${value} on every replica`, async () => {
+      for (const n of ['n1', 'n2', 'n3']) if (!(await cluster.client.peek(n, 'chain')).values.includes(value)) return false;
+      return true;
+    }, { timeoutMs: 10_000 });
+  await putOn('n1', 'theirs');
+  await onEveryReplica('theirs');
+  const first = await putOn('n2', 'mine-1');
+  // Every replica has it: the next put's coordinator has seen what it supersedes.
+  await onEveryReplica('mine-1');
+  await putOn('n3', 'mine-2', first);
+  t.deepEqual([...(await cluster.client.get('chain', { r: 3 })).values].sort(), ['mine-2', 'theirs']);
 });
 
 test.serial('cluster - delete with context, then get is not found; a put after delete is visible', async (t) => {
