@@ -3,17 +3,23 @@
  * at once, each would cost a socket write of its own. On a real nats-server: a publish made
  * directly in the same turn arrives before them, and they arrive in order.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from '../src/cli/natsServer.ts';
 import { Outbox, OUTBOX_REPLIES_MAX } from '../actors/outbox.ts';
 
-test('outbox - publishes wait for the turn\'s flush, then all go out in order', async (t) => {
+/** A nats-server of the test's own, a connection that sends through an outbox, one that watches. */
+async function bus(t: ExecutionContext) {
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
   const sender = await connect({ servers: nats.url });
   const watcher = await connect({ servers: nats.url });
   t.teardown(() => Promise.all([sender.close(), watcher.close()]).then(() => undefined));
+  return { sender, watcher };
+}
+
+test('outbox - publishes wait for the turn\'s flush, then all go out in order', async (t) => {
+  const { sender, watcher } = await bus(t);
   const seen: string[] = [];
   watcher.subscribe('feed.>', { callback: (_err, msg) => void seen.push(`${msg.subject}=${new TextDecoder().decode(msg.data)}`) });
   await watcher.flush();
@@ -35,11 +41,7 @@ test('outbox - publishes wait for the turn\'s flush, then all go out in order', 
 });
 
 test('outbox - a turn past the bound on held messages sends them at once', async (t) => {
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const sender = await connect({ servers: nats.url });
-  const watcher = await connect({ servers: nats.url });
-  t.teardown(() => Promise.all([sender.close(), watcher.close()]).then(() => undefined));
+  const { sender, watcher } = await bus(t);
   let count = 0;
   watcher.subscribe('feed.x', { callback: () => void count++ });
   await watcher.flush();
