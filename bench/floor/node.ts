@@ -31,7 +31,7 @@ import { decodeInternal, encodeInternal } from '../../src/codec.ts';
 import { decodeContext, encodeContext } from '../../src/context.ts';
 import { join, liveValues } from '../../src/dvvset.ts';
 import { bucketOf, keyHash, MerkleTree } from '../../src/merkle.ts';
-import { getReply, parseBatch, parseDelete, parseGet, parsePut } from '../../src/protocol.ts';
+import { getReply, parseBatch, parseDelete, parseGet, parsePut, type BatchOp } from '../../src/protocol.ts';
 import { coordinateWrite, mergeReplica, putReplyContext, readDigest, reconcile, sameDigest, type StoredClock } from '../../src/replica.ts';
 import { LmdbStorage } from '../../src/storage/lmdb.ts';
 import type { VersionVector } from '../../src/versionVector.ts';
@@ -191,16 +191,28 @@ interface ClientOp {
   context?: VersionVector | undefined;
 }
 
+/** An operation as dkv's validation reads it (`parse`). */
+function fromParsed(b: BatchOp): ClientOp {
+  return b.kind === 'get' ? { op: 'get', key: b.req.key } : { op: b.kind, key: b.req.key, value: b.req.value, context: b.req.context };
+}
+
+type JsonOp = { op: ClientOp['op']; key: string; value?: string; context?: string };
+
+/** An operation as plain JSON.parse reads it; with `dvv`, its value as bytes and its context as a vector. */
+function fromJson(o: JsonOp): ClientOp {
+  // Last writer wins echoes no context back.
+  if (!DVV) return { op: o.op, key: o.key, value: o.value };
+  return { op: o.op, key: o.key, value: o.op === 'delete' ? null : encoder.encode(o.value ?? ''), context: o.context ? decodeContext(o.context) : undefined };
+}
+
 function clientOps(data: Uint8Array): ClientOp[] {
   if (features.has('parse')) {
     return parseBatch(data, LIMITS).map((b) => {
       if (b instanceof Error) throw b;
-      return b.kind === 'get' ? { op: 'get', key: b.req.key } : { op: b.kind, key: b.req.key, value: b.req.value, context: b.req.context };
+      return fromParsed(b);
     });
   }
-  const ops = (JSON.parse(decoder.decode(data)) as { ops: Array<{ op: ClientOp['op']; key: string; value?: string; context?: string }> }).ops;
-  if (!DVV) return ops as ClientOp[];
-  return ops.map((o) => ({ op: o.op, key: o.key, value: o.op === 'delete' ? null : encoder.encode(o.value ?? ''), context: o.context ? decodeContext(o.context) : undefined }));
+  return (JSON.parse(decoder.decode(data)) as { ops: JsonOp[] }).ops.map(fromJson);
 }
 
 let counter = 0;
@@ -276,16 +288,10 @@ nc.subscribe(`dkv.${cluster}.batch`, {
   },
 });
 
-/** One operation of a single request (DESIGN.md §3), as clientOps reads one of a batch. */
+/** The operation of a single request (DESIGN.md §3): its body is a batch element's without "op". */
 function singleOp(kind: ClientOp['op'], data: Uint8Array): ClientOp {
-  if (features.has('parse')) {
-    if (kind === 'get') return { op: 'get', key: parseGet(data, LIMITS).key };
-    const req = kind === 'put' ? parsePut(data, LIMITS) : parseDelete(data, LIMITS);
-    return { op: kind, key: req.key, value: req.value, context: req.context };
-  }
-  const o = JSON.parse(decoder.decode(data)) as { key: string; value?: string; context?: string };
-  if (!DVV) return { op: kind, key: o.key, value: o.value ?? null };
-  return { op: kind, key: o.key, value: kind === 'delete' ? null : encoder.encode(o.value ?? ''), context: o.context ? decodeContext(o.context) : undefined };
+  if (features.has('parse')) return fromParsed(kind === 'get' ? { kind, req: parseGet(data, LIMITS) } : { kind, req: kind === 'put' ? parsePut(data, LIMITS) : parseDelete(data, LIMITS) });
+  return fromJson({ ...(JSON.parse(decoder.decode(data)) as Omit<JsonOp, 'op'>), op: kind });
 }
 
 for (const kind of ['get', 'put', 'delete'] as const) {
