@@ -24,6 +24,8 @@ export const PEERS = ['jetstream', 'jetstream-r3'];
 
 /** The ways of reaching dkv that are measured against the others: the protocol and the client library. */
 export const DKV_TARGETS = ['dkv', 'dkv-client'];
+/** The replication floor, reached through the client library and through the protocol (bench/floor/node.ts). */
+export const FLOOR_TARGETS = ['replication-floor', 'replication-floor-protocol'];
 
 /** A dkv target whose nodes run another version of dkv (`--baseline REF`): `<target>@base`. */
 export const BASELINE_SUFFIX = '@base';
@@ -153,7 +155,7 @@ const REFERENCES = [...PEERS, 'echo'];
 export function ratios(summaries: readonly Summary[]): Ratios[] {
   const out: Ratios[] = [];
   for (const s of summaries) {
-    const isFloor = s.target === 'replication-floor' || s.target === 'replication-floor-protocol';
+    const isFloor = FLOOR_TARGETS.includes(s.target);
     if (!DKV_TARGETS.includes(s.target) && !isFloor) continue;
     for (const other of summaries) {
       if (other.workload !== s.workload || DKV_TARGETS.includes(other.target)) continue;

@@ -13,7 +13,7 @@ import { baselineCheckout } from './baseline.ts';
 import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
 import { describeMachine, machineLine, type Machine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     // Each dkv target next to its baseline, so the rotation keeps them in every round.
     const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
-    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || t.startsWith('replication-floor'));
+    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || FLOOR_TARGETS.includes(t));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     const natsAuth = o.natsToken ? { token: o.natsToken } : o.natsUser ? { user: o.natsUser, pass: o.natsPass ?? '' } : undefined;

@@ -9,7 +9,7 @@ import { cpuDelta, cpuSnapshot, foreignCpu, machineCpu, memoryOf } from './cpu.t
 import { formatProfileSummary, isMainThreadProfile, nowMicros, readProfile, summariseProfiles, type ProfileSummary, type Window } from './profile.ts';
 import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
-import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
+import { BASELINE_SUFFIX, DKV_TARGETS, FLOOR_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { FLOOR_BIN } from './floor/features.ts';
 import type { BenchNatsAuth } from './targets/dkv.ts';
@@ -26,7 +26,6 @@ export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', '
 export type TargetName = (typeof TARGET_NAMES)[number];
 const FLOOR = 'replication-floor' satisfies TargetName;
 const FLOOR_PROTOCOL = 'replication-floor-protocol' satisfies TargetName;
-const isFloor = (name: string): boolean => name === FLOOR || name === FLOOR_PROTOCOL;
 
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
@@ -218,7 +217,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
           if (DKV_TARGETS.includes(t.name)) dkvWindows.push({ startMicros, endMicros: nowMicros() });
-          if (isFloor(t.name)) floorWindows.push({ startMicros, endMicros: nowMicros() });
+          if (FLOOR_TARGETS.includes(t.name)) floorWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);
@@ -276,7 +275,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
   if (cfg.cpuProfDir) {
     const files = (readdirSync(cfg.cpuProfDir, { recursive: true }) as string[]).filter(isMainThreadProfile);
     // The floor's node n1 is profiled apart from dkv's, each within its own measured windows.
-    const onFloor = (f: string) => f.startsWith(`${FLOOR}/`) || f.startsWith(`${FLOOR_PROTOCOL}/`);
+    const onFloor = (f: string) => FLOOR_TARGETS.some((floor) => f.startsWith(`${floor}/`));
     const dkvFiles = files.filter((f) => !onFloor(f)).map((f) => join(cfg.cpuProfDir!, f));
     const floorFiles = files.filter(onFloor).map((f) => join(cfg.cpuProfDir!, f));
     if (dkvFiles.length > 0) {
