@@ -26,7 +26,7 @@ export const HEARTBEAT_INTERVAL_MS = 500;
  * marked live nodes down (test/saturation.test.ts, 3 runs in 4). A stalled peer is down after two
  * timeouts in a row: about 2.5 s after it stalled. A gone one is down at once (no responders).
  */
-export const HEARTBEAT_TIMEOUT_MS = 2_000;
+const HEARTBEAT_TIMEOUT_MS = 2_000;
 /** How late a heartbeat's timeout may be noticed and still count against the peer. */
 const HEARTBEAT_LATE_MS_MAX = 100;
 

@@ -123,14 +123,18 @@ export class Outbox {
     if (!msg.reply) return;
     this.#replies.push({ msg, data });
     this.stats.replies++;
-    if (this.#replies.length + this.#publishes.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
-    else this.#schedule();
+    this.#held();
   }
 
   /** Publishes `data` on `subject` with this turn's flush; nothing answers it. */
   publish(subject: string, data: Uint8Array): void {
     this.#publishes.push([subject, data]);
-    if (this.#replies.length + this.#publishes.length >= OUTBOX_REPLIES_MAX) this.#sendReplies();
+    this.#held();
+  }
+
+  /** A reply or publish was held: past the bound the turn's go out at once, else with the flush. */
+  #held(): void {
+    if (this.#replies.length + this.#publishes.length >= OUTBOX_REPLIES_MAX) this.#sendHeld();
     else this.#schedule();
   }
 
@@ -189,7 +193,7 @@ export class Outbox {
   flush(): void {
     this.#scheduled = false;
     this.stats.flushes++;
-    this.#sendReplies();
+    this.#sendHeld();
     const batches = this.#batches;
     // A new Map, not clear(): V8 keeps a cleared Map's old table, entries and all, linked to its
     // new one (for iterators), so a Map that outlives a scavenge and is cleared every turn kept
@@ -199,7 +203,7 @@ export class Outbox {
     for (const b of batches.values()) this.#send(b);
   }
 
-  #sendReplies(): void {
+  #sendHeld(): void {
     const replies = this.#replies;
     this.#replies = [];
     for (const { msg, data } of replies) {
