@@ -74,11 +74,11 @@ function alive(pid: number): boolean {
   }
 }
 
-async function startDev(t: ExecutionContext): Promise<Dev> {
+async function startDev(t: ExecutionContext, extraArgs: readonly string[] = []): Promise<Dev> {
   const dir = mkdtempSync(join(tmpdir(), 'dkv-dev-test-'));
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DKV_')));
   // Its own process group, so that the teardown can reach everything if an assertion fails.
-  const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--data', dir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [BIN, 'dev', '--nodes', '3', '--data', dir, ...extraArgs], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -169,7 +169,8 @@ async function interruptAndCheck(t: ExecutionContext, dev: Dev, how: 'dev only' 
 
 test('dev - starts nats-server and three durable nodes, serves requests, and SIGINT stops everything', async (t) => {
   t.timeout(TEST_TIMEOUT_MS);
-  const dev = await startDev(t);
+  // With --metrics-port 0 each node takes a free port, and dev prints where.
+  const dev = await startDev(t, ['--metrics-port', '0']);
   const client = await DkvClient.connect({ servers: dev.url, cluster: 'local', timeoutMs: 5_000 });
   try {
     await whenAllUp(client, dev);
@@ -177,6 +178,17 @@ test('dev - starts nats-server and three durable nodes, serves requests, and SIG
     t.true(put.ok);
     const got = await client.get('dev-key');
     t.deepEqual(got.values, ['dev-value']);
+
+    const addresses = await waitFor('dev to print every node\'s metrics address', () => {
+      const found = NODE_IDS.map((id) => new RegExp(`^node ${id}: metrics at (http://127\\.0\\.0\\.1:\\d+/metrics)$`, 'm').exec(dev.output())?.[1]);
+      return found.every((u) => u !== undefined) ? (found as string[]) : undefined;
+    }, { timeoutMs: 15_000 });
+    t.is(new Set(addresses).size, 3, 'each node listens on a port of its own');
+    for (const [i, url] of addresses.entries()) {
+      const text = await (await fetch(url)).text();
+      // The coordinator of the put above counted it; every node exports the same families.
+      t.regex(text, /^# TYPE dkv_requests_total counter$/m, `${NODE_IDS[i]} serves its metrics at ${url}`);
+    }
   } finally {
     await client.close();
   }

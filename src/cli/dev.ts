@@ -36,10 +36,18 @@ export interface DevOptions {
   followLogs?: boolean;
   /** Serve the dashboard (src/cli/dashboard.ts) on this loopback port too; 0 picks a free one. */
   dashboardPort?: number;
+  /**
+   * Each node serves Prometheus metrics over HTTP on loopback: node n<i> on this port + i - 1,
+   * or each on a free port for 0. Dev prints every node's address once it listens.
+   */
+  metricsPort?: number;
 }
 
 export async function runDev(o: DevOptions): Promise<void> {
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 16) throw new Error(`--nodes must be 1..16, got ${o.nodes}`);
+  if (o.metricsPort !== undefined && o.metricsPort !== 0 && o.metricsPort + o.nodes - 1 > 65_535) {
+    throw new Error(`--metrics-port ${o.metricsPort} leaves no room for ${o.nodes} nodes (node n<i> listens on port + i - 1, at most 65535)`);
+  }
   const dataDir = resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   let server: NatsServerHandle | undefined;
@@ -66,18 +74,19 @@ export async function runDev(o: DevOptions): Promise<void> {
     watch(server);
   }
 
-  const launch = (id: string) => {
+  const launch = (id: string, index: number) => {
     const dir = join(dataDir, id);
+    const metricsArgs = o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort === 0 ? 0 : o.metricsPort + index), '--metrics-host', '127.0.0.1'];
     mkdirSync(dir, { recursive: true });
     const logPath = join(dir, 'node.log');
     const out = createWriteStream(logPath, { flags: 'a' });
-    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage, '--sync', o.sync ?? 'always', ...natsAuthArgs(o.auth ?? {})], {
+    const child = spawn(process.execPath, [BIN, 'node', '--id', id, '--nats', url, '--cluster', o.cluster, '--data', dir, '--members', ids.join(','), '--storage', o.storage, '--sync', o.sync ?? 'always', ...metricsArgs, ...natsAuthArgs(o.auth ?? {})], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: process.env,
     });
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);
-    if (o.followLogs) followDecisions(child.stdout!);
+    if (o.followLogs || o.metricsPort !== undefined) followLines(child.stdout!, id, Boolean(o.followLogs), o.metricsPort !== undefined);
     children.set(id, child);
     child.once('exit', (code, signal) => {
       children.delete(id);
@@ -94,13 +103,13 @@ export async function runDev(o: DevOptions): Promise<void> {
         return;
       }
       console.log(`node ${id} exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_PAUSE_MS} ms (log: ${logPath})`);
-      setTimeout(() => !stopping && launch(id), RESTART_PAUSE_MS);
+      setTimeout(() => !stopping && launch(id, index), RESTART_PAUSE_MS);
     });
     return logPath;
   };
 
-  for (const id of ids) {
-    const logPath = launch(id);
+  for (const [index, id] of ids.entries()) {
+    const logPath = launch(id, index);
     console.log(`node ${id}: data ${join(dataDir, id)}, log ${logPath}`);
   }
   console.log(`NATS URL: ${url}`);
@@ -145,15 +154,21 @@ export async function runDev(o: DevOptions): Promise<void> {
   });
 }
 
-/** The supervision decisions among a node's log lines, printed as they come (`--follow-logs`). */
-function followDecisions(stdout: Readable): void {
+/**
+ * What dev prints of a node's log lines as they come: its supervision decisions (`--follow-logs`,
+ * src/cli/logFormat.ts) and where its metrics listen (`--metrics-port`), which a restarted node
+ * says again.
+ */
+function followLines(stdout: Readable, id: string, decisions: boolean, metrics: boolean): void {
   let rest = '';
   stdout.on('data', (chunk: Buffer) => {
     const parts = (rest + chunk.toString('utf8')).split('\n');
     rest = parts.pop()!;
     for (const text of parts) {
       const line = parseLogLine(text);
-      if (line !== undefined && matchesEvents(line, ['supervision'])) console.log(formatLogLine(line));
+      if (line === undefined) continue;
+      if (decisions && matchesEvents(line, ['supervision'])) console.log(formatLogLine(line));
+      if (metrics && line.event === 'metrics-listening' && typeof line.msg === 'string') console.log(`node ${id}: ${line.msg}`);
     }
   });
 }

@@ -121,9 +121,11 @@ export async function main(argv: string[], commands: Commands): Promise<void> {
     .addOption(syncOption())
     .option('--follow-logs', "print every node's supervision decisions as they happen, in human form")
     .option('--dashboard-port <port>', 'also serve the dashboard (`dkv dashboard`) on this loopback port')
+    .option('--metrics-port <port>', 'each node serves Prometheus metrics on loopback: node n<i> at http://127.0.0.1:<port + i - 1>/metrics (0: each on a free port, printed)')
     .action(async (o) => {
       const dashboardPort = o.dashboardPort === undefined ? undefined : portArg(o.dashboardPort, '--dashboard-port');
-      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}), followLogs: Boolean(o.followLogs), ...(dashboardPort !== undefined ? { dashboardPort } : {}) });
+      const metricsPort = o.metricsPort === undefined ? undefined : portArg(o.metricsPort, '--metrics-port');
+      await runDev({ nodes: Number(o.nodes), data: o.data, nats: o.nats, cluster: o.cluster, storage: o.storage, sync: o.sync, auth: natsAuthFrom(o, {}), followLogs: Boolean(o.followLogs), ...(dashboardPort !== undefined ? { dashboardPort } : {}), ...(metricsPort !== undefined ? { metricsPort } : {}) });
     });
 
   program
