@@ -52,6 +52,8 @@ export interface NodeFigureSources {
   readonly storage: Pick<StorageEngine<unknown>, 'footprint'>;
   readonly admitted: Admission;
   replicaFigures(): { replicaOpsRefused: number };
+  /** Key listings coordinated here (actors/keyListing.ts) and scans served (actors/keyScan.ts). */
+  keyListing(): { listings: number; unavailable: number; scans: number; entriesScanned: number; overloaded: number };
 }
 
 export interface NodeMetrics {
@@ -176,6 +178,11 @@ export function nodeMetrics(log: Logger): NodeMetrics {
         this.inc({ to: 'down' }, x.health.transitions.down);
       },
     });
+    figureCounter(registry, 'dkv_key_listings_total', 'Key listings (dkv.<cluster>.keys pages) this node coordinated.', () => x.keyListing().listings);
+    figureCounter(registry, 'dkv_key_listings_unavailable_total', 'Key listings answered unavailable: some partition had no live replica that answered.', () => x.keyListing().unavailable);
+    figureCounter(registry, 'dkv_key_scans_total', "Scans of this node's replicas for a key listing (its own coordinators' and its peers').", () => x.keyListing().scans);
+    figureCounter(registry, 'dkv_key_scan_entries_total', 'Entries those scans read.', () => x.keyListing().entriesScanned);
+    figureCounter(registry, 'dkv_key_scans_refused_total', 'Scans refused overloaded: this node already ran its bound of scans at once.', () => x.keyListing().overloaded);
     figureCounter(registry, 'dkv_nats_reconnects_total', "Reconnections of this node's NATS connection.", () => x.natsFigures.reconnects);
     figureCounter(registry, 'dkv_nats_disconnects_total', "Losses of this node's NATS connection.", () => x.natsFigures.disconnects);
     figureGauge(registry, 'dkv_event_loop_lag_seconds', "How late the node's event loop ran: p90 over the last control window (half a second).", () => x.foreground.figures().lastWindow.eventLoopP90Ms / 1000);

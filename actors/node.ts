@@ -184,7 +184,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   serveInternal({ id, subjects, subscriptions, liveness, outbox, wireLimits, rejected, membership, transfer, antiEntropy, ping, figures });
   // Discoverable with `nats micro ls` (docs/operations.md "Service discovery").
   serveMicroService({ id, cluster: settings.cluster, startedAtMs, subscribe: subscriptions.subscribe, endpoints: served.endpoints });
-  metrics.observe({ counters, handoff, partitions, transfer, antiEntropy, health, natsFigures, foreground, storage: stores.storage, admitted, replicaFigures: replicas.figures });
+  metrics.observe({ counters, handoff, partitions, transfer, antiEntropy, health, natsFigures, foreground, storage: stores.storage, admitted, replicaFigures: replicas.figures, keyListing: () => ({ ...listing.figures, ...scanner.figures }) });
   serveMetricsSubject(subscriptions.subscribe, subjects.metrics(id), metrics, log);
 
   // Test-only: never on by default (actors/testFaults.ts).

@@ -117,6 +117,22 @@ test.serial('metrics - a known workload moves the request counters and histogram
   t.true(cluster.nodes.every((n) => n.running));
 });
 
+test.serial('metrics - a key listing counts once where it was coordinated, and its scans and entries where they ran', async (t) => {
+  const listingsBefore = await summed('dkv_key_listings_total');
+  const scansBefore = await summed('dkv_key_scans_total');
+  const entriesBefore = await summed('dkv_key_scan_entries_total');
+  const keys = Array.from({ length: 20 }, (_, i) => `listed-${i}`);
+  await Promise.all(keys.map((k) => cluster.client.put(k, 'v')));
+  const page = await cluster.client.keys({ prefix: 'listed-', limit: 100 });
+  t.deepEqual([...page.keys].sort(), [...keys].sort());
+  t.is((await summed('dkv_key_listings_total')) - listingsBefore, 1, 'one page, coordinated by one node');
+  t.true((await summed('dkv_key_scans_total')) - scansBefore >= 1);
+  // Every listed key was read by a scan at least once (a replica of each partition was scanned).
+  t.true((await summed('dkv_key_scan_entries_total')) - entriesBefore >= keys.length);
+  t.is(await summed('dkv_key_listings_unavailable_total'), 0);
+  t.is(await summed('dkv_key_scans_refused_total'), 0);
+});
+
 test.serial('metrics - a killed peer shows as a down transition on a survivor, and the writes meanwhile as hints', async (t) => {
   const survivors = ['n1', 'n2'];
   const downBefore = await summed('dkv_peer_transitions_total', { to: 'down' }, survivors);
