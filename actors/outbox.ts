@@ -21,6 +21,7 @@ import type { Transport, TransportMsg as Msg, TransportSubscription as Subscript
 import { systemClock, type Clock, type ClockTimer } from './clock.ts';
 import { encodeInternal, MESSAGE_OVERHEAD_BYTES, parseReplicaResults, replicaOpBytes, WireError, type ReplicaOp, type WireLimits } from '../src/wire.ts';
 import type { ReplicaResult } from './vnode.ts';
+import { refusal } from '../src/replicaResult.ts';
 
 export type { ReplicaOp };
 
@@ -152,12 +153,12 @@ export class Outbox {
     const bytesMax = this.batchBytesMax;
     if (bytes > bytesMax) {
       this.stats.tooLarge++;
-      return done({ ok: false, error: `too_large: a replica operation of about ${bytes} bytes cannot travel in one message of at most ${bytesMax}` });
+      return done({ ok: false, error: refusal('too_large', `a replica operation of about ${bytes} bytes cannot travel in one message of at most ${bytesMax}`) });
     }
     const pending = this.#pending.get(subject) ?? 0;
     if (pending >= REPLICA_CALLS_PENDING_PER_PEER_MAX) {
       this.stats.refusedPending++;
-      return done({ ok: false, error: `overloaded: ${pending} replica operations already wait for ${subject}` });
+      return done({ ok: false, error: refusal('overloaded', `${pending} replica operations already wait for ${subject}`) });
     }
     // Given back by the batch when it is answered or failed (#settled), not per call: a closure
     // per operation showed on the read path.

@@ -19,6 +19,7 @@ import { BATCH_OPS_MAX, type Outbox } from './outbox.ts';
 import type { Faults, ReplicaResult, VnodeOp } from './vnode.ts';
 import type { VnodeMail } from './vnodeMail.ts';
 import type { WireRejections } from './wireRejections.ts';
+import { refusal } from '../src/replicaResult.ts';
 
 /** A read or write passed on to another replica (for a stale sender, or a read-through while receiving). */
 export const REPLICA_READ_THROUGH_MS = 500;
@@ -140,7 +141,7 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
       if (outstanding === 0) return outbox.respond(msg, encodeInternal({ results }));
       if (inProgress + ops.length > deps.opsMax) {
         refusedOps += ops.length;
-        const refused: ReplicaResult = { ok: false, error: `overloaded: ${id} has ${inProgress} replica operations in progress, at most ${deps.opsMax}` };
+        const refused: ReplicaResult = { ok: false, error: refusal('overloaded', `${id} has ${inProgress} replica operations in progress, at most ${deps.opsMax}`) };
         return outbox.respond(msg, encodeInternal({ results: results.fill(refused) }));
       }
       inProgress += ops.length;

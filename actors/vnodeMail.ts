@@ -6,6 +6,7 @@
  * as a message of its own, never re-entrantly in the middle of handling another.
  */
 import { NOT_HELD, runInline, type VnodeOp } from './vnode.ts';
+import { refusal } from '../src/replicaResult.ts';
 
 /**
  * Operations queued for one vnode within one turn. A turn's operations come from the messages
@@ -25,7 +26,7 @@ export class VnodeMail {
   send(vnode: object | undefined, op: VnodeOp): void {
     if (vnode === undefined) return op.reply(NOT_HELD);
     const list = this.#queued.get(vnode);
-    if (list && list.length >= VNODE_MAIL_OPS_MAX) return op.reply({ ok: false, error: `overloaded: ${VNODE_MAIL_OPS_MAX} operations already wait for this partition's vnode` });
+    if (list && list.length >= VNODE_MAIL_OPS_MAX) return op.reply({ ok: false, error: refusal('overloaded', `${VNODE_MAIL_OPS_MAX} operations already wait for this partition's vnode`) });
     if (list) list.push(op);
     else this.#queued.set(vnode, [op]);
     if (this.#scheduled) return;

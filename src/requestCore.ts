@@ -9,6 +9,7 @@ import type { Hash } from './merkle.ts';
 import { plan, replacement } from './sloppy.ts';
 import { DkvError, errorReply, type ErrorReply } from './errors.ts';
 import { describe, type Quorum } from './quorum.ts';
+import { refusalOf, type RefusalCode } from './replicaResult.ts';
 
 /** Retries of a replica that timed out, before it is replaced; backoff doubles from the base. */
 export const REPLICA_RETRIES_MAX = 2;
@@ -72,7 +73,7 @@ export type IsUp = (node: string) => boolean;
 
 /** Refusals that mean "busy", not "gone": the client backs off and retries these. */
 export function isOverloadedError(error: string): boolean {
-  return error.startsWith('overloaded: ');
+  return refusalOf(error)?.code === 'overloaded';
 }
 
 /**
@@ -87,10 +88,8 @@ export function quorumFailed(q: Quorum, what: 'read' | 'write', failedWith: Read
 }
 
 /** The code a coordinating replica's refusal maps to, and the message without its prefix. */
-export function localRefusal(error: string, self: string): { code: 'too_large' | 'overloaded' | 'internal'; message: string } {
-  if (error.startsWith('too_large: ')) return { code: 'too_large', message: error.slice('too_large: '.length) };
-  if (isOverloadedError(error)) return { code: 'overloaded', message: error.slice('overloaded: '.length) };
-  return { code: 'internal', message: `the coordinating replica ${self} could not write: ${error}` };
+export function localRefusal(error: string, self: string): { code: RefusalCode | 'internal'; message: string } {
+  return refusalOf(error) ?? { code: 'internal', message: `the coordinating replica ${self} could not write: ${error}` };
 }
 
 /**

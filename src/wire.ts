@@ -11,6 +11,7 @@
 import { Packr } from 'msgpackr';
 import { bytesOf, isStoredValue, type StoredClock, type StoredValue } from './replica.ts';
 import { isTtlMs, TTL_MS_MAX } from './protocol.ts';
+import { refusal } from './replicaResult.ts';
 
 /** Entries of one clock on the wire; a stored clock holds a few (src/clockBounds.ts). */
 export const WIRE_CLOCK_ENTRIES_MAX = 512;
@@ -375,7 +376,7 @@ export function tooLargeToReplicate(next: StoredClock, bytesMax: number | undefi
   if (bytesMax === undefined) return undefined;
   const bytes = clockBytes(next);
   if (bytes <= bytesMax) return undefined;
-  return `too_large: the key's version set would be about ${bytes} bytes with this write, more than the ${bytesMax} a message between replicas can carry; read it and write back with its context to resolve its siblings`;
+  return refusal('too_large', `the key's version set would be about ${bytes} bytes with this write, more than the ${bytesMax} a message between replicas can carry; read it and write back with its context to resolve its siblings`);
 }
 
 /** An upper estimate of one replica operation's encoded size, in bytes. */

@@ -9,8 +9,8 @@ import fc from 'fast-check';
 import { join } from '../src/dvvset.ts';
 import { startGet, stepGet, type GetEvent, type GetState } from '../src/getCore.ts';
 import { coordinateWrite, needsRepair, reconcile, type StoredClock } from '../src/replica.ts';
-import type { ReplicaResult } from '../src/replicaResult.ts';
-import { READ_REPAIR_SETTLE_MS, type Effect } from '../src/requestCore.ts';
+import { refusal, refusalOf, type ReplicaResult } from '../src/replicaResult.ts';
+import { localRefusal, READ_REPAIR_SETTLE_MS, type Effect } from '../src/requestCore.ts';
 import { startWrite, stepWrite, type WriteEvent, type WriteState } from '../src/writeCore.ts';
 
 const NODES = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
@@ -379,4 +379,16 @@ test('writeCore - sync one: one replica is asked for a durable copy, this node w
       { numRuns: 1_000, includeErrorInReport: true },
     ),
   );
+});
+
+test('refusals - a replica refusal reads back as its code and message; any other error string is no refusal', (t) => {
+  t.deepEqual(refusalOf(refusal('overloaded', 'n2 is busy')), { code: 'overloaded', message: 'n2 is busy' });
+  t.deepEqual(refusalOf(refusal('too_large', 'about 9 bytes, at most 8')), { code: 'too_large', message: 'about 9 bytes, at most 8' });
+  // A peer's free text that only mentions a code, or a code this store does not know, is a failure.
+  for (const error of ['n3 timed out: overloaded: maybe', 'overloaded:no space', 'Overloaded: busy', 'internal: broken', 'overloaded', '']) {
+    t.is(refusalOf(error), undefined, JSON.stringify(error));
+  }
+  // The coordinator's reading of its own replica's refusal, and of anything else.
+  t.deepEqual(localRefusal(refusal('overloaded', 'busy'), 'n1'), { code: 'overloaded', message: 'busy' });
+  t.deepEqual(localRefusal('lmdb: MDB_MAP_FULL', 'n1'), { code: 'internal', message: 'the coordinating replica n1 could not write: lmdb: MDB_MAP_FULL' });
 });
