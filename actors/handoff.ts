@@ -131,9 +131,10 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
   /**
    * A stand-in write (dvvset update as `standIn.actorId`) on the hinted copies merged with this
    * epoch's record of the key, which holds the counter it reached and the values it still holds
-   * of its own, so a dot is never issued twice, also after the hints were handed off.
+   * of its own, so a dot is never issued twice, also after the hints were handed off. Returns the
+   * version set and the id it was versioned under (a new epoch may begin here), or a refusal.
    */
-  const coordinate = (partition: number, key: string, owners: readonly string[], context: VersionVector | undefined, value: StoredValue): StoredClock | string => {
+  const coordinate = (partition: number, key: string, owners: readonly string[], context: VersionVector | undefined, value: StoredValue): { next: StoredClock; actorId: string } | string => {
     const recordKey = standInRecordKey(key);
     let record = store.get(partition, recordKey);
     const known = record?.e.find((e) => e[0] === deps.standIn.actorId)?.[1] ?? 0;
@@ -155,7 +156,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     const own = next.e.find((e) => e[0] === actorId)!;
     if (record === undefined) figures.standInRecords++;
     void store.put(partition, recordKey, { e: [own], a: [] }).catch((err: Error) => deps.log.warn({ event: 'stand-in-record-write-failed', err: err.message }, 'could not write a stand-in record'));
-    return next;
+    return { next, actorId };
   };
 
   const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
@@ -234,14 +235,13 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
           answer(stage(msg.partition, msg.key, msg.owners, msg.clock), msg.reply);
           break;
         case 'coordinate': {
-          const next = coordinate(msg.partition, msg.key, msg.owners, msg.context, msg.value);
-          if (typeof next === 'string') {
-            msg.reply({ ok: false, error: next });
+          const made = coordinate(msg.partition, msg.key, msg.owners, msg.context, msg.value);
+          if (typeof made === 'string') {
+            msg.reply({ ok: false, error: made });
             break;
           }
-          // The id `coordinate` versioned it under (a new epoch may have begun in it).
-          msg.computed(next, deps.standIn.actorId);
-          answer(stage(msg.partition, msg.key, msg.owners, next), msg.reply);
+          msg.computed(made.next, made.actorId);
+          answer(stage(msg.partition, msg.key, msg.owners, made.next), msg.reply);
           break;
         }
         case 'read':
