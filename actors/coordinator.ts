@@ -43,6 +43,7 @@ import type { RequestMetrics } from './metrics.ts';
 import type { CoordinatorCounters } from './coordinatorCounters.ts';
 
 const encoder = new TextEncoder();
+const DURABLE_HINT = { durable: true } as const;
 
 export { REPLICA_ATTEMPT_MS, REPLICA_RETRIES_MAX } from '../src/requestCore.ts';
 /** Messages waiting for one coordinator while it handles another (see `send`). */
@@ -332,7 +333,7 @@ class Coordinator {
       if (vnode) return deps.vnodeMail.send(vnode, { type: 'replicate', key, clock, reply, durable });
       // No replica here (its vnode is gone): its hint store keeps the copy for those it stands in for.
       if (hints.length === 0) return reply(NOT_HELD);
-      return nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply } satisfies HandoffMsg);
+      return nact.dispatch(deps.handoff, { type: 'hint', partition, key, owners: hints, clock, reply, ...(durable ? DURABLE_HINT : {}) } satisfies HandoffMsg);
     }
     const op: ReplicaOp = hints.length > 0 ? { op: 'replicate', p: partition, k: key, c: clock, h: [...hints] } : { op: 'replicate', p: partition, k: key, c: clock };
     if (durable) op.dur = true;
@@ -351,7 +352,7 @@ class Coordinator {
     }
   }
 
-  /** `durable`: fsynced before the reply (sync mode `one`); a stand-in's hint store keeps its own mode. */
+  /** `durable`: fsynced before the reply (sync mode `one`), by the vnode or, standing in, the hint store. */
   #coordinate(hints: readonly string[], standFor: readonly string[], durable: true | undefined): void {
     const { deps } = this;
     const partition = this.#partition;
@@ -379,7 +380,7 @@ class Coordinator {
     // Unnamed callbacks: a named closure per write costs a `__name` call under tsx (see isUpOf).
     if (vnode) return deps.vnodeMail.send(vnode, { type: 'coordinate', key, context: req.context, value, reply, durable, computed: (clock, actor) => this.send({ type: 'computed', clock, actor }) });
     // This node stands in for unreachable owners: its hint store is its replica.
-    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock, actor) => this.send({ type: 'computed', clock, actor }), reply } satisfies HandoffMsg);
+    nact.dispatch(deps.handoff, { type: 'coordinate', partition, key, owners: standFor, context: req.context, value, computed: (clock, actor) => this.send({ type: 'computed', clock, actor }), reply, ...(durable ? DURABLE_HINT : {}) } satisfies HandoffMsg);
   }
 
   #keepHints(keeper: string, owners: readonly string[], clock: StoredClock, deadlineMs: number): void {

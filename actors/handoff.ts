@@ -25,8 +25,11 @@ import type { Outbox } from './outbox.ts';
 import { restartWithIntensity } from './supervision.ts';
 import type { Reply } from './vnode.ts';
 
+const DURABLE = { durable: true } as const;
+
 export type HandoffMsg =
-  | { type: 'hint'; partition: number; key: string; owners: readonly string[]; clock: StoredClock; reply: Reply }
+  /** `durable`: the hinted copies are fsynced before the reply (sync mode `one`'s durable replica, see src/writeCore.ts). */
+  | { type: 'hint'; partition: number; key: string; owners: readonly string[]; clock: StoredClock; reply: Reply; durable?: boolean }
   | {
       type: 'coordinate';
       partition: number;
@@ -36,6 +39,8 @@ export type HandoffMsg =
       value: StoredValue;
       computed: (clock: StoredClock, actor: string) => void;
       reply: Reply;
+      /** As for `hint`: this stand-in coordinates the durable copy. */
+      durable?: boolean;
     }
   | { type: 'read'; partition: number; key: string; owners: readonly string[]; reply: Reply }
   | { type: 'tick' }
@@ -159,7 +164,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     return { next, actorId };
   };
 
-  const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock): Promise<void> | string => {
+  const stage = (partition: number, key: string, owners: readonly string[], clock: StoredClock, durable = false): Promise<void> | string => {
     const writes = owners.map((o) => {
       const k = hintKey(o, key);
       const current = store.get(partition, k);
@@ -179,7 +184,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     }
     for (const w of writes) if (w.fresh) bump(w.owner, 1);
     figures.hintBytes += bytes;
-    return Promise.all(writes.map((w) => store.put(partition, w.k, w.next))).then(() => undefined);
+    return Promise.all(writes.map((w) => store.put(partition, w.k, w.next, durable ? DURABLE : undefined))).then(() => undefined);
   };
 
   const answer = (staged: Promise<void> | string, reply: Reply) => {
@@ -232,7 +237,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
     (state: null, msg: HandoffMsg, ctx: any) => {
       switch (msg.type) {
         case 'hint':
-          answer(stage(msg.partition, msg.key, msg.owners, msg.clock), msg.reply);
+          answer(stage(msg.partition, msg.key, msg.owners, msg.clock, msg.durable), msg.reply);
           break;
         case 'coordinate': {
           const made = coordinate(msg.partition, msg.key, msg.owners, msg.context, msg.value);
@@ -241,7 +246,7 @@ export function spawnHandoff(parent: any, deps: HandoffDeps): { ref: any; figure
             break;
           }
           msg.computed(made.next, made.actorId);
-          answer(stage(msg.partition, msg.key, msg.owners, made.next), msg.reply);
+          answer(stage(msg.partition, msg.key, msg.owners, made.next, msg.durable), msg.reply);
           break;
         }
         case 'read':

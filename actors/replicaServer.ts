@@ -106,7 +106,8 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
         return undefined;
       }
       case 'hint':
-        nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.owners], clock: op.c, reply });
+        // A stand-in asked for the durable copy (`dur`, sync mode `one`) fsyncs its hints.
+        nact.dispatch(deps.handoff, { type: 'hint', partition: op.p, key: op.k, owners: [...route.owners], clock: op.c, reply, ...(op.dur ? { durable: true } : {}) });
         return undefined;
       case 'apply':
         if (route.forwardTo.length > 0) {

@@ -117,6 +117,7 @@ export function ownFigures(deps: OwnFiguresDeps): () => object {
       storage: storage.kind,
       ...(storage.kind === 'lmdb' ? { sync } : {}),
       ...(periodicStore ? { syncs: periodicStore.syncs } : {}),
+      ...(stores.periodicHintStore ? { hintSyncs: stores.periodicHintStore.syncs } : {}),
       backlog: { ...deps.handoff.figures },
       view: deps.health.view(),
       nats: { ...deps.natsFigures, ...deps.natsStats() },

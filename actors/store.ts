@@ -67,6 +67,8 @@ export interface NodeStores {
   readonly sync: SyncMode;
   /** The replica store when it fsyncs periodically (`periodic`, `one`): its fsync count is reported, and can be made to fail (faults). */
   readonly periodicStore: LmdbStorage<StoredClock> | undefined;
+  /** The hint store when it fsyncs periodically: in `one`, a stand-in with the durable mark fsyncs it at once (src/writeCore.ts). */
+  readonly periodicHintStore: LmdbStorage<StoredClock> | undefined;
   /** The identity this node's versions are written under (actors/identity.ts). */
   readonly actorId: string;
   readonly standIn: StandInEpochs;
@@ -96,11 +98,13 @@ export function openStores(opts: NodeOptions, log: Logger): NodeStores {
   const hintStore = openStorage<StoredClock>({ kind: opts.storage, path: join(dataDir, 'hints'), ...durability('hint') });
   const standIn = new StandInEpochs(lmdb ? join(dataDir, 'hints', IDENTITY_FILE) : undefined, id);
   const periodicStore = storage instanceof LmdbStorage && storage.buffered ? storage : undefined;
+  const periodicHintStore = hintStore instanceof LmdbStorage && hintStore.buffered ? hintStore : undefined;
   return {
     storage,
     hintStore,
     sync,
     periodicStore,
+    periodicHintStore,
     actorId,
     standIn,
     storeExisted,

@@ -66,11 +66,13 @@ export interface WriteState {
   /**
    * Sync mode `one` (Dynamo §6.1's "durable write"): the replica asked to fsync its copy before
    * acknowledging, and whether it has. The coordinator itself when it holds a replica (no extra
-   * hop), else the first owner asked. The write is answered only once W acks include this one, so
-   * an acknowledged write is on one disk; the paper's coordinator does not wait for it (see
-   * docs/paper/README.md, Fig. 5). A retry asks the same node again with the mark. If that node
-   * fails for good, or is replaced by a stand-in (whose copy is a hint, kept as its hint store
-   * keeps them), the mark is dropped and W buffered acks make the write, as in `periodic`.
+   * hop), else the first owner asked that is up, else (none is) the coordinator standing in. The
+   * write is answered only once W acks include this one, so an acknowledged write is on one disk;
+   * the paper's coordinator does not wait for it (see docs/paper/README.md, Fig. 5). A retry asks
+   * the same node again with the mark, and a replacement takes it over: a stand-in fsyncs the
+   * hints it keeps. Only when the marked node fails with nobody to replace it is the mark
+   * dropped: the others were asked without it, so W buffered acks make the write, as in
+   * `periodic`.
    */
   durable: string | undefined;
   durableAcked: boolean;
@@ -124,7 +126,8 @@ function begin(s: WriteState, effects: Effect[]): void {
   // replacement, which would count one node twice and stop before a retried owner had its copy.
   if (!targets.includes(self)) targets.push(self);
   s.quorum = quorum(targets.length, setup.needed);
-  if (setup.durableOne) s.durable = owners.includes(self) ? self : targets.find((x) => owners.includes(x));
+  // Not an owner that is down: the plan fills up to N with nodes it cannot reach, in case.
+  if (setup.durableOne) s.durable = owners.includes(self) ? self : (ownerTarget ?? self);
   // An owner that also keeps hints (fewer reachable nodes than N) writes to its vnode, the copy
   // the quorum counts, and to its hint store as well.
   effects.push({ type: 'coordinate', round: 0, hints: fan.hintsFor.get(self) ?? [], standFor: coordinateStandFor(s), ...(s.durable === self ? DURABLE : {}) });
@@ -213,7 +216,7 @@ function onReply(s: WriteState, node: string, result: ReplicaResult, nowMs: numb
       return;
     }
     if (next?.kind === 'replace') {
-      if (node === s.durable) s.durable = undefined;
+      if (node === s.durable) s.durable = next.node;
       effects.push(COUNT.sloppy, replicateOf(s, next.node, nowMs));
       return;
     }

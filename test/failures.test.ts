@@ -1,5 +1,7 @@
 import test from 'ava';
+import { DkvClient } from '../src/client/client.ts';
 import { DkvError } from '../src/errors.ts';
+import { Ring } from '../src/ring.ts';
 import { TestCluster } from './harness/cluster.ts';
 import { waitFor } from './harness/wait.ts';
 
@@ -106,6 +108,33 @@ test('failures - sync one: writes ask for fsyncs beyond the interval; a coordina
   for (let i = 0; i < 10; i++) t.true((await c.put(`one-failing-${i}`, `f${i}`)).ok);
   await waitFor('storage-sync-failed lines', () => cluster.nodes.some((n) => n.logs.some((l) => l.event === 'storage-sync-failed')), { timeoutMs: 10_000 });
   for (let i = 0; i < 10; i++) t.deepEqual((await c.get(`one-failing-${i}`)).values, [`f${i}`]);
+});
+
+test('failures - sync one: with every owner of a key down, the node standing in holds the durable mark and fsyncs its hint before the ack', async (t) => {
+  // Four nodes, N=3: each key has one node that is no owner of it. An hour-long interval: every
+  // fsync of a hint store seen here is one a durable write asked for.
+  const cluster = await TestCluster.start({ nodes: 4, faults: true, extraArgs: ['--sync', 'one', '--sync-ms', '3600000'] });
+  t.teardown(() => cluster.stop());
+  const key = 'owners all gone';
+  const { n, assignment } = await cluster.client.raw('dkv.local.ring', {});
+  const ring = new Ring(assignment);
+  const owners = ring.replicas(ring.partitionOf(key), n);
+  const standIn = cluster.nodes.map((x) => x.id).find((id) => !owners.includes(id))!;
+  const hintSyncs = async (): Promise<number> => (await cluster.client.status()).members.find((m: { node: string }) => m.node === standIn).hintSyncs;
+  t.is(await hintSyncs(), 0);
+
+  for (const o of owners) await cluster.node(o).kill('SIGKILL');
+  await waitFor(`${standIn} to see ${owners.join(', ')} down`, async () => {
+    const me = (await cluster.client.status()).members.find((m: { node: string }) => m.node === standIn);
+    return owners.every((o) => me?.view?.some((p: { node: string; status: string }) => p.node === o && p.status === 'down'));
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+
+  const client = await DkvClient.connect({ servers: cluster.nats.url, attemptTimeoutMs: 1_000, timeoutMs: 10_000 });
+  t.teardown(() => client.close());
+  t.true((await client.put(key, 'kept for the owners', { w: 1 })).ok);
+  // Acknowledged only after the stand-in's hint store fsynced the copy (src/writeCore.ts `durable`).
+  t.true((await hintSyncs()) >= 1, 'the stand-in fsynced its hint store for the durable write');
+  t.deepEqual((await client.get(key, { r: 1 })).values, ['kept for the owners']);
 });
 
 test('failures - a fast read whose replicas refuse is handed to the coordinator, which asks again and answers right', async (t) => {

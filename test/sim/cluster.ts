@@ -205,6 +205,7 @@ export class SimCluster {
       hintStore: disk.hints,
       sync: 'always',
       periodicStore: undefined,
+    periodicHintStore: undefined,
       actorId: disk.actorId,
       standIn,
       // Like lmdb: the store is new only at the first start.
