@@ -92,7 +92,10 @@ test('failures - a periodic fsync that fails is logged as an error, the writes s
   t.regex(refused.error?.message, /needs lmdb storage with --sync periodic/);
 });
 
-test('failures - sync one: writes ask for fsyncs beyond the interval; a coordinator whose fsync fails still answers with W buffered copies', async (t) => {
+// The sync-one tests run serially (ava runs them before the others): every test here starts a
+// cluster of its own, and five starting at once, beside other files' clusters, left nodes not
+// serving after 30 s in a clean-clone CI run.
+test.serial('failures - sync one: writes ask for fsyncs beyond the interval; a coordinator whose fsync fails still answers with W buffered copies', async (t) => {
   // An hour-long interval: every fsync seen here is one a durable write asked for.
   const cluster = await TestCluster.start({ nodes: 3, faults: true, extraArgs: ['--sync', 'one', '--sync-ms', '3600000'] });
   t.teardown(() => cluster.stop());
@@ -110,7 +113,7 @@ test('failures - sync one: writes ask for fsyncs beyond the interval; a coordina
   for (let i = 0; i < 10; i++) t.deepEqual((await c.get(`one-failing-${i}`)).values, [`f${i}`]);
 });
 
-test('failures - sync one: with every owner of a key down, the node standing in holds the durable mark and fsyncs its hint before the ack', async (t) => {
+test.serial('failures - sync one: with every owner of a key down, the node standing in holds the durable mark and fsyncs its hint before the ack', async (t) => {
   // Four nodes, N=3: each key has one node that is no owner of it. An hour-long interval: every
   // fsync of a hint store seen here is one a durable write asked for.
   const cluster = await TestCluster.start({ nodes: 4, faults: true, extraArgs: ['--sync', 'one', '--sync-ms', '3600000'] });
