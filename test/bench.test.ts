@@ -287,6 +287,8 @@ test('floor - features parse in any order, unknown ones and parse without dvv ar
   t.deepEqual(parseFloorFeatures('engine, dvv,parse,dvv'), ['engine', 'dvv', 'parse']);
   t.throws(() => parseFloorFeatures('dvv,fast'), { message: /unknown floor feature "fast"/ });
   t.throws(() => parseFloorFeatures('parse'), { message: /parse needs dvv/ });
+  t.deepEqual(parseFloorFeatures('dvv,feed'), ['dvv', 'feed']);
+  t.throws(() => parseFloorFeatures('feed'), { message: /feed needs dvv/ });
 });
 
 test('report - errors or a broken process make the goal line NOT VALID, for the target concerned only', (t) => {

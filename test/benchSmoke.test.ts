@@ -55,7 +55,7 @@ test('bench - a quick run with a baseline: every reply checked, sync mode as sta
 test('bench - the replication floor answers every operation right, bare and with all of dkv\'s parts, through the client library and the protocol', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'dkv-bench-floor-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  for (const features of ['', 'dvv,parse,merkle,engine']) {
+  for (const features of ['', 'dvv,parse,merkle,engine,feed']) {
     const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', 'replication-floor,replication-floor-protocol', '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(features ? ['--floor-features', features] : [])];
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }));
@@ -71,5 +71,5 @@ test('bench - the replication floor answers every operation right, bare and with
   }
   const described = readdirSync(out).filter((f) => f.endsWith('.json')).flatMap((f) => JSON.parse(readFileSync(join(out, f), 'utf8')).suites[0].targets.map((x: { description: string }) => x.description as string));
   t.true(described.some((d) => /client library; last writer wins/.test(d)), described.join('\n'));
-  t.true(described.some((d) => /JSON request\/reply; with dkv's dvv, parse, merkle, engine/.test(d)), described.join('\n'));
+  t.true(described.some((d) => /JSON request\/reply; with dkv's dvv, parse, merkle, engine, feed/.test(d)), described.join('\n'));
 });

@@ -22,7 +22,9 @@
  * - `dvv`: dkv's version sets (src/replica.ts, src/dvvset.ts): contexts, siblings, digests;
  * - `parse`: dkv's validation of the client's batch or request (src/protocol.ts) instead of JSON.parse;
  * - `merkle`: a Merkle tree per partition updated by every write (src/merkle.ts);
- * - `engine`: dkv's lmdb engine (src/storage/lmdb.ts, staging and cache) instead of raw lmdb.
+ * - `engine`: dkv's lmdb engine (src/storage/lmdb.ts, staging and cache) instead of raw lmdb;
+ * - `feed`: the change feed (DESIGN.md §3, src/changeFeed.ts), which the protocol promises: once
+ *   a write has its quorum, the coordinator publishes the key's version set as dkv does.
  */
 import { hash } from 'node:crypto';
 import { connect, type Msg } from '@nats-io/transport-node';
@@ -30,6 +32,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { decodeInternal, encodeInternal } from '../../src/codec.ts';
 import { decodeContext, encodeContext } from '../../src/context.ts';
 import { join, liveValues } from '../../src/dvvset.ts';
+import { changeEvent } from '../../src/changeFeed.ts';
 import { bucketOf, keyHash, MerkleTree } from '../../src/merkle.ts';
 import { getReply, parseBatch, parseDelete, parseGet, parsePut, type BatchOp } from '../../src/protocol.ts';
 import { coordinateWrite, mergeReplica, putReplyContext, readDigest, reconcile, sameDigest, type StoredClock } from '../../src/replica.ts';
@@ -39,6 +42,7 @@ import { parseFloorFeatures } from './features.ts';
 
 const features = new Set<string>(parseFloorFeatures(process.env.FLOOR_FEATURES ?? ''));
 const DVV = features.has('dvv');
+const FEED = features.has('feed');
 
 const args = process.argv.slice(2);
 const arg = (name: string): string => {
@@ -262,7 +266,9 @@ function coordinate(o: ClientOp, answer: (body: object) => void): void {
   }
   let acks = 0;
   const ack = (): void => {
-    if (++acks === 2) answer(o.op === 'delete' ? { ok: true } : { ok: true, context });
+    if (++acks !== 2) return;
+    answer(o.op === 'delete' ? { ok: true } : { ok: true, context });
+    if (FEED) nc.publish(`dkv.${cluster}.changes.${p}`, encoder.encode(JSON.stringify(changeEvent(o.key, next as StoredClock, Date.now(), 'utf8'))));
   };
   store(p, o.key, current, next, ack);
   for (const peer of peers) ask(peer, 'w', { k: o.key, c: next }, ack);
