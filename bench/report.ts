@@ -210,25 +210,51 @@ export function summaryTable(summaries: readonly Summary[], label?: (s: Summary)
 }
 
 /**
- * A dkv target against its baseline, round by round: both ran in the same round back to back,
- * so the ratio of each pair cancels most of what the machine's load does to both. The median of
- * those ratios is steadier than the ratio of the medians.
+ * `subject`'s rounds of one workload, each paired with `against`'s of the same round: both ran
+ * in that round back to back, so the ratio of each pair cancels most of what the machine's load
+ * (and its drift over a long run) does to both. The median of those ratios is steadier than the
+ * ratio of the medians.
  */
+function pairedByRound(ms: readonly Measurement[], subject: string, against: string, workload: string): { throughput: number[]; cpu: number[] } {
+  const pairs = ms
+    .filter((m) => m.target === subject && m.workload === workload)
+    .map((m) => [m, ms.find((b) => b.target === against && b.workload === workload && b.round === m.round)] as const)
+    .filter((p): p is readonly [Measurement, Measurement] => p[1] !== undefined);
+  return { throughput: pairs.map(([m, b]) => m.throughput / b.throughput), cpu: pairs.map(([m, b]) => m.cpuSecondsPerKiloOps / b.cpuSecondsPerKiloOps) };
+}
+
+function pairedLine(workload: string, subject: string, against: string, p: { throughput: number[]; cpu: number[] }): string {
+  return `workload ${workload}: ${subject} / ${against}, paired by round: throughput ${fmt(median(p.throughput), 2)}x (rounds ${p.throughput.map((x) => fmt(x, 2)).join(' ')}), CPU per op ${fmt(median(p.cpu), 2)}x (rounds ${p.cpu.map((x) => fmt(x, 2)).join(' ')})`;
+}
+
+/** A dkv target against its baseline, round by round (see pairedByRound). */
 export function baselineLines(ms: readonly Measurement[]): string[] {
   const out: string[] = [];
   const keys = [...new Set(ms.filter((m) => DKV_TARGETS.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
   for (const key of keys) {
     const [target, workload] = key.split('\0') as [string, string];
-    const pairs = ms
-      .filter((m) => m.target === target && m.workload === workload)
-      .map((m) => [m, ms.find((b) => b.target === target + BASELINE_SUFFIX && b.workload === workload && b.round === m.round)] as const)
-      .filter((p): p is readonly [Measurement, Measurement] => p[1] !== undefined);
-    if (pairs.length === 0) continue;
-    const tput = pairs.map(([m, b]) => m.throughput / b.throughput);
-    const cpu = pairs.map(([m, b]) => m.cpuSecondsPerKiloOps / b.cpuSecondsPerKiloOps);
-    out.push(
-      `workload ${workload}: ${target} / ${target}${BASELINE_SUFFIX}, paired by round: throughput ${fmt(median(tput), 2)}x (rounds ${tput.map((x) => fmt(x, 2)).join(' ')}), CPU per op ${fmt(median(cpu), 2)}x (rounds ${cpu.map((x) => fmt(x, 2)).join(' ')})`,
-    );
+    const p = pairedByRound(ms, target, target + BASELINE_SUFFIX, workload);
+    if (p.throughput.length > 0) out.push(pairedLine(workload, target, target + BASELINE_SUFFIX, p));
+  }
+  return out;
+}
+
+/** The like-for-like peer: three replicas, as dkv keeps. */
+const PEER_R3 = 'jetstream-r3';
+
+/**
+ * dkv's targets and the floors against the three-replica peer, round by round (see
+ * pairedByRound): with several rounds, the figure to quote for issue #19's targets. The peer's
+ * file store slows as its stream ages, so later rounds differ from earlier ones for both sides.
+ */
+export function peerPairedLines(ms: readonly Measurement[]): string[] {
+  const out: string[] = [];
+  const subjects = [...DKV_TARGETS, ...FLOOR_TARGETS];
+  const keys = [...new Set(ms.filter((m) => subjects.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
+  for (const key of keys) {
+    const [target, workload] = key.split('\0') as [string, string];
+    const p = pairedByRound(ms, target, PEER_R3, workload);
+    if (p.throughput.length > 1) out.push(pairedLine(workload, target, PEER_R3, p));
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { baselineCheckout } from './baseline.ts';
 import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
 import { describeMachine, machineLine, type Machine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { BASELINE_SUFFIX, baselineLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, peerPairedLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -257,6 +257,7 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[], machine
   const rs = ratios(s);
   out.push(...ratioLines(rs));
   out.push(...durabilityLines(cfg, cfg.targets, machine.natsServer.replace(/^nats-server:\s*/, 'nats-server ')));
+  out.push(...peerPairedLines(result.measurements));
   out.push(...baselineLines(result.measurements));
   const tls = DKV_TARGETS.map((subject) => targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))], subject)).filter((l) => l !== undefined);
   out.push(...tls);

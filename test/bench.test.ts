@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { baselineLines, durabilityLines, median, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
+import { baselineLines, durabilityLines, median, peerPairedLines, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
 import { parseFloorFeatures } from '../bench/floor/features.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
@@ -313,4 +313,24 @@ test('report - a baseline is compared with its own way of reaching dkv, and roun
   t.is(lines[0], 'workload A: dkv-client / dkv-client@base, paired by round: throughput 1.20x (rounds 1.20 1.20 1.10), CPU per op 0.80x (rounds 0.80 0.80 1.00)');
   // Without a baseline there is nothing to say.
   t.deepEqual(baselineLines(ms.filter((x) => !x.target.endsWith('@base'))), []);
+});
+
+test('report - dkv and the floors against the three-replica peer, round by round, when there are rounds to pair', (t) => {
+  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
+  // The peer slows down from round to round; each of dkv's rounds is set against the peer's of the same round.
+  const ms = [
+    m('dkv', 1, 6_000, 0.3), m('jetstream-r3', 1, 12_000, 0.15),
+    m('dkv', 2, 6_000, 0.3), m('jetstream-r3', 2, 10_000, 0.18),
+    m('dkv', 3, 5_400, 0.3), m('jetstream-r3', 3, 9_000, 0.2),
+    m('replication-floor-protocol', 1, 7_200, 0.25), m('replication-floor-protocol', 2, 7_000, 0.25),
+    m('jetstream', 1, 20_000, 0.08), m('jetstream', 2, 20_000, 0.08),
+  ];
+  const lines = peerPairedLines(ms);
+  t.deepEqual(lines, [
+    'workload A: dkv / jetstream-r3, paired by round: throughput 0.60x (rounds 0.50 0.60 0.60), CPU per op 1.67x (rounds 2.00 1.67 1.50)',
+    'workload A: replication-floor-protocol / jetstream-r3, paired by round: throughput 0.65x (rounds 0.60 0.70), CPU per op 1.53x (rounds 1.67 1.39)',
+  ]);
+  // One round has nothing to pair beyond the table's own ratio; no peer, nothing at all.
+  t.deepEqual(peerPairedLines(ms.filter((x) => x.round === 1)), []);
+  t.deepEqual(peerPairedLines(ms.filter((x) => x.target !== 'jetstream-r3')), []);
 });
