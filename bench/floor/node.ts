@@ -36,6 +36,7 @@ import { changeEvent } from '../../src/changeFeed.ts';
 import { bucketOf, keyHash, MerkleTree } from '../../src/merkle.ts';
 import { getReply, parseBatch, parseDelete, parseGet, parsePut, type BatchOp } from '../../src/protocol.ts';
 import { coordinateWrite, mergeReplica, putReplyContext, readDigest, reconcile, sameDigest, type StoredClock } from '../../src/replica.ts';
+import { subjectsFor } from '../../src/subjects.ts';
 import { LmdbStorage } from '../../src/storage/lmdb.ts';
 import type { VersionVector } from '../../src/versionVector.ts';
 import { parseFloorFeatures } from './features.ts';
@@ -52,6 +53,8 @@ const arg = (name: string): string => {
 };
 const id = arg('id');
 const cluster = arg('cluster');
+// The public subjects as dkv's nodes serve them (DESIGN.md §3).
+const subjects = subjectsFor(cluster);
 const peers = arg('members').split(',').filter((m) => m !== id);
 const PARTITIONS = 64;
 const LIMITS = { n: 3, keyBytesMax: 1024, valueBytesMax: 1024 * 1024 };
@@ -268,14 +271,14 @@ function coordinate(o: ClientOp, answer: (body: object) => void): void {
   const ack = (): void => {
     if (++acks !== 2) return;
     answer(o.op === 'delete' ? { ok: true } : { ok: true, context });
-    if (FEED) nc.publish(`dkv.${cluster}.changes.${p}`, encoder.encode(JSON.stringify(changeEvent(o.key, next as StoredClock, Date.now(), 'utf8'))));
+    if (FEED) nc.publish(subjects.changes(p), encoder.encode(JSON.stringify(changeEvent(o.key, next as StoredClock, Date.now(), 'utf8'))));
   };
   store(p, o.key, current, next, ack);
   for (const peer of peers) ask(peer, 'w', { k: o.key, c: next }, ack);
 }
 
-nc.subscribe(`dkv.${cluster}.batch`, {
-  queue: `dkv-${cluster}`,
+nc.subscribe(subjects.batch, {
+  queue: subjects.queue,
   callback: (_err, msg) => {
     let ops: ClientOp[];
     try {
@@ -301,8 +304,8 @@ function singleOp(kind: ClientOp['op'], data: Uint8Array): ClientOp {
 }
 
 for (const kind of ['get', 'put', 'delete'] as const) {
-  nc.subscribe(`dkv.${cluster}.${kind}`, {
-    queue: `dkv-${cluster}`,
+  nc.subscribe(subjects[kind], {
+    queue: subjects.queue,
     callback: (_err, msg) => {
       let op: ClientOp;
       try {
