@@ -227,16 +227,24 @@ function pairedLine(workload: string, subject: string, against: string, p: { thr
   return `workload ${workload}: ${subject} / ${against}, paired by round: throughput ${fmt(median(p.throughput), 2)}x (rounds ${p.throughput.map((x) => fmt(x, 2)).join(' ')}), CPU per op ${fmt(median(p.cpu), 2)}x (rounds ${p.cpu.map((x) => fmt(x, 2)).join(' ')})`;
 }
 
-/** A dkv target against its baseline, round by round (see pairedByRound). */
-export function baselineLines(ms: readonly Measurement[]): string[] {
+/**
+ * One paired line per target of `subjects` and workload, against `against(target)`, when at
+ * least `roundsMin` rounds pair up.
+ */
+function pairedLines(ms: readonly Measurement[], subjects: readonly string[], against: (target: string) => string, roundsMin: number): string[] {
   const out: string[] = [];
-  const keys = [...new Set(ms.filter((m) => DKV_TARGETS.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
+  const keys = [...new Set(ms.filter((m) => subjects.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
   for (const key of keys) {
     const [target, workload] = key.split('\0') as [string, string];
-    const p = pairedByRound(ms, target, target + BASELINE_SUFFIX, workload);
-    if (p.throughput.length > 0) out.push(pairedLine(workload, target, target + BASELINE_SUFFIX, p));
+    const p = pairedByRound(ms, target, against(target), workload);
+    if (p.throughput.length >= roundsMin) out.push(pairedLine(workload, target, against(target), p));
   }
   return out;
+}
+
+/** A dkv target against its baseline, round by round (see pairedByRound). */
+export function baselineLines(ms: readonly Measurement[]): string[] {
+  return pairedLines(ms, DKV_TARGETS, (target) => target + BASELINE_SUFFIX, 1);
 }
 
 /** The like-for-like peer: three replicas, as dkv keeps. */
@@ -246,17 +254,10 @@ const PEER_R3 = 'jetstream-r3';
  * dkv's targets and the floors against the three-replica peer, round by round (see
  * pairedByRound): with several rounds, the figure to quote for issue #19's targets. The peer's
  * file store slows as its stream ages, so later rounds differ from earlier ones for both sides.
+ * One round pairs to nothing the table's own ratio does not say.
  */
 export function peerPairedLines(ms: readonly Measurement[]): string[] {
-  const out: string[] = [];
-  const subjects = [...DKV_TARGETS, ...FLOOR_TARGETS];
-  const keys = [...new Set(ms.filter((m) => subjects.includes(m.target)).map((m) => `${m.target}\0${m.workload}`))];
-  for (const key of keys) {
-    const [target, workload] = key.split('\0') as [string, string];
-    const p = pairedByRound(ms, target, PEER_R3, workload);
-    if (p.throughput.length > 1) out.push(pairedLine(workload, target, PEER_R3, p));
-  }
-  return out;
+  return pairedLines(ms, [...DKV_TARGETS, ...FLOOR_TARGETS], () => PEER_R3, 2);
 }
 
 export function ratioLines(rs: readonly Ratios[]): string[] {
