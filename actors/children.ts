@@ -24,6 +24,7 @@ import { spawnHandoff } from './handoff.ts';
 import { spawnHeartbeat, type Health } from './health.ts';
 import { localReplicas, type LocalReplicas } from './localReplica.ts';
 import { spawnMembership, type Membership } from './membership.ts';
+import type { View } from '../src/membership.ts';
 import type { NodeOptions } from './nodeOptions.ts';
 import type { Outbox } from './outbox.ts';
 import { clusterStatusReply } from './status.ts';
@@ -50,6 +51,8 @@ export interface NodeParts {
   readonly supervisor: any;
   readonly stores: NodeStores;
   readonly partitions: PartitionTableFile;
+  /** The membership view the start read from disk (undefined: none): the membership actor's first state. */
+  readonly persistedView: View | undefined;
   readonly placement: NodeRing;
   readonly firstPlan: PlanMode;
   readonly outbox: Outbox;
@@ -207,6 +210,7 @@ export const CHILDREN: readonly ChildSpec[] = [
         subjects: x.subjects,
         log: x.log,
         dataDir: x.opts.dataDir,
+        persistedView: x.persistedView,
         q: x.settings.q,
         n: x.settings.n,
         start: x.opts.start,

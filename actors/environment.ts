@@ -11,7 +11,7 @@ import { eventLoopProbe, type EventLoopProbe } from './foreground.ts';
 import { connectWithRetry } from './natsConnect.ts';
 import type { NodeOptions } from './nodeOptions.ts';
 import { watchNats, type NatsFigures } from './status.ts';
-import { loadStateFiles, openStores, type NodeStores } from './store.ts';
+import { loadStateFiles, openStores, type NodeStores, type StateFiles } from './store.ts';
 import type { Transport } from './transport.ts';
 
 export interface NodeEnvironment {
@@ -25,6 +25,8 @@ export interface NodeEnvironment {
   /** The connection's own figures for status (NATS: reconnects, bytes). */
   natsStats(): object;
   readonly natsFigures: NatsFigures;
+  /** The state files, when the environment has read them already (a real node reads them before it waits for NATS). */
+  readonly stateFiles?: StateFiles;
   /** Opens the stores, once the state files have been read and checked. */
   openStores(opts: NodeOptions, log: Logger): NodeStores;
   /** Ends the connections, once everything else has stopped. */
@@ -35,7 +37,7 @@ export async function natsEnvironment(opts: NodeOptions, log: Logger): Promise<N
   const { id, settings } = opts;
   // Everything on disk is read and checked, and the stores opened, before the node waits for
   // NATS: a bad file or a damaged store stops the start at once, whether NATS is there or not.
-  loadStateFiles(log, opts.dataDir, settings.q);
+  const stateFiles = loadStateFiles(log, opts.dataDir, settings.q);
   const stores = openStores(opts, log);
   // noAsyncTraces: nats.js would otherwise build an Error (a stack capture) for every request.
   const connection = { ...natsConnectionOptions(opts.natsUrl, opts.natsAuth), maxReconnectAttempts: -1, reconnectTimeWait: 250, noAsyncTraces: true };
@@ -49,6 +51,7 @@ export async function natsEnvironment(opts: NodeOptions, log: Logger): Promise<N
     eventLoop: eventLoopProbe(),
     natsStats: () => nc.stats(),
     natsFigures: watchNats(nc, log),
+    stateFiles,
     openStores: () => stores,
     close: async () => {
       try {

@@ -57,7 +57,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
   const log = opts.logger ?? createLogger({ node: id, cluster: settings.cluster });
   const subjects = subjectsFor(settings.cluster);
   const placement = noRingYet();
-  const partitions = loadStateFiles(log, opts.dataDir, settings.q);
+  const { partitions, view: persistedView } = env.stateFiles ?? loadStateFiles(log, opts.dataDir, settings.q);
   const stores = env.openStores(opts, log);
   const firstPlan = firstPlanMode(stores.storeExisted, opts.rebuild !== false, start.kind === 'members');
   const faults: Faults = { vnodeCrashes: 0, coordinatorCrashes: 0, replicaReadRefusals: 0, replyEncodingFailures: 0 };
@@ -115,6 +115,7 @@ export async function composeNode(opts: NodeOptions, env: NodeEnvironment): Prom
     supervisor,
     stores,
     partitions,
+    persistedView,
     placement,
     firstPlan,
     outbox,

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Held, PartitionTable } from '../src/partitionTable.ts';
+import type { View } from '../src/membership.ts';
 import type { StoredClock } from '../src/replica.ts';
 import type { StorageEngine } from '../src/storage/engine.ts';
 import { LmdbStorage, type SyncMode } from '../src/storage/lmdb.ts';
@@ -51,13 +52,18 @@ export class PartitionTableFile {
 
 const receivingOf = (t: PartitionTable) => new Map<number, Held>(t.filter((h) => h.state === 'receiving').map((h) => [h.partition, h]));
 
+/** A node's state files as its start found them. */
+export interface StateFiles {
+  readonly partitions: PartitionTableFile;
+  /** The persisted membership view; undefined on a first start. The membership actor starts from it. */
+  readonly view: View | undefined;
+}
+
 /** The state files: an unreadable one stops the node before anything starts (stateFiles.ts). */
-export function loadStateFiles(log: Logger, dataDir: string, q: number): PartitionTableFile {
+export function loadStateFiles(log: Logger, dataDir: string, q: number): StateFiles {
   const file = join(dataDir, 'partitions.json');
   const partitions = new PartitionTableFile(file, loadOrStop(log, () => loadTable(file, q)));
-  // The view is the membership actor's to load; read here too so that it stops the start as early.
-  loadOrStop(log, () => loadView(dataDir));
-  return partitions;
+  return { partitions, view: loadOrStop(log, () => loadView(dataDir)) };
 }
 
 export interface NodeStores {
