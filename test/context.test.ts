@@ -44,6 +44,29 @@ test('context - roundtrip with a coordinator', (t) => {
   );
 });
 
+test('context - the spelling is base64url of the JSON of the vector (and node): contexts clients hold stay valid', (t) => {
+  fc.assert(
+    fc.property(vvArb, fc.option(nodeArb, { nil: undefined }), (vv, node) => {
+      t.is(encodeContext(vv, node), node === undefined ? b64(vv) : c2([vv, node]));
+    }),
+  );
+});
+
+test('context - a payload is refused as not canonical exactly when base64url would spell its bytes otherwise', (t) => {
+  fc.assert(
+    fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), (payload) => {
+      const canonical = Buffer.from(payload, 'base64url').toString('base64url') === payload;
+      let message = '';
+      try {
+        decodeContext(`c1${payload}`);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      t.is(/not canonical/.test(message), !canonical, payload);
+    }),
+  );
+});
+
 test('context - a "c1" context names no coordinator and decodes as before', (t) => {
   // Spelled out: a context issued before "c2" existed must decode for ever.
   const old = 'c1' + Buffer.from('[["n1",2],["n2",1]]').toString('base64url');
