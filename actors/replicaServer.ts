@@ -146,13 +146,16 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
         return outbox.respond(msg, encodeInternal({ results: results.fill(refused) }));
       }
       inProgress += ops.length;
+      // One named function per batch, the per-operation answers inline: esbuild's keepNames (tsx)
+      // wraps a named closure in a `__name` call each time one is made, which showed in profiles.
+      const settle = (i: number, r: ReplicaResult): void => {
+        if (results[i] !== undefined) return; // answered already (a crash answers all ops)
+        results[i] = r;
+        inProgress--;
+        if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
+      };
       ops.forEach((raw, i) => {
-        const answer = (r: ReplicaResult) => {
-          if (results[i] !== undefined) return; // answered already (a crash answers all ops)
-          results[i] = r;
-          inProgress--;
-          if (--outstanding === 0) outbox.respond(msg, encodeInternal({ results }));
-        };
+        const answer = settleOf(settle, i);
         const op = parseReplicaOp(raw, deps.wireLimits);
         if (typeof op === 'string') {
           deps.rejected.note('replica-op', op);
@@ -165,4 +168,9 @@ export function serveReplicas(deps: ReplicaServerDeps): { subscription: Subscrip
   });
 
   return { subscription, figures: () => ({ replicaOpsInProgress: inProgress, replicaOpsMax: deps.opsMax, replicaOpsRefused: refusedOps }) };
+}
+
+/** The answer to operation `i` of a batch: a closure made without a name (see the subscription). */
+function settleOf(settle: (i: number, r: ReplicaResult) => void, i: number): (r: ReplicaResult) => void {
+  return (r) => settle(i, r);
 }
