@@ -17,15 +17,22 @@ export const TARGET_THROUGHPUT_RATIO_MIN = 0.7;
 export const TARGET_P999_RATIO_MAX = 3;
 
 /** Row order in tables: the subject, then the peers (one replica, three), then the floor. */
-const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol'];
+const TARGET_ORDER = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol', 'replication-floor-protocol-2'];
 
 /** The peers: JetStream KV with one replica (the floor one server sets) and with three (like for like). */
 export const PEERS = ['jetstream', 'jetstream-r3'];
 
 /** The ways of reaching dkv that are measured against the others: the protocol and the client library. */
 export const DKV_TARGETS = ['dkv', 'dkv-client'];
-/** The replication floor, reached through the client library and through the protocol (bench/floor/node.ts). */
-export const FLOOR_TARGETS = ['replication-floor', 'replication-floor-protocol'];
+/**
+ * The replication floor, reached through the client library and through the protocol
+ * (bench/floor/node.ts), and a second floor through the protocol with parts of its own
+ * (`--floor2-features`), to size parts against each other in one run.
+ */
+export const FLOOR_TARGETS = ['replication-floor', 'replication-floor-protocol', 'replication-floor-protocol-2'];
+/** The second floor, and the one it is set against round by round. */
+export const FLOOR_2 = 'replication-floor-protocol-2';
+const FLOOR_2_AGAINST = 'replication-floor-protocol';
 
 /** A dkv target whose nodes run another version of dkv (`--baseline REF`): `<target>@base`. */
 export const BASELINE_SUFFIX = '@base';
@@ -260,8 +267,16 @@ export function peerPairedLines(ms: readonly Measurement[]): string[] {
   return pairedLines(ms, [...DKV_TARGETS, ...FLOOR_TARGETS], () => PEER_R3, 2);
 }
 
+/**
+ * The second floor against the first, round by round: the two differ only in dkv's parts they
+ * run with, so this is what those parts cost, with the machine's drift paired out.
+ */
+export function floorPairedLines(ms: readonly Measurement[]): string[] {
+  return pairedLines(ms, [FLOOR_2], () => FLOOR_2_AGAINST, 1);
+}
+
 export function ratioLines(rs: readonly Ratios[]): string[] {
-  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', 'jetstream-r3': 'peer R3 (JetStream KV, 3 replicas)', echo: 'floor (echo)', 'replication-floor': 'replication floor', 'replication-floor-protocol': 'replication floor (protocol)' };
+  const names: Record<string, string> = { jetstream: 'peer (JetStream KV)', 'jetstream-r3': 'peer R3 (JetStream KV, 3 replicas)', echo: 'floor (echo)', 'replication-floor': 'replication floor', 'replication-floor-protocol': 'replication floor (protocol)', 'replication-floor-protocol-2': 'replication floor 2 (protocol)' };
   return rs.map((r) => `workload ${r.workload}: ${r.subject} / ${names[r.against] ?? r.against}: throughput ${fmt(r.throughput, 2)}x, p99.9 ${fmt(r.p999, 2)}x, CPU per op ${fmt(r.cpuPerOp, 2)}x`);
 }
 

@@ -13,7 +13,7 @@ import { baselineCheckout } from './baseline.ts';
 import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
 import { describeMachine, machineLine, type Machine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { BASELINE_SUFFIX, baselineLines, peerPairedLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, FLOOR_2, floorPairedLines, peerPairedLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
 import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
@@ -93,6 +93,7 @@ const program = new Command('bench')
   .option('--cluster-sizes <list>', 'mode: one suite per dkv node count, e.g. 3,5 (dkv only)', intList('cluster-sizes', 1))
   .option('--quorums <list>', 'mode: one suite per R/W pair, e.g. 1/1,2/2,3/3 (dkv only)', parseQuorums)
   .option('--floor-features <list>', `dkv's parts the replication-floor target runs with: some of ${FLOOR_FEATURES.join(',')} (none: last writer wins)`, parseFloorFeatures)
+  .option('--floor2-features <list>', 'the parts of the second floor (target replication-floor-protocol-2, not profiled), set against replication-floor-protocol round by round', parseFloorFeatures)
   .option('--cpu-prof', 'profile node n1 of each dkv target (and of the replication floor) with node --cpu-prof and summarise the top functions')
   .option('--data-dir <dir>', 'where the temporary data directories go', tmpdir())
   .option('--keep-data', 'keep the data directories')
@@ -142,6 +143,7 @@ interface Opts {
   quorums?: { r: number; w: number }[];
   cpuProf?: boolean;
   floorFeatures?: FloorFeature[];
+  floor2Features?: FloorFeature[];
   dataDir: string;
   keepData?: boolean;
   out: string;
@@ -175,6 +177,8 @@ async function main(): Promise<void> {
     // Each dkv target next to its baseline, so the rotation keeps them in every round.
     const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
+    // Parts given to a floor that is not run would be measured by nobody, silently.
+    if (o.floor2Features && !targets.includes(FLOOR_2 as TargetName)) throw new Error(`--floor2-features: add ${FLOOR_2} to --targets (it is set against replication-floor-protocol)`);
     const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || FLOOR_TARGETS.includes(t));
     const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
@@ -206,6 +210,7 @@ async function main(): Promise<void> {
       ...(cpuProfDir ? { cpuProfDir } : {}),
       ...(baselineBin ? { baselineBin } : {}),
       ...(o.floorFeatures ? { floorFeatures: o.floorFeatures } : {}),
+      ...(o.floor2Features ? { floor2Features: o.floor2Features } : {}),
       ...over,
     };
   };
@@ -258,6 +263,7 @@ function printSuite(cfg: SuiteConfig, result: SuiteResult, s: Summary[], machine
   out.push(...ratioLines(rs));
   out.push(...durabilityLines(cfg, cfg.targets, machine.natsServer.replace(/^nats-server:\s*/, 'nats-server ')));
   out.push(...peerPairedLines(result.measurements));
+  out.push(...floorPairedLines(result.measurements));
   out.push(...baselineLines(result.measurements));
   const tls = DKV_TARGETS.map((subject) => targetLine(rs, s, [...new Set(result.failures.map((f) => f.target))], subject)).filter((l) => l !== undefined);
   out.push(...tls);

@@ -9,7 +9,7 @@ import { cpuDelta, cpuSnapshot, foreignCpu, machineCpu, memoryOf } from './cpu.t
 import { formatProfileSummary, isMainThreadProfile, nowMicros, readProfile, summariseProfiles, type ProfileSummary, type Window } from './profile.ts';
 import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
-import { BASELINE_SUFFIX, DKV_TARGETS, FLOOR_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
+import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { FLOOR_BIN } from './floor/features.ts';
 import type { BenchNatsAuth } from './targets/dkv.ts';
@@ -22,10 +22,13 @@ import { OpStream, type Op, type Workload } from './workload.ts';
 import { Zipf } from './zipf.ts';
 import type { SyncMode } from '../src/storage/lmdb.ts';
 
-export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol', 'dkv@base', 'dkv-client@base'] as const;
+export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', 'echo', 'replication-floor', 'replication-floor-protocol', 'replication-floor-protocol-2', 'dkv@base', 'dkv-client@base'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 const FLOOR = 'replication-floor' satisfies TargetName;
 const FLOOR_PROTOCOL = 'replication-floor-protocol' satisfies TargetName;
+const FLOOR_PROTOCOL_2 = 'replication-floor-protocol-2' satisfies TargetName;
+/** The floors whose node n1 `--cpu-prof` profiles and summarises (the second floor is not profiled). */
+const PROFILED_FLOORS: readonly string[] = [FLOOR, FLOOR_PROTOCOL];
 
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
@@ -62,6 +65,8 @@ export interface SuiteConfig {
   readonly cpuProfDir?: string;
   /** dkv's parts the replication floor runs with (bench/floor/node.ts); none by default. */
   readonly floorFeatures?: readonly string[];
+  /** dkv's parts the second floor (`replication-floor-protocol-2`) runs with; none by default. */
+  readonly floor2Features?: readonly string[];
 }
 
 export interface PhaseResult {
@@ -116,8 +121,9 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
       });
     }
     case FLOOR:
-    case FLOOR_PROTOCOL: {
-      const features = cfg.floorFeatures ?? [];
+    case FLOOR_PROTOCOL:
+    case FLOOR_PROTOCOL_2: {
+      const features = (name === FLOOR_PROTOCOL_2 ? cfg.floor2Features : cfg.floorFeatures) ?? [];
       const via = name === FLOOR ? 'client' : 'protocol';
       return DkvTarget.start({
         ...settings,
@@ -134,8 +140,8 @@ async function startTarget(name: TargetName, cfg: SuiteConfig, dir: string): Pro
         sync: 'periodic',
         dataDir: join(dir, name),
         env: { FLOOR_FEATURES: features.join(',') },
-        ...(cfg.cpuProfDir ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
-        description: `replication floor: 3 bare nodes, N=3 R=2 W=2, raw lmdb, ${via === 'client' ? 'client library' : 'JSON request/reply'}; ${features.length ? `with dkv's ${features.join(', ')}` : 'last writer wins, none of dkv'} (bench/floor/node.ts)`,
+        ...(cfg.cpuProfDir && PROFILED_FLOORS.includes(name) ? { cpuProfDir: join(cfg.cpuProfDir, name) } : {}),
+        description: `${name === FLOOR_PROTOCOL_2 ? 'second ' : ''}replication floor: 3 bare nodes, N=3 R=2 W=2, raw lmdb, ${via === 'client' ? 'client library' : 'JSON request/reply'}; ${features.length ? `with dkv's ${features.join(', ')}` : 'last writer wins, none of dkv'} (bench/floor/node.ts)`,
       });
     }
     case 'jetstream':
@@ -217,7 +223,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
           const startMicros = nowMicros();
           const r = await runClosedLoop({ ops: cfg.ops, minDurationMs: cfg.minDurationMs, ...(cfg.durationMs ? { durationMs: cfg.durationMs } : {}), concurrency: cfg.concurrency, next: () => stream.next(), exec: exec(t, version), onProgress: phase.update });
           if (DKV_TARGETS.includes(t.name)) dkvWindows.push({ startMicros, endMicros: nowMicros() });
-          if (FLOOR_TARGETS.includes(t.name)) floorWindows.push({ startMicros, endMicros: nowMicros() });
+          if (PROFILED_FLOORS.includes(t.name)) floorWindows.push({ startMicros, endMicros: nowMicros() });
           const after = cpuSnapshot(t.processes);
           const cpu = cpuDelta(before, after, t.processes);
           const othersCpu = cpuDelta(othersBefore, cpuSnapshot(others), others);
@@ -275,7 +281,7 @@ export async function runSuite(cfg: SuiteConfig, progress: Progress): Promise<Su
   if (cfg.cpuProfDir) {
     const files = (readdirSync(cfg.cpuProfDir, { recursive: true }) as string[]).filter(isMainThreadProfile);
     // The floor's node n1 is profiled apart from dkv's, each within its own measured windows.
-    const onFloor = (f: string) => FLOOR_TARGETS.some((floor) => f.startsWith(`${floor}/`));
+    const onFloor = (f: string) => PROFILED_FLOORS.some((floor) => f.startsWith(`${floor}/`));
     const dkvFiles = files.filter((f) => !onFloor(f)).map((f) => join(cfg.cpuProfDir!, f));
     const floorFiles = files.filter(onFloor).map((f) => join(cfg.cpuProfDir!, f));
     if (dkvFiles.length > 0) {

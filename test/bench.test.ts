@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseMachineCpu, parseProcStat, parseStatusKb } from '../bench/cpu.ts';
 import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } from '../bench/profile.ts';
 import { mulberry32 } from '../bench/random.ts';
-import { baselineLines, durabilityLines, median, peerPairedLines, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
+import { baselineLines, durabilityLines, floorPairedLines, median, peerPairedLines, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
 import { parseFloorFeatures } from '../bench/floor/features.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
@@ -333,4 +333,18 @@ test('report - dkv and the floors against the three-replica peer, round by round
   // One round has nothing to pair beyond the table's own ratio; no peer, nothing at all.
   t.deepEqual(peerPairedLines(ms.filter((x) => x.round === 1)), []);
   t.deepEqual(peerPairedLines(ms.filter((x) => x.target !== 'jetstream-r3')), []);
+});
+
+test('report - the second floor against the first, round by round, only when both ran', (t) => {
+  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
+  const ms = [
+    m('replication-floor-protocol', 1, 8_000, 0.2), m('replication-floor-protocol-2', 1, 7_200, 0.22),
+    m('replication-floor-protocol', 2, 6_000, 0.25), m('replication-floor-protocol-2', 2, 5_700, 0.25),
+    m('jetstream-r3', 1, 10_000, 0.15), m('jetstream-r3', 2, 9_000, 0.16),
+  ];
+  t.deepEqual(floorPairedLines(ms), ['workload A: replication-floor-protocol-2 / replication-floor-protocol, paired by round: throughput 0.93x (rounds 0.90 0.95), CPU per op 1.05x (rounds 1.10 1.00)']);
+  // It is a floor like the others against the peer.
+  t.true(peerPairedLines(ms).some((l) => l.startsWith('workload A: replication-floor-protocol-2 / jetstream-r3, paired by round')));
+  t.deepEqual(floorPairedLines(ms.filter((x) => x.target !== 'replication-floor-protocol')), []);
+  t.deepEqual(floorPairedLines(ms.filter((x) => x.target !== 'replication-floor-protocol-2')), []);
 });

@@ -56,20 +56,33 @@ test('bench - the replication floor answers every operation right, bare and with
   const out = mkdtempSync(join(tmpdir(), 'dkv-bench-floor-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
   for (const features of ['', 'dvv,parse,merkle,engine,feed']) {
-    const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', 'replication-floor,replication-floor-protocol', '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(features ? ['--floor-features', features] : [])];
+    // With the parts, a second floor of other parts runs too, set against the first round by round.
+    const second = features ? ['--floor2-features', 'dvv,feed'] : [];
+    const targets = ['replication-floor', 'replication-floor-protocol', ...(features ? ['replication-floor-protocol-2'] : [])];
+    const args = ['--import', 'tsx', 'bench/run.ts', '--quick', '--workloads', 'A', '--targets', targets.join(','), '--keys', '200', '--ops', '500', '--warmup-ops', '0', '--no-progress', '--out', out, '--data-dir', out, ...(features ? ['--floor-features', features] : []), ...second];
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       execFile(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stdout, stderr }));
     });
     t.is(run.code, 0, run.stderr + run.stdout);
     // The harness checks each reply (values, contexts, misses of preloaded keys): no error counted.
-    for (const target of ['replication-floor', 'replication-floor-protocol']) {
+    for (const target of targets) {
       const row = run.stdout.split('\n').find((l) => new RegExp(`^A\\s+${target}\\s+\\d+\\s`).test(l));
       t.truthy(row, `a row for ${target} (${features || 'bare'})`);
       t.regex(row ?? '', /\s0\s+\d+%/, `no errors for ${target} (${features || 'bare'})`);
     }
     t.notRegex(run.stdout, /ERROR REPLIES|BROKE/);
+    if (features) t.regex(run.stdout, /workload A: replication-floor-protocol-2 \/ replication-floor-protocol, paired by round: throughput \d+\.\d\dx/);
   }
   const described = readdirSync(out).filter((f) => f.endsWith('.json')).flatMap((f) => JSON.parse(readFileSync(join(out, f), 'utf8')).suites[0].targets.map((x: { description: string }) => x.description as string));
   t.true(described.some((d) => /client library; last writer wins/.test(d)), described.join('\n'));
   t.true(described.some((d) => /JSON request\/reply; with dkv's dvv, parse, merkle, engine, feed/.test(d)), described.join('\n'));
+  t.true(described.some((d) => /^second replication floor: .*JSON request\/reply; with dkv's dvv, feed/.test(d)), described.join('\n'));
+});
+
+test('bench - parts for a second floor that is not run are refused before anything starts', async (t) => {
+  const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--targets', 'echo', '--floor2-features', 'dvv', '--no-progress'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, _stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stderr }));
+  });
+  t.not(run.code, 0);
+  t.regex(run.stderr, /--floor2-features: add replication-floor-protocol-2 to --targets/);
 });
