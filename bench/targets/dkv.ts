@@ -66,13 +66,15 @@ export interface DkvOptions extends TargetSettings {
 async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Read before asking: only an answer asked for after the deadline may end the wait (src/pollUntil.ts).
+    const late = Date.now() > deadline;
     try {
       const reply = JSON.parse(new TextDecoder().decode((await nc.request(subjectsFor(cluster).status, new TextEncoder().encode('{}'), { timeout: 2_000 })).data));
       if (isSettled(reply)) return;
     } catch {
       // Not serving yet: asked again below.
     }
-    if (Date.now() > deadline) throw new Error(`the dkv cluster did not settle within ${timeoutMs} ms`);
+    if (late) throw new Error(`the dkv cluster did not settle within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { pollUntil } from '../pollUntil.ts';
 
 export const INSTALL_HINT = 'nats-server is not installed. On Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y nats-server (or download it from the NATS project and put it on PATH, or set DKV_NATS_SERVER=/path/to/nats-server)';
 
@@ -124,14 +125,17 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`nats-server did not accept connections on port ${port} in time: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  const accepting = await pollUntil(
+    async () => {
+      if (await canConnect(port)) return true;
+      if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr}`);
+      return false;
+    },
+    { deadlineMs: Date.now() + (opts.startTimeoutMs ?? 10_000), intervalMs: 25, now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+  );
+  if (!accepting) {
+    child.kill('SIGKILL');
+    throw new Error(`nats-server did not accept connections on port ${port} in time: ${stderr}`);
   }
   return {
     url: `nats://127.0.0.1:${port}`,
