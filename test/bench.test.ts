@@ -301,13 +301,15 @@ test('report - errors or a broken process make the goal line NOT VALID, for the 
   t.is(targetLine(rs, summaries, [], 'nothing'), undefined);
 });
 
+/** One target's figures of one round of workload A, as the paired lines read them. */
+const measured = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
+
 test('report - a baseline is compared with its own way of reaching dkv, and round by round', (t) => {
   const summaries = [row('dkv', 'A', 8_000, 30), row('dkv-client', 'A', 12_000, 20), row('dkv-client@base', 'A', 10_000, 25), row('jetstream', 'A', 50_000, 10)];
   t.deepEqual(ratios(summaries).map((r) => `${r.subject}/${r.against}`).sort(), ['dkv-client/dkv-client@base', 'dkv-client/jetstream', 'dkv/jetstream']);
 
-  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
   // Round 2 ran on a busy machine: both halves slowed down, their ratio did not.
-  const ms = [m('dkv-client', 1, 12_000, 0.1), m('dkv-client@base', 1, 10_000, 0.125), m('dkv-client', 2, 6_000, 0.2), m('dkv-client@base', 2, 5_000, 0.25), m('dkv-client', 3, 11_000, 0.1), m('dkv-client@base', 3, 10_000, 0.1), m('jetstream', 1, 50_000, 0.03)];
+  const ms = [measured('dkv-client', 1, 12_000, 0.1), measured('dkv-client@base', 1, 10_000, 0.125), measured('dkv-client', 2, 6_000, 0.2), measured('dkv-client@base', 2, 5_000, 0.25), measured('dkv-client', 3, 11_000, 0.1), measured('dkv-client@base', 3, 10_000, 0.1), measured('jetstream', 1, 50_000, 0.03)];
   const lines = baselineLines(ms);
   t.is(lines.length, 1);
   t.is(lines[0], 'workload A: dkv-client / dkv-client@base, paired by round: throughput 1.20x (rounds 1.20 1.20 1.10), CPU per op 0.80x (rounds 0.80 0.80 1.00)');
@@ -316,14 +318,13 @@ test('report - a baseline is compared with its own way of reaching dkv, and roun
 });
 
 test('report - dkv and the floors against the three-replica peer, round by round, when there are rounds to pair', (t) => {
-  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
   // The peer slows down from round to round; each of dkv's rounds is set against the peer's of the same round.
   const ms = [
-    m('dkv', 1, 6_000, 0.3), m('jetstream-r3', 1, 12_000, 0.15),
-    m('dkv', 2, 6_000, 0.3), m('jetstream-r3', 2, 10_000, 0.18),
-    m('dkv', 3, 5_400, 0.3), m('jetstream-r3', 3, 9_000, 0.2),
-    m('replication-floor-protocol', 1, 7_200, 0.25), m('replication-floor-protocol', 2, 7_000, 0.25),
-    m('jetstream', 1, 20_000, 0.08), m('jetstream', 2, 20_000, 0.08),
+    measured('dkv', 1, 6_000, 0.3), measured('jetstream-r3', 1, 12_000, 0.15),
+    measured('dkv', 2, 6_000, 0.3), measured('jetstream-r3', 2, 10_000, 0.18),
+    measured('dkv', 3, 5_400, 0.3), measured('jetstream-r3', 3, 9_000, 0.2),
+    measured('replication-floor-protocol', 1, 7_200, 0.25), measured('replication-floor-protocol', 2, 7_000, 0.25),
+    measured('jetstream', 1, 20_000, 0.08), measured('jetstream', 2, 20_000, 0.08),
   ];
   const lines = peerPairedLines(ms);
   t.deepEqual(lines, [
@@ -336,11 +337,10 @@ test('report - dkv and the floors against the three-replica peer, round by round
 });
 
 test('report - the second floor against the first, round by round, only when both ran', (t) => {
-  const m = (target: string, round: number, throughput: number, cpu: number) => ({ target, workload: 'A', round, throughput, cpuSecondsPerKiloOps: cpu }) as unknown as Measurement;
   const ms = [
-    m('replication-floor-protocol', 1, 8_000, 0.2), m('replication-floor-protocol-2', 1, 7_200, 0.22),
-    m('replication-floor-protocol', 2, 6_000, 0.25), m('replication-floor-protocol-2', 2, 5_700, 0.25),
-    m('jetstream-r3', 1, 10_000, 0.15), m('jetstream-r3', 2, 9_000, 0.16),
+    measured('replication-floor-protocol', 1, 8_000, 0.2), measured('replication-floor-protocol-2', 1, 7_200, 0.22),
+    measured('replication-floor-protocol', 2, 6_000, 0.25), measured('replication-floor-protocol-2', 2, 5_700, 0.25),
+    measured('jetstream-r3', 1, 10_000, 0.15), measured('jetstream-r3', 2, 9_000, 0.16),
   ];
   t.deepEqual(floorPairedLines(ms), ['workload A: replication-floor-protocol-2 / replication-floor-protocol, paired by round: throughput 0.93x (rounds 0.90 0.95), CPU per op 1.05x (rounds 1.10 1.00)']);
   // It is a floor like the others against the peer.
