@@ -10,6 +10,7 @@
  * client would, so that siblings only come from truly concurrent updates of one key.
  */
 import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -19,6 +20,7 @@ import { subjectsFor } from '../../src/subjects.ts';
 import { DkvClient, OVERLOADED_BACKOFF_MS_MAX, OVERLOADED_BACKOFF_MS_MIN } from '../../src/client/client.ts';
 import { DkvError } from '../../src/errors.ts';
 import { isSettled } from '../../src/clusterStatus.ts';
+import { pollUntil } from '../../src/pollUntil.ts';
 import type { WatchedProcess } from '../cpu.ts';
 import { Child, cleanEnv } from '../processes.ts';
 import { isValueOf, keyName, valueFor } from '../workload.ts';
@@ -64,19 +66,14 @@ export interface DkvOptions extends TargetSettings {
  * runs start once every member is up and no partition is being received.
  */
 async function settled(nc: NatsConnection, cluster: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // Read before asking: only an answer asked for after the deadline may end the wait (src/pollUntil.ts).
-    const late = Date.now() > deadline;
+  const settledNow = async (): Promise<boolean> => {
     try {
-      const reply = JSON.parse(new TextDecoder().decode((await nc.request(subjectsFor(cluster).status, new TextEncoder().encode('{}'), { timeout: 2_000 })).data));
-      if (isSettled(reply)) return;
+      return isSettled(JSON.parse(new TextDecoder().decode((await nc.request(subjectsFor(cluster).status, new TextEncoder().encode('{}'), { timeout: 2_000 })).data)));
     } catch {
-      // Not serving yet: asked again below.
+      return false; // not serving yet: asked again
     }
-    if (late) throw new Error(`the dkv cluster did not settle within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  if (!(await pollUntil(settledNow, { deadlineMs: Date.now() + timeoutMs, intervalMs: 100, now: Date.now, sleep }))) throw new Error(`the dkv cluster did not settle within ${timeoutMs} ms`);
 }
 
 /** A secured bus for the benchmark: a user and password, or a token (TLS is not set up here). */

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pollUntil } from '../pollUntil.ts';
 
 export const INSTALL_HINT = 'nats-server is not installed. On Debian/Ubuntu: sudo apt-get update && sudo apt-get install -y nats-server (or download it from the NATS project and put it on PATH, or set DKV_NATS_SERVER=/path/to/nats-server)';
@@ -131,7 +132,7 @@ async function startOnce(opts: NatsServerOptions, port: number): Promise<NatsSer
       if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr}`);
       return false;
     },
-    { deadlineMs: Date.now() + (opts.startTimeoutMs ?? 10_000), intervalMs: 25, now: Date.now, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+    { deadlineMs: Date.now() + (opts.startTimeoutMs ?? 10_000), intervalMs: 25, now: Date.now, sleep },
   );
   if (!accepting) {
     child.kill('SIGKILL');
