@@ -74,7 +74,7 @@ export interface MembershipDeps {
   readonly log: Logger;
   readonly dataDir: string;
   /** The view the node's start read from dataDir (undefined: none there), so the first start does not read it again; a reset reads the disk. */
-  readonly persistedView?: View | undefined;
+  readonly persistedView: View | undefined;
   readonly q: number;
   readonly n: number;
   readonly start: Start;
@@ -143,10 +143,10 @@ export function spawnMembership(parent: any, deps: MembershipDeps): Membership {
   };
 
   // The start's own reading serves the first state only: after a reset, the disk is what counts.
-  let firstView: { view: View | undefined } | undefined = 'persistedView' in deps ? { view: deps.persistedView } : undefined;
+  let first = true;
   const initial = (): State => {
-    const persisted = firstView !== undefined ? firstView.view : loadView(deps.dataDir);
-    firstView = undefined;
+    const persisted = first ? deps.persistedView : loadView(deps.dataDir);
+    first = false;
     if (persisted !== undefined) {
       if (qOf(persisted) !== deps.q) throw new Error(`persisted membership has Q=${qOf(persisted)}, this node is configured with Q=${deps.q}`);
       log.info({ event: 'membership-resumed', ringVersion: persisted.ring.version, members: persisted.members.length }, 'membership view resumed from disk');
