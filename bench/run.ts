@@ -13,9 +13,9 @@ import { baselineCheckout } from './baseline.ts';
 import { FLOOR_FEATURES, parseFloorFeatures, type FloorFeature } from './floor/features.ts';
 import { describeMachine, machineLine, type Machine } from './machine.ts';
 import { Progress } from './progress.ts';
-import { BASELINE_SUFFIX, baselineLines, FLOOR_2, floorPairedLines, peerPairedLines, DKV_TARGETS, FLOOR_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
+import { BASELINE_SUFFIX, baselineLines, FLOOR_2, floorPairedLines, peerPairedLines, DKV_TARGETS, FOREIGN_CORES_LARGE, durabilityLines, ratioLines, ratios, summariseRounds, summaryTable, table, targetLine, writeJson, type Summary } from './report.ts';
 import { CONCURRENCY_MAX } from './runner.ts';
-import { activeTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
+import { activeTargets, profiledTargets, runSuite, TARGET_NAMES, type SuiteConfig, type SuiteResult, type TargetName } from './suite.ts';
 import { parseWorkloads } from './workload.ts';
 import { SYNC_MODES, type SyncMode } from '../src/storage/lmdb.ts';
 import { overloadTable, runOverload, writeOverload } from './overload.ts';
@@ -94,7 +94,7 @@ const program = new Command('bench')
   .option('--quorums <list>', 'mode: one suite per R/W pair, e.g. 1/1,2/2,3/3 (dkv only)', parseQuorums)
   .option('--floor-features <list>', `dkv's parts the replication-floor target runs with: some of ${FLOOR_FEATURES.join(',')} (none: last writer wins)`, parseFloorFeatures)
   .option('--floor2-features <list>', 'the parts of the second floor (target replication-floor-protocol-2, not profiled), set against replication-floor-protocol round by round', parseFloorFeatures)
-  .option('--cpu-prof', 'profile node n1 of each dkv target (and of the replication floor) with node --cpu-prof and summarise the top functions')
+  .option('--cpu-prof', 'profile node n1 of each dkv target (and of replication-floor and replication-floor-protocol) with node --cpu-prof and summarise the top functions; refused when none of --targets is one of them')
   .option('--data-dir <dir>', 'where the temporary data directories go', tmpdir())
   .option('--keep-data', 'keep the data directories')
   .option('--out <dir>', 'results directory', RESULTS_DIR)
@@ -179,8 +179,9 @@ async function main(): Promise<void> {
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
     // Parts given to a floor that is not run would be measured by nobody, silently.
     if (o.floor2Features && !targets.includes(FLOOR_2 as TargetName)) throw new Error(`--floor2-features: add ${FLOOR_2} to --targets (it is set against replication-floor-protocol)`);
-    const wantsProfile = o.cpuProf && targets.some((t) => DKV_TARGETS.includes(t) || FLOOR_TARGETS.includes(t));
-    const cpuProfDir = wantsProfile ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
+    // A profile nobody would write leaves an empty directory and prints nothing: refused instead.
+    if (o.cpuProf && profiledTargets(targets).length === 0) throw new Error('--cpu-prof: none of --targets is profiled (it profiles node n1 of dkv, dkv-client, replication-floor and replication-floor-protocol)');
+    const cpuProfDir = o.cpuProf ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     const natsAuth = o.natsToken ? { token: o.natsToken } : o.natsUser ? { user: o.natsUser, pass: o.natsPass ?? '' } : undefined;
     return {

@@ -30,6 +30,11 @@ const FLOOR_PROTOCOL_2 = 'replication-floor-protocol-2' satisfies TargetName;
 /** The floors whose node n1 `--cpu-prof` profiles and summarises (the second floor is not profiled). */
 const PROFILED_FLOORS: readonly string[] = [FLOOR, FLOOR_PROTOCOL];
 
+/** The targets of a run whose node n1 `--cpu-prof` profiles: dkv's two (not their baselines) and two floors. */
+export function profiledTargets(targets: readonly string[]): string[] {
+  return targets.filter((t) => DKV_TARGETS.includes(t) || PROFILED_FLOORS.includes(t));
+}
+
 export interface SuiteConfig {
   /** What varies in this suite (e.g. `keys=100000`); `default` for the plain comparison. */
   readonly label: string;

@@ -9,6 +9,7 @@ import { isMainThreadProfile, selfTimes, summariseProfiles, type CpuProfile } fr
 import { mulberry32 } from '../bench/random.ts';
 import { baselineLines, durabilityLines, floorPairedLines, median, peerPairedLines, ratioLines, ratios, spread, summariseRounds, targetLine, type Measurement, type Summary } from '../bench/report.ts';
 import { parseFloorFeatures } from '../bench/floor/features.ts';
+import { profiledTargets } from '../bench/suite.ts';
 import { isValueOf, keyName, OpStream, parseWorkloads, valueFor, WORKLOADS } from '../bench/workload.ts';
 import { shuffledRange, Zipf, zeta } from '../bench/zipf.ts';
 
@@ -347,4 +348,10 @@ test('report - the second floor against the first, round by round, only when bot
   t.true(peerPairedLines(ms).some((l) => l.startsWith('workload A: replication-floor-protocol-2 / jetstream-r3, paired by round')));
   t.deepEqual(floorPairedLines(ms.filter((x) => x.target !== 'replication-floor-protocol')), []);
   t.deepEqual(floorPairedLines(ms.filter((x) => x.target !== 'replication-floor-protocol-2')), []);
+});
+
+test('bench - --cpu-prof profiles node n1 of dkv\'s targets and of two floors, never of a peer, a baseline or the second floor', (t) => {
+  t.deepEqual(profiledTargets(['dkv', 'dkv@base', 'jetstream-r3', 'replication-floor-protocol', 'replication-floor-protocol-2']), ['dkv', 'replication-floor-protocol']);
+  t.deepEqual(profiledTargets(['dkv-client', 'replication-floor', 'echo']), ['dkv-client', 'replication-floor']);
+  t.deepEqual(profiledTargets(['jetstream', 'echo', 'replication-floor-protocol-2']), []);
 });

@@ -86,3 +86,17 @@ test('bench - parts for a second floor that is not run are refused before anythi
   t.not(run.code, 0);
   t.regex(run.stderr, /--floor2-features: add replication-floor-protocol-2 to --targets/);
 });
+
+test('bench - --cpu-prof with no target it profiles is refused before anything starts, and leaves no profile directory', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'dkv-bench-prof-'));
+  try {
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--targets', 'echo', '--cpu-prof', '--out', out, '--no-progress'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, _stdout, stderr) => resolve({ code: err ? ((err as any).code ?? null) : 0, stderr }));
+    });
+    t.not(run.code, 0);
+    t.regex(run.stderr, /--cpu-prof: none of --targets is profiled/);
+    t.deepEqual(readdirSync(out), []);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
