@@ -178,9 +178,9 @@ async function main(): Promise<void> {
     const baseOf = (t: TargetName) => `${t}${BASELINE_SUFFIX}` as TargetName;
     const targets = baselineBin ? chosen.flatMap((t) => (DKV_TARGETS.includes(t) && !chosen.includes(baseOf(t)) ? [t, baseOf(t)] : [t])) : chosen;
     // Parts given to a floor that is not run would be measured by nobody, silently.
-    if (o.floor2Features && !targets.includes(FLOOR_2 as TargetName)) throw new Error(`--floor2-features: add ${FLOOR_2} to --targets (it is set against replication-floor-protocol)`);
+    if (o.floor2Features && !targets.includes(FLOOR_2)) throw new Error(`--floor2-features: add ${FLOOR_2} to --targets (it is set against replication-floor-protocol)`);
     // A profile nobody would write leaves an empty directory and prints nothing: refused instead.
-    if (o.cpuProf && profiledTargets(targets).length === 0) throw new Error('--cpu-prof: none of --targets is profiled (it profiles node n1 of dkv, dkv-client, replication-floor and replication-floor-protocol)');
+    if (o.cpuProf && profiledTargets(targets).length === 0) throw new Error(`--cpu-prof: none of --targets is profiled (it profiles node n1 of ${profiledTargets(TARGET_NAMES).join(', ')})`);
     const cpuProfDir = o.cpuProf ? join(o.out, `profiles-${stamp}`, label.replace(/[^A-Za-z0-9=_-]+/g, '_')) : undefined;
     if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
     const natsAuth = o.natsToken ? { token: o.natsToken } : o.natsUser ? { user: o.natsUser, pass: o.natsPass ?? '' } : undefined;

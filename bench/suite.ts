@@ -9,7 +9,7 @@ import { cpuDelta, cpuSnapshot, foreignCpu, machineCpu, memoryOf } from './cpu.t
 import { formatProfileSummary, isMainThreadProfile, nowMicros, readProfile, summariseProfiles, type ProfileSummary, type Window } from './profile.ts';
 import type { Progress } from './progress.ts';
 import { mulberry32 } from './random.ts';
-import { BASELINE_SUFFIX, DKV_TARGETS, type Measurement, type ProcessMemory } from './report.ts';
+import { BASELINE_SUFFIX, DKV_TARGETS, FLOOR_2, type Measurement, type ProcessMemory } from './report.ts';
 import { runClosedLoop, summarise, type RunResult } from './runner.ts';
 import { FLOOR_BIN } from './floor/features.ts';
 import type { BenchNatsAuth } from './targets/dkv.ts';
@@ -26,7 +26,7 @@ export const TARGET_NAMES = ['dkv', 'dkv-client', 'jetstream', 'jetstream-r3', '
 export type TargetName = (typeof TARGET_NAMES)[number];
 const FLOOR = 'replication-floor' satisfies TargetName;
 const FLOOR_PROTOCOL = 'replication-floor-protocol' satisfies TargetName;
-const FLOOR_PROTOCOL_2 = 'replication-floor-protocol-2' satisfies TargetName;
+const FLOOR_PROTOCOL_2 = FLOOR_2 satisfies TargetName;
 /** The floors whose node n1 `--cpu-prof` profiles and summarises (the second floor is not profiled). */
 const PROFILED_FLOORS: readonly string[] = [FLOOR, FLOOR_PROTOCOL];
 
